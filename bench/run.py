@@ -1,0 +1,26 @@
+"""`make bench`: print every benchmark's figures. Figures, not assertions: nothing here can fail a build."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_storage
+import bench_tools
+
+
+def main() -> None:
+    print(f"mastra_nb benchmarks: Python {platform.python_version()} on {platform.machine()}")
+    for title, module in (("Storage", bench_storage), ("Tools", bench_tools)):
+        rows = module.run()
+        width = max(len(label) for label, _, _ in rows)
+        print(f"\n{title}")
+        for label, value, unit in rows:
+            print(f"  {label:<{width}}  {value:>12,.2f} {unit}")
+
+
+if __name__ == "__main__":
+    main()

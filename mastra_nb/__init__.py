@@ -1,0 +1,61 @@
+"""mastra_nb: the Mastra agent framework, Jupyter-native.
+
+The public names below load on first access, so `import mastra_nb` stays fast and pulls in none of
+litellm, chromadb or duckdb. In a notebook, start with `%load_ext mastra_nb`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Mastra": "mastra_nb.mastra",
+    "MastraConfig": "mastra_nb.config",
+    "MastraError": "mastra_nb.errors",
+    "ErrorKind": "mastra_nb.errors",
+    "EventBus": "mastra_nb.events",
+    "Event": "mastra_nb.events",
+    "RuntimeContext": "mastra_nb.context",
+    "RetryPolicy": "mastra_nb.retry",
+    "Tool": "mastra_nb.tools",
+    "tool": "mastra_nb.tools",
+    "ToolContext": "mastra_nb.tools",
+    "Storage": "mastra_nb.storage",
+    "DuckDBStore": "mastra_nb.storage",
+    "InMemoryStore": "mastra_nb.storage",
+    "run_sync": "mastra_nb._async",
+}
+
+__all__ = [
+    "Mastra", "MastraConfig", "MastraError", "ErrorKind", "EventBus", "Event", "RuntimeContext", "RetryPolicy",
+    "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
+]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mastra_nb' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from ._async import run_sync
+    from .config import MastraConfig
+    from .context import RuntimeContext
+    from .errors import ErrorKind, MastraError
+    from .events import Event, EventBus
+    from .mastra import Mastra
+    from .retry import RetryPolicy
+    from .storage import DuckDBStore, InMemoryStore, Storage
+    from .tools import Tool, ToolContext, tool

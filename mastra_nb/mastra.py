@@ -1,0 +1,261 @@
+"""The Mastra hub: where agents, workflows, tools and scorers are registered and find their services.
+
+Components never import globals to reach storage, events or logging: the hub hands itself to each one as it
+is registered (`component.bind(hub)`), and the component asks the hub. Nothing heavy happens when a hub is
+built: the default DuckDB store is created on first use of `hub.storage` and opens its file on its first
+operation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import MastraConfig
+from .errors import ErrorKind, MastraError
+from .events import AGENT_CREATED, AGENT_DESTROYED, EventBus
+from .storage.base import Storage
+
+__all__ = ["Mastra"]
+
+Components = Iterable[Any] | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A kind of registered component: how it is named and what is announced when it comes and goes."""
+
+    singular: str
+    plural: str
+    key: str  # the attribute that names a component of this kind
+    added_event: str | None = None
+    removed_event: str | None = None
+
+
+_AGENT = _Kind("agent", "agents", "name", AGENT_CREATED, AGENT_DESTROYED)
+_WORKFLOW = _Kind("workflow", "workflows", "id")
+_TOOL = _Kind("tool", "tools", "id")
+_SCORER = _Kind("scorer", "scorers", "id")
+
+
+class Mastra:
+    """The hub of one application (or one notebook kernel).
+
+    Args:
+        agents, workflows, tools, scorers: components to register, as a list (each under its own name or id)
+            or a mapping (each under its key).
+        storage: a `Storage`; by default a `DuckDBStore` at `config.storage_path`, created on first use.
+        memory: the default memory for agents that name none.
+        vectors: the default vector store.
+        logger: the parent logger of the hub's components (default `logging.getLogger("mastra_nb")`).
+        config: settings; by default `MastraConfig.load()` (arguments, then `MASTRA_*` variables).
+        events: the event bus; by default a new one.
+    """
+
+    def __init__(
+        self,
+        *,
+        agents: Components = (),
+        workflows: Components = (),
+        tools: Components = (),
+        scorers: Components = (),
+        storage: Storage | None = None,
+        memory: Any = None,
+        vectors: Any = None,
+        logger: logging.Logger | None = None,
+        config: MastraConfig | None = None,
+        events: EventBus | None = None,
+    ) -> None:
+        if storage is not None and not isinstance(storage, Storage):
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "COMPONENT_INVALID",
+                f"`Mastra(storage=...)` needs a `Storage` such as `DuckDBStore(path)` or `InMemoryStore()`, "
+                f"got {type(storage).__name__}.",
+            )
+        self.config = config if config is not None else MastraConfig.load()
+        self.events = events if events is not None else EventBus()
+        self.logger = logger if logger is not None else logging.getLogger("mastra_nb")
+        self._registries: dict[str, dict[str, Any]] = {k.plural: {} for k in (_AGENT, _WORKFLOW, _TOOL, _SCORER)}
+        self._storage = storage
+        self._owns_storage = False
+        self._memory = memory
+        self._vectors = vectors
+        self._closed = False
+        for service in (storage, memory, vectors):
+            _bind(service, self)
+        for kind, given in ((_TOOL, tools), (_WORKFLOW, workflows), (_AGENT, agents), (_SCORER, scorers)):
+            items = given.items() if isinstance(given, Mapping) else ((None, c) for c in given)
+            for name, component in items:
+                self._add(kind, component, name=name, replace=False)
+
+    # --- services -------------------------------------------------------------------------------------
+
+    @property
+    def storage(self) -> Storage:
+        """The hub's storage; the default DuckDB store is created on first access."""
+        self._check_open()
+        if self._storage is None:
+            from .storage.duckdb_store import DuckDBStore
+
+            self._storage = DuckDBStore(self.config.storage_path)
+            self._owns_storage = True
+            _bind(self._storage, self)
+        return self._storage
+
+    @property
+    def memory(self) -> Any:
+        """The default memory of agents that name none."""
+        return self._require("memory", self._memory)
+
+    @property
+    def vectors(self) -> Any:
+        """The default vector store."""
+        return self._require("vectors", self._vectors)
+
+    def get_logger(self, component: str) -> logging.Logger:
+        """A child of the hub's logger for one component (`tools.add` logs as `mastra_nb.tools.add`)."""
+        return self.logger.getChild(component)
+
+    # --- registries -----------------------------------------------------------------------------------
+
+    def add_agent(self, agent: Any, *, name: str | None = None, replace: bool = False) -> Any:
+        """Register an agent under its `name` (or `name=`); emits `agent:created`. Returns the agent."""
+        return self._add(_AGENT, agent, name=name, replace=replace)
+
+    def get_agent(self, name: str) -> Any:
+        return self._get(_AGENT, name)
+
+    def list_agents(self) -> dict[str, Any]:
+        return dict(self._registries[_AGENT.plural])
+
+    def remove_agent(self, name: str) -> Any:
+        """Unregister an agent; emits `agent:destroyed`. Returns the agent."""
+        return self._remove(_AGENT, name)
+
+    def add_workflow(self, workflow: Any, *, name: str | None = None, replace: bool = False) -> Any:
+        return self._add(_WORKFLOW, workflow, name=name, replace=replace)
+
+    def get_workflow(self, name: str) -> Any:
+        return self._get(_WORKFLOW, name)
+
+    def list_workflows(self) -> dict[str, Any]:
+        return dict(self._registries[_WORKFLOW.plural])
+
+    def remove_workflow(self, name: str) -> Any:
+        return self._remove(_WORKFLOW, name)
+
+    def add_tool(self, tool: Any, *, name: str | None = None, replace: bool = False) -> Any:
+        return self._add(_TOOL, tool, name=name, replace=replace)
+
+    def get_tool(self, name: str) -> Any:
+        return self._get(_TOOL, name)
+
+    def list_tools(self) -> dict[str, Any]:
+        return dict(self._registries[_TOOL.plural])
+
+    def remove_tool(self, name: str) -> Any:
+        return self._remove(_TOOL, name)
+
+    def add_scorer(self, scorer: Any, *, name: str | None = None, replace: bool = False) -> Any:
+        return self._add(_SCORER, scorer, name=name, replace=replace)
+
+    def get_scorer(self, name: str) -> Any:
+        return self._get(_SCORER, name)
+
+    def list_scorers(self) -> dict[str, Any]:
+        return dict(self._registries[_SCORER.plural])
+
+    def remove_scorer(self, name: str) -> Any:
+        return self._remove(_SCORER, name)
+
+    def _add(self, kind: _Kind, component: Any, *, name: str | None, replace: bool) -> Any:
+        self._check_open()
+        name = name if name is not None else getattr(component, kind.key, None)
+        if not isinstance(name, str) or not name:
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "COMPONENT_INVALID",
+                f"`Mastra.add_{kind.singular}` needs a {kind.singular} with a non-empty `{kind.key}` "
+                f"(or pass `name=`), got {type(component).__name__}.",
+            )
+        registry = self._registries[kind.plural]
+        if name in registry and not replace:
+            raise MastraError(
+                ErrorKind.DOMAIN,
+                f"{kind.singular.upper()}_ALREADY_REGISTERED",
+                f"A {kind.singular} named `{name}` is already registered; pass `replace=True` to replace it "
+                f"(as re-running a notebook cell does) or choose another name.",
+                details={"name": name},
+            )
+        _bind(component, self)
+        registry[name] = component
+        if kind.added_event:
+            self.events.emit(kind.added_event, {"name": name})
+        return component
+
+    def _get(self, kind: _Kind, name: str) -> Any:
+        registry = self._registries[kind.plural]
+        try:
+            return registry[name]
+        except (KeyError, TypeError):
+            known = ", ".join(f"`{n}`" for n in registry) or "none"
+            raise MastraError(
+                ErrorKind.DOMAIN,
+                f"{kind.singular.upper()}_NOT_FOUND",
+                f"No {kind.singular} named `{name}` is registered (registered: {known}); "
+                f"register it with `mastra.add_{kind.singular}(...)`.",
+                details={"name": name, "registered": list(registry)},
+            ) from None
+
+    def _remove(self, kind: _Kind, name: str) -> Any:
+        component = self._get(kind, name)
+        del self._registries[kind.plural][name]
+        if kind.removed_event:
+            self.events.emit(kind.removed_event, {"name": name})
+        return component
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Deliver pending events and close what the hub opened itself (its default storage)."""
+        if self._closed:
+            return
+        await self.events.drain()
+        if self._owns_storage and self._storage is not None:
+            await self._storage.close()
+        self._closed = True
+
+    async def __aenter__(self) -> Mastra:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MastraError(
+                ErrorKind.SYSTEM, "HUB_CLOSED", "This `Mastra` hub was shut down; build a new `Mastra()` to go on."
+            )
+
+    def _require(self, service: str, value: Any) -> Any:
+        if value is None:
+            raise MastraError(
+                ErrorKind.DOMAIN,
+                f"{service.upper()}_NOT_CONFIGURED",
+                f"This hub has no {service}; pass `{service}=...` to `Mastra(...)`.",
+            )
+        return value
+
+    def __repr__(self) -> str:
+        parts = [f"{plural}={sorted(registry)}" for plural, registry in self._registries.items() if registry]
+        parts.append(f"storage={self._storage!r}" if self._storage is not None else "storage=<default, unopened>")
+        return f"Mastra({', '.join(parts)})"
+
+
+def _bind(component: Any, hub: Mastra) -> None:
+    bind = getattr(component, "bind", None)
+    if callable(bind):
+        bind(hub)

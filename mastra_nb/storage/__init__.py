@@ -1,0 +1,29 @@
+"""Storage: one async interface over key/value data and the domain tables, with interchangeable stores.
+
+`InMemoryStore` for tests and scratch work, `DuckDBStore` (the default: one file under `.mastra/`) for a
+notebook that should remember. Importing this package does not import duckdb: `DuckDBStore` does that on
+its first operation.
+"""
+
+from __future__ import annotations
+
+from .base import DeleteOp, DeleteRowsOp, Op, SetOp, Storage, UpsertOp
+from .duckdb_store import SCHEMA_VERSION, DuckDBStore
+from .memory import InMemoryStore
+from .tables import TABLES, Column, ColumnType, Table
+
+__all__ = [
+    "Storage",
+    "InMemoryStore",
+    "DuckDBStore",
+    "SCHEMA_VERSION",
+    "Op",
+    "SetOp",
+    "DeleteOp",
+    "UpsertOp",
+    "DeleteRowsOp",
+    "Table",
+    "Column",
+    "ColumnType",
+    "TABLES",
+]

@@ -1,0 +1,307 @@
+"""The domain tables, declared once as data, and the one place where row values are checked.
+
+Every store builds its schema from `TABLES` and passes every value through `encode` on the way in and
+`decode` on the way out, so a row written to `InMemoryStore` and to `DuckDBStore` reads back the same:
+json columns travel as JSON text (no aliasing of caller objects), timestamps as timezone-aware UTC.
+Filters (`where`) and sort orders are validated here too, into `Condition`s whose meaning both stores share.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Literal, get_args
+
+from ..errors import ErrorKind, MastraError
+
+__all__ = ["COLUMN_TYPES", "OPERATORS", "TABLES", "Column", "ColumnType", "Condition", "Table"]
+
+ColumnType = Literal["text", "int", "float", "bool", "json", "timestamp"]
+COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
+OPERATORS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
+_RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+_INT64 = (-(2**63), 2**63 - 1)  # DuckDB's BIGINT; the in-memory store refuses the same values
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a domain table: its name and one of `COLUMN_TYPES`."""
+
+    name: str
+    type: ColumnType
+
+    def __post_init__(self) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise ValueError(f"Column {self.name!r}: type {self.type!r} is not one of {COLUMN_TYPES}.")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A domain table: name, ordered columns and the columns of its primary key."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+        missing = [name for name in self.primary_key if name not in self._by_name]
+        if not self.primary_key or missing:
+            raise ValueError(f"Table {self.name!r}: primary key {self.primary_key} names unknown columns.")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: Any) -> Column:
+        """The column called `name`; a validation `MastraError` listing the valid names otherwise."""
+        found = self._by_name.get(name) if isinstance(name, str) else None
+        if found is None:
+            raise _invalid(
+                "STORAGE_UNKNOWN_COLUMN",
+                f"Table `{self.name}` has no column {name!r}; its columns are {', '.join(self.column_names)}.",
+            )
+        return found
+
+
+def _table(name: str, primary_key: tuple[str, ...], /, **columns: ColumnType) -> Table:
+    return Table(name, tuple(Column(n, t) for n, t in columns.items()), primary_key)
+
+
+# Later migrations must not silently change these: a new column needs a new DuckDB migration as well.
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        _table(
+            "workflow_runs", ("run_id",),
+            run_id="text", workflow_id="text", resource_id="text", status="text", input="json",
+            output="json", error="json", snapshot="json", created_at="timestamp", updated_at="timestamp",
+        ),
+        _table(
+            "workflow_steps", ("run_id", "position"),
+            # position: the step's path in the graph ("2", "3.0.1" inside nested, parallel or foreach);
+            # seq: the journal's order within the run
+            run_id="text", position="text", seq="int", step_id="text", status="text", attempt="int", input="json",
+            output="json", suspend_payload="json", resume_payload="json", error="json",
+            started_at="timestamp", ended_at="timestamp", suspended_at="timestamp", resumed_at="timestamp",
+        ),
+        _table(
+            "threads", ("id",),
+            id="text", resource_id="text", title="text", metadata="json", created_at="timestamp",
+            updated_at="timestamp",
+        ),
+        _table(
+            "messages", ("id",),
+            id="text", thread_id="text", resource_id="text", role="text", content="json",
+            created_at="timestamp",
+        ),
+        _table("resources", ("id",), id="text", working_memory="text", metadata="json", updated_at="timestamp"),
+        _table(
+            "spans", ("span_id",),
+            span_id="text", trace_id="text", parent_span_id="text", name="text", kind="text", status="text",
+            start_time="timestamp", end_time="timestamp", attributes="json", events="json",
+        ),
+        _table(
+            "scores", ("id",),
+            id="text", scorer_id="text", target_kind="text", target_id="text", trace_id="text",
+            span_id="text", score="float", reason="text", details="json", created_at="timestamp",
+        ),
+        _table(
+            "model_calls", ("key",),
+            key="text", model="text", request="json", response="json", created_at="timestamp",
+        ),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One validated filter term. `value` is encoded; for `$in`/`$nin` it is a tuple of encoded values.
+
+    Meaning, shared by every store: `$eq None` is "is null", `$ne v` matches null cells too (SQL's
+    `IS DISTINCT FROM`), range operators never match null cells, `$in`/`$nin` treat a None in the list
+    as "null cells match" / "null cells do not match".
+    """
+
+    column: Column
+    op: str
+    value: Any
+
+
+def _invalid(code: str, message: str, **details: Any) -> MastraError:
+    return MastraError(ErrorKind.VALIDATION, code, message, details=details)
+
+
+def get_table(name: Any) -> Table:
+    """The declared table called `name`; a validation `MastraError` listing the tables otherwise."""
+    table = TABLES.get(name) if isinstance(name, str) else None
+    if table is None:
+        raise _invalid("STORAGE_UNKNOWN_TABLE", f"Unknown table {name!r}; the tables are {', '.join(TABLES)}.")
+    return table
+
+
+def _json_default(value: Any) -> Any:
+    from pydantic import BaseModel  # pydantic is a core dependency; imported here to keep startup lean
+
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def dump_json(value: Any, subject: str) -> str:
+    """JSON text of `value` (pydantic models dumped in JSON mode); `subject` names it in the error."""
+    try:
+        return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise _invalid(
+            "STORAGE_VALUE_INVALID",
+            f"The value for {subject} must be JSON-serializable (dicts, lists, str, numbers, bools, None or "
+            f"pydantic models), got {type(value).__name__}: {error}. Convert it before storing it.",
+            subject=subject,
+            type=type(value).__name__,
+        ) from None
+
+
+def encode(column: Column, value: Any, subject: str) -> Any:
+    """Check `value` against the column type and return the form every store keeps.
+
+    text, int, float and bool stay Python values; json becomes JSON text; timestamp becomes an aware
+    UTC datetime (naive ones are taken as UTC; ISO 8601 strings are parsed). None stays None.
+    """
+    if value is None:
+        return None
+    kind = column.type
+    if isinstance(value, Enum) and kind == "text":
+        value = value.value
+    if kind == "json":
+        return dump_json(value, subject)
+    if kind == "text" and isinstance(value, str):
+        return str.__str__(value)  # a plain str, even for str subclasses
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if _INT64[0] <= value <= _INT64[1]:
+            return int(value)
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value):
+            return float(value)
+    if kind == "timestamp":
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        if isinstance(value, datetime):
+            aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+            return aware.astimezone(timezone.utc)
+    expected = {
+        "text": "a str",
+        "int": "an int within 64 bits",
+        "float": "a finite float or int",
+        "bool": "a bool",
+        "timestamp": "a datetime (naive means UTC) or an ISO 8601 string",
+    }[kind]
+    raise _invalid(
+        "STORAGE_VALUE_INVALID",
+        f"{subject} expects {expected}, got {type(value).__name__} {value!r:.60}.",
+        subject=subject,
+        expected=expected,
+    )
+
+
+def decode(column: Column, raw: Any) -> Any:
+    """The user-facing value of a stored cell: JSON parsed, timestamps made aware UTC."""
+    if raw is None:
+        return None
+    if column.type == "json":
+        return json.loads(raw)
+    if column.type == "timestamp" and raw.tzinfo is None:
+        return raw.replace(tzinfo=timezone.utc)  # DuckDB keeps naive UTC
+    return raw
+
+
+def decode_row(table: Table, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A full user-facing row (every column, missing ones None) from stored cells."""
+    return {c.name: decode(c, raw.get(c.name)) for c in table.columns}
+
+
+def normalize_row(table: Table, row: Any) -> dict[str, Any]:
+    """Validate and encode one row for upsert: known columns only, primary key present."""
+    if not isinstance(row, Mapping):
+        raise _invalid(
+            "STORAGE_ROW_INVALID",
+            f"Rows for `{table.name}` must be mappings of column to value, got {type(row).__name__}.",
+        )
+    encoded = {c.name: None for c in table.columns}
+    for name, value in row.items():
+        column = table.column(name)
+        encoded[name] = encode(column, value, f"`{table.name}.{name}`")
+    missing = [name for name in table.primary_key if encoded[name] is None]
+    if missing:
+        raise _invalid(
+            "STORAGE_ROW_INVALID",
+            f"A row for `{table.name}` lacks its primary key {', '.join(missing)}: {dict(row)!r:.120}.",
+            missing=missing,
+        )
+    return encoded
+
+
+def normalize_where(table: Table, where: Any) -> tuple[Condition, ...]:
+    """Validate `{column: value}` or `{column: {"$op": value}}` into conditions (all must hold)."""
+    if where is None:
+        return ()
+    if not isinstance(where, Mapping):
+        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`where` must be a mapping, got {type(where).__name__}.")
+    conditions = []
+    for name, spec in where.items():
+        column = table.column(name)
+        terms = spec.items() if isinstance(spec, Mapping) else [("$eq", spec)]
+        for op, value in terms:
+            conditions.append(_condition(table, column, op, value))
+    return tuple(conditions)
+
+
+def _condition(table: Table, column: Column, op: Any, value: Any) -> Condition:
+    subject = f"`{table.name}.{column.name}` in `where`"
+    if op not in OPERATORS:
+        raise _invalid(
+            "STORAGE_UNKNOWN_OPERATOR",
+            f"Unknown operator {op!r} for {subject}; the operators are {', '.join(OPERATORS)}."
+            + ("" if str(op).startswith("$") else " (A mapping in `where` is read as operators.)"),
+        )
+    if column.type == "json" and not (op in ("$eq", "$ne") and value is None):
+        # JSON text equality depends on key order and spacing: filter such values in Python instead.
+        raise _invalid(
+            "STORAGE_OPERATOR_INVALID",
+            f"json column {subject} can only be tested for None (`{{'$eq': None}}` or `{{'$ne': None}}`).",
+        )
+    if op in ("$in", "$nin"):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, set, frozenset)):
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", f"`{op}` for {subject} needs a list of values, got {value!r:.60}."
+            )
+        return Condition(column, op, tuple(encode(column, v, subject) for v in value))
+    if op in _RANGE_OPERATORS and value is None:
+        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`{op}` for {subject} cannot compare with None.")
+    return Condition(column, op, encode(column, value, subject))
+
+
+def normalize_order(table: Table, order_by: Any) -> tuple[tuple[str, bool], ...]:
+    """`(column, descending)` pairs, ending with the primary key so every store returns one order."""
+    names = [order_by] if isinstance(order_by, str) else list(order_by or ())
+    order: list[tuple[str, bool]] = []
+    for spec in names:
+        if not isinstance(spec, str):
+            raise _invalid("STORAGE_ARGUMENT_INVALID", f"`order_by` takes column names, got {spec!r}.")
+        descending = spec.startswith("-")
+        column = table.column(spec[1:] if descending else spec)
+        if column.type == "json":
+            raise _invalid("STORAGE_ARGUMENT_INVALID", f"Cannot order by json column `{column.name}`.")
+        order.append((column.name, descending))
+    seen = {name for name, _ in order}
+    return (*order, *((name, False) for name in table.primary_key if name not in seen))
