@@ -10,11 +10,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_storage
 import bench_tools
+import bench_workflows
 
 
 def main() -> None:
     print(f"mastra_nb benchmarks: Python {platform.python_version()} on {platform.machine()}")
-    for title, module in (("Storage", bench_storage), ("Tools", bench_tools)):
+    for title, module in (("Storage", bench_storage), ("Tools", bench_tools), ("Workflows", bench_workflows)):
         rows = module.run()
         width = max(len(label) for label, _, _ in rows)
         print(f"\n{title}")

@@ -28,11 +28,18 @@ _EXPORTS: dict[str, str] = {
     "DuckDBStore": "mastra_nb.storage",
     "InMemoryStore": "mastra_nb.storage",
     "run_sync": "mastra_nb._async",
+    "Step": "mastra_nb.workflows",
+    "step": "mastra_nb.workflows",
+    "StepContext": "mastra_nb.workflows",
+    "Workflow": "mastra_nb.workflows",
+    "Run": "mastra_nb.workflows",
+    "RunResult": "mastra_nb.workflows",
 }
 
 __all__ = [
     "Mastra", "MastraConfig", "MastraError", "ErrorKind", "EventBus", "Event", "RuntimeContext", "RetryPolicy",
     "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
+    "Step", "step", "StepContext", "Workflow", "Run", "RunResult",
 ]  # fmt: skip
 
 
@@ -59,3 +66,4 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
     from .storage import DuckDBStore, InMemoryStore, Storage
     from .tools import Tool, ToolContext, tool
+    from .workflows import Run, RunResult, Step, StepContext, Workflow, step

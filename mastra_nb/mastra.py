@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import MastraConfig
 from .errors import ErrorKind, MastraError
 from .events import AGENT_CREATED, AGENT_DESTROYED, EventBus
 from .storage.base import Storage
+
+if TYPE_CHECKING:
+    from .workflows import Run
 
 __all__ = ["Mastra"]
 
@@ -216,6 +219,19 @@ class Mastra:
         if kind.removed_event:
             self.events.emit(kind.removed_event, {"name": name})
         return component
+
+    async def list_active_runs(self) -> list[Run]:
+        """Runs of registered workflows left `running` in storage by a process that is no longer running them
+        (it crashed or was stopped); continue each with `await run.restart()`."""
+        from .workflows.run import orphaned
+
+        rows = await self.storage.select("workflow_runs", where={"status": "running"}, order_by="created_at")
+        runs = []
+        for row in rows:
+            workflow = self._registries[_WORKFLOW.plural].get(row["workflow_id"])
+            if workflow is not None and orphaned(row):
+                runs.append(await workflow.get_run(row["run_id"]))
+        return runs
 
     # --- lifecycle ------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
@@ -381,6 +382,39 @@ class Storage(ABC):
         elif isinstance(write, KVDelete):
             for key in result:
                 self._key_events.emit(key, {"op": "delete", "key": key, "value": None})
+
+    # -- workflow runs -------------------------------------------------------------------------
+    async def prune_runs(self, older_than: datetime | None = None, keep_last: int | None = None) -> int:
+        """Delete finished workflow runs (success, failed, canceled) and their journals; returns how many.
+
+        Args:
+            older_than: delete only runs last updated before this time (naive means UTC).
+            keep_last: always keep this many of the newest finished runs of each workflow.
+
+        Suspended, running and pending runs are never deleted: they still need their journals.
+        """
+        if older_than is None and keep_last is None:
+            raise _invalid("STORAGE_ARGUMENT_INVALID", "`prune_runs` needs `older_than`, `keep_last` or both.")
+        if keep_last is not None:
+            keep_last = _int_arg(keep_last, "keep_last", minimum=0)
+        where: dict[str, Any] = {"status": {"$in": ["success", "failed", "canceled"]}}
+        if older_than is not None:
+            where["updated_at"] = {"$lt": older_than}
+        finished = await self.select("workflow_runs", where=where, order_by="-updated_at")
+        if keep_last is not None:
+            newest = await self.select("workflow_runs", where={"status": where["status"]}, order_by="-updated_at")
+            kept: dict[str, builtins.list[str]] = {}
+            for row in newest:
+                kept.setdefault(row["workflow_id"], []).append(row["run_id"])
+            spared = {run_id for ids in kept.values() for run_id in ids[:keep_last]}
+            finished = [row for row in finished if row["run_id"] not in spared]
+        ids = [row["run_id"] for row in finished]
+        if ids:
+            await self.transaction([
+                DeleteRowsOp("workflow_steps", {"run_id": {"$in": ids}}),
+                DeleteRowsOp("workflow_runs", {"run_id": {"$in": ids}}),
+            ])  # fmt: skip
+        return len(ids)
 
     # -- what a store implements ---------------------------------------------------------------
     @abstractmethod

@@ -305,6 +305,12 @@ class DuckDBStore(Storage):
             gone = {k for k, exp in conn.execute(sql, [list(write.keys)]).fetchall() if exp is None or exp > now}
             return [k for k in write.keys if k in gone]
         table = write.table
+        if isinstance(write, RowsPut) and len(write.rows) <= 32:  # few rows: VALUES plans faster, as above
+            names = ", ".join(_quote(c.name) for c in table.columns)
+            row_sql = "(" + ", ".join("?::JSON" if c.type == "json" else "?" for c in table.columns) + ")"
+            flat = [_param(row[c.name]) for row in write.rows for c in table.columns]
+            conn.execute(f'INSERT OR REPLACE INTO "{table.name}" ({names}) VALUES {", ".join([row_sql] * len(write.rows))}', flat)
+            return len(write.rows)
         if isinstance(write, RowsPut):
             names = ", ".join(_quote(c.name) for c in table.columns)
             cells = ", ".join(

@@ -87,7 +87,7 @@ TABLES: dict[str, Table] = {
             # position: the step's path in the graph ("2", "3.0.1" inside nested, parallel or foreach);
             # seq: the journal's order within the run
             run_id="text", position="text", seq="int", step_id="text", status="text", attempt="int", input="json",
-            output="json", suspend_payload="json", resume_payload="json", error="json",
+            output="json", suspend_payload="json", resume_payload="json", error="json", state="json",
             started_at="timestamp", ended_at="timestamp", suspended_at="timestamp", resumed_at="timestamp",
         ),
         _table(

@@ -1,0 +1,184 @@
+"""What the workflow engine costs: per-step overhead, suspend/resume round trip, foreach, bytes per step.
+
+Figures, not assertions. The workloads are those of issue 4, so they compare with the peers measured there
+on this machine (Mastra 1.71: ~73 us/step in memory; LangGraph with SqliteSaver: ~1,200 us/step; ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from mastra_nb import DuckDBStore, InMemoryStore, Mastra, MastraConfig, Step, Workflow
+from mastra_nb.workflows import StepContext
+
+STEPS = 200
+ITEMS = 1_000
+
+
+class Count(BaseModel):
+    n: int
+
+
+async def _increment(data: Count) -> Count:
+    return Count(n=data.n + 1)
+
+
+def _linear(durability: str) -> Workflow:
+    workflow = Workflow(f"linear_{durability}", input=Count, output=Count, durability=durability)  # type: ignore[arg-type]
+    for i in range(STEPS):
+        workflow.then(Step(f"s{i}", _increment, input=Count, output=Count))
+    return workflow.commit()
+
+
+async def _per_step_us(workflow: Workflow, hub: Mastra, runs: int = 20) -> float:
+    hub.add_workflow(workflow)
+    await workflow.create_run().start({"n": 0})  # warm up
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = await workflow.create_run().start({"n": 0})
+        timings.append(time.perf_counter() - started)
+        assert result.output.n == STEPS
+    return sorted(timings)[len(timings) // 2] / STEPS * 1e6
+
+
+def _hub(path: Path | None) -> Mastra:
+    storage = DuckDBStore(path) if path is not None else InMemoryStore()
+    return Mastra(storage=storage, config=MastraConfig.load(environ={}))
+
+
+class Approval(BaseModel):
+    ok: bool
+
+
+async def _gate(data: Count, ctx: StepContext) -> Count:
+    if ctx.resume_data is None:
+        ctx.suspend({"n": data.n})
+    return data
+
+
+def _approval_workflow() -> Workflow:
+    return (
+        Workflow("approval", input=Count, output=Count)
+        .then(Step("before", _increment, input=Count, output=Count))
+        .then(Step("gate", _gate, input=Count, output=Count, resume=Approval))
+        .then(Step("after", _increment, input=Count, output=Count))
+        .commit()
+    )
+
+
+async def _round_trip_ms(folder: Path, rounds: int = 20) -> float:
+    """Suspend a run, close everything, then time loading it with fresh objects and resuming it to the end."""
+    timings = []
+    for i in range(rounds):
+        path = folder / f"trip{i}.duckdb"
+        hub = _hub(path)
+        workflow = hub.add_workflow(_approval_workflow())
+        run_id = (await workflow.create_run().start({"n": 0})).run_id
+        await hub.storage.close()
+        hub = _hub(path)
+        await hub.storage.count("workflow_runs")  # open the file first: the round trip, not the file open
+        fresh = hub.add_workflow(_approval_workflow())
+        started = time.perf_counter()
+        result = await (await fresh.get_run(run_id)).resume({"ok": True})
+        timings.append(time.perf_counter() - started)
+        assert result.status == "success", result
+        await hub.storage.close()
+    return sorted(timings)[len(timings) // 2] * 1e3
+
+
+def _round_trip_fresh_process_ms(folder: Path) -> float:
+    path = folder / "process.duckdb"
+    setup = f"""
+        import asyncio, sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from bench_workflows import _approval_workflow, _hub
+
+        async def main():
+            hub = _hub({str(path)!r})
+            workflow = hub.add_workflow(_approval_workflow())
+            if sys.argv[1] == "suspend":
+                print((await workflow.create_run().start({{"n": 0}})).run_id)
+                return
+            await hub.storage.count("workflow_runs")
+            started = time.perf_counter()
+            result = await (await workflow.get_run(sys.argv[1])).resume({{"ok": True}})
+            print((time.perf_counter() - started) * 1e3, result.status)
+
+        asyncio.run(main())
+    """
+    script = textwrap.dedent(setup)
+    run_id = subprocess.run([sys.executable, "-c", script, "suspend"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", script, run_id.stdout.strip()], capture_output=True, text=True)
+    return float(out.stdout.split()[0])
+
+
+async def _foreach_ms(rounds: int = 20) -> float:
+    workflow = Workflow("fanout", input=list[Count]).foreach(Step("inc", _increment, input=Count, output=Count))
+    hub = _hub(None)
+    hub.add_workflow(workflow.commit())
+    items = [{"n": i} for i in range(ITEMS)]
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        result = await workflow.create_run(durability="none").start(items)
+        timings.append(time.perf_counter() - started)
+        assert len(result.output) == ITEMS
+    return sorted(timings)[len(timings) // 2] * 1e3
+
+
+async def _bytes_per_step(folder: Path) -> tuple[float, float]:
+    """Stored bytes of the journal row of loop iteration 10 and iteration 1,000."""
+    hub = _hub(folder / "loop.duckdb")
+    workflow = Workflow("loop", input=Count, output=Count).dountil(
+        Step("inc", _increment, input=Count, output=Count), lambda out: out.n >= ITEMS
+    )
+    hub.add_workflow(workflow.commit())
+    result = await workflow.create_run().start({"n": 0})
+    rows = await hub.storage.select("workflow_steps", where={"run_id": result.run_id}, order_by="seq")
+    await hub.storage.close()
+    size = [len(json.dumps(row, default=str)) for row in rows]
+    return size[9], size[ITEMS - 1]
+
+
+async def _measure() -> list[tuple[str, float, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        none = await _per_step_us(_linear("none"), _hub(None))
+        memory = await _per_step_us(_linear("batched"), _hub(None))
+        batched = await _per_step_us(_linear("batched"), _hub(folder / "batched.duckdb"))
+        strict = await _per_step_us(_linear("strict"), _hub(folder / "strict.duckdb"), runs=3)
+        trip = await _round_trip_ms(folder)
+        trip_process = _round_trip_fresh_process_ms(folder)
+        fanout = await _foreach_ms()
+        at_10, at_1000 = await _bytes_per_step(folder)
+    return [
+        (f"linear {STEPS} steps, no persistence (durability none)", none, "µs/step"),
+        (f"linear {STEPS} steps, InMemoryStore, batched journal", memory, "µs/step"),
+        (f"linear {STEPS} steps, DuckDB, batched journal (default)", batched, "µs/step"),
+        (f"linear {STEPS} steps, DuckDB, strict journal", strict, "µs/step"),
+        ("suspend -> resume round trip, fresh objects, DuckDB", trip, "ms"),
+        ("suspend -> resume round trip, fresh process, DuckDB", trip_process, "ms"),
+        (f"foreach over {ITEMS:,} trivial items", fanout, "ms"),
+        ("bytes stored for loop step 10", at_10, "bytes"),
+        (f"bytes stored for loop step {ITEMS:,}", at_1000, "bytes"),
+    ]
+
+
+def run() -> list[tuple[str, float, str]]:
+    """Measure each workload; returns (label, value, unit) rows."""
+    return asyncio.run(_measure())
+
+
+if __name__ == "__main__":
+    for label, value, unit in run():
+        print(f"{label:<60} {value:>12,.2f} {unit}")

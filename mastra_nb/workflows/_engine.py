@@ -1,0 +1,358 @@
+"""Execution: walks a workflow's nodes for one run, replaying what the journal already holds.
+
+Every unit of work reads top to bottom: is there a recorded result at this path? use it; otherwise run the
+step and record the result. A first run, a resume, a restart after a crash and a time-travel fork are all
+this one walk over different journals, which is why nested, parallel and loop resumes need no special cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ErrorKind, MastraError
+from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
+from ..retry import retry_async
+from ._journal import Record, now
+from .graph import BranchNode, ForeachNode, LoopNode, MapNode, Node, ParallelNode, SleepNode, StepNode
+from .signals import BailSignal, Suspended, SuspendSignal
+from .step import Step, StepContext
+
+if TYPE_CHECKING:
+    from .run import Run
+    from .workflow import Workflow
+
+__all__ = ["Execution"]
+
+
+class Execution:
+    """One pass of a run over its workflow.
+
+    Args:
+        run: the run being executed.
+        resume: `(path, validated data)` of the suspended step to resume, if any.
+        overrides: inputs to use instead of the journal's at given paths (time travel).
+    """
+
+    def __init__(
+        self, run: Run, resume: tuple[str, Any] | None = None, overrides: dict[str, Any] | None = None
+    ) -> None:
+        self.run = run
+        self.journal = run._journal
+        self.init_data = run.input
+        self.state = run.state
+        self.runtime_context = run.runtime_context
+        self.resume = resume
+        self.overrides = overrides or {}
+        self._hub_events = run.workflow.mastra.events
+        self._run_events = run._events
+
+    # -- walking ------------------------------------------------------------------------------------------
+
+    async def workflow(self, workflow: Workflow, data: Any, prefix: str) -> Any:
+        """Run `workflow`'s nodes in order from `data`; returns the last node's output."""
+        scope: dict[str, Any] = {}  # step id -> output, for `ctx.get_step_result`
+        for index, node in enumerate(workflow.nodes):
+            data = await self._node(node, data, f"{prefix}{index}", scope)
+        return data
+
+    async def _node(self, node: Node, data: Any, path: str, scope: dict[str, Any]) -> Any:
+        if isinstance(node, StepNode):
+            return await self._unit(node.step, data, path, scope)
+        if isinstance(node, ParallelNode):
+            units = list(enumerate(node.steps))
+            return await self._together(units, data, path, scope)
+        if isinstance(node, BranchNode):
+            taken = await self._branch_decision(node, data, path)
+            return await self._together([(i, node.branches[i][1]) for i in taken], data, path, scope)
+        if isinstance(node, LoopNode):
+            return await self._loop(node, data, path, scope)
+        if isinstance(node, ForeachNode):
+            return await self._foreach(node, data, path, scope)
+        if isinstance(node, MapNode):
+            return await self._map(node, data, scope)
+        return await self._sleep(node, data, path)
+
+    async def _unit(self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any]) -> Any:
+        if isinstance(unit, Step):
+            output = await self._step(unit, data, path, scope)
+        else:
+            output = await self._nested(unit, data, path)
+        scope[unit.id] = output
+        return output
+
+    async def _together(
+        self, units: list[tuple[int, Step | Workflow]], data: Any, path: str, scope: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run units concurrently; output keyed by unit id. Every branch finishes before a failure or
+        suspension is reported, so a suspended branch never leaves a sibling half-done."""
+        results = await asyncio.gather(
+            *(self._unit(unit, data, f"{path}.{i}", scope) for i, unit in units), return_exceptions=True
+        )
+        _raise_first(results)
+        return {unit.id: result for (_, unit), result in zip(units, results, strict=True)}
+
+    async def _branch_decision(self, node: BranchNode, data: Any, path: str) -> list[int]:
+        # The decision is journaled, so a resumed run takes the branches it took before.
+        record = self.journal.records.get(path)
+        if record is not None and record.status == "success":
+            return list(record.output)
+        taken = [i for i, (condition, _) in enumerate(node.branches) if await _call(condition, data)]
+        self.journal.put(Record(path, "branch", self.journal.next_seq(), "success", output=taken, ended_at=now()))
+        return taken
+
+    async def _loop(self, node: LoopNode, data: Any, path: str, scope: dict[str, Any]) -> Any:
+        iteration = 0
+        while True:
+            data = await self._unit(node.step, data, f"{path}.{iteration}", scope)
+            iteration += 1
+            if bool(await _call(node.condition, data)) == node.until:
+                return data
+
+    async def _foreach(self, node: ForeachNode, data: Any, path: str, scope: dict[str, Any]) -> list[Any]:
+        if not isinstance(data, list):
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "WORKFLOW_FOREACH_NOT_LIST",
+                f"`foreach` over step `{node.step.id}` at `{path}` needs a list from the step before it, "
+                f"got {type(data).__name__}.",
+                details={"path": path, "step_id": node.step.id},
+            )
+        if node.concurrency == 1:
+            results: list[Any] = []
+            suspended: list[str] = []
+            for i, item in enumerate(data):
+                try:
+                    results.append(await self._unit(node.step, item, f"{path}.{i}", dict(scope)))
+                except Suspended as signal:  # the other items still run, as they would concurrently
+                    suspended.extend(signal.paths)
+            if suspended:
+                raise Suspended(suspended)
+            scope[node.step.id] = results
+            return results
+        gate = asyncio.Semaphore(node.concurrency)
+
+        async def one(i: int, item: Any) -> Any:
+            async with gate:
+                return await self._unit(node.step, item, f"{path}.{i}", dict(scope))
+
+        gathered = await asyncio.gather(*(one(i, item) for i, item in enumerate(data)), return_exceptions=True)
+        _raise_first(gathered)
+        scope[node.step.id] = gathered
+        return gathered
+
+    async def _map(self, node: MapNode, data: Any, scope: dict[str, Any]) -> Any:
+        if node.fn is not None:
+            return await _call(node.fn, data)
+        assert node.mapping is not None
+        return {name: self._resolve(source, data, scope) for name, source in node.mapping.items()}
+
+    def _resolve(self, source: dict[str, Any], data: Any, scope: dict[str, Any]) -> Any:
+        if "value" in source:
+            return source["value"]
+        if "step" in source:
+            step_id = source["step"] if isinstance(source["step"], str) else source["step"].id
+            if step_id not in scope:
+                raise MastraError(
+                    ErrorKind.DOMAIN,
+                    "WORKFLOW_MAP_SOURCE_MISSING",
+                    f"`map` reads step `{step_id}`, which has not completed before it in this workflow.",
+                )
+            base = scope[step_id]
+        else:
+            base = self.init_data if "init" in source else data
+        return _dig(base, source.get("path", source.get("init", "")))
+
+    async def _sleep(self, node: SleepNode, data: Any, path: str) -> Any:
+        record = self.journal.records.get(path)
+        if record is not None and record.status == "success":
+            return data
+        if record is not None:  # a sleep begun before a restart keeps its due time
+            due = datetime.fromisoformat(record.output["until"])
+        else:
+            due = node.until or datetime.now(timezone.utc) + timedelta(seconds=node.seconds or 0)
+            due = due if due.tzinfo is not None else due.replace(tzinfo=timezone.utc)
+            output = {"until": due.isoformat()}
+            record = Record(path, "sleep", self.journal.next_seq(), "waiting", output=output, started_at=now())
+            self.journal.put(record)
+            await self.journal.flush()  # the due time must outlive this process
+        await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
+        record.status, record.ended_at = "success", now()
+        self.journal.put(record)
+        return data
+
+    async def _nested(self, workflow: Workflow, data: Any, path: str) -> Any:
+        record = self.journal.records.get(path)
+        if record is not None and record.status == "success":
+            return workflow.output.validate(record.output, "STEP_OUTPUT_INVALID", f"stored output of `{path}`")
+        if path in self.overrides:
+            data = self.overrides.pop(path)
+        value = workflow.input.validate(data, "STEP_INPUT_INVALID", f"input of nested workflow `{workflow.id}`")
+        started = now()
+        self._emit(STEP_STARTED, path, workflow.id)
+        output = await self.workflow(workflow, value, f"{path}.")
+        output = workflow.output.validate(output, "STEP_OUTPUT_INVALID", f"output of nested workflow `{workflow.id}`")
+        dumped = workflow.output.dump(output, f"Output of nested workflow `{workflow.id}`")
+        seq = record.seq if record is not None else self.journal.next_seq()
+        stored_input = workflow.input.dump(value, f"The input of nested workflow `{workflow.id}`")
+        record = Record(path, workflow.id, seq, "success", 1, stored_input, dumped, started_at=started, ended_at=now())
+        self.journal.put(record)
+        self._emit(STEP_COMPLETED, path, workflow.id, status="success")
+        return output
+
+    # -- one step -------------------------------------------------------------------------------------
+
+    async def _step(self, step: Step, data: Any, path: str, scope: dict[str, Any]) -> Any:
+        record = self.journal.records.get(path)
+        resume_data = None
+        if record is not None:
+            if record.status == "success":
+                return step.output.validate(record.output, "STEP_OUTPUT_INVALID", f"stored output of step `{step.id}`")
+            if record.status == "suspended":
+                if self.resume is None or self.resume[0] != path:
+                    raise Suspended([path])
+                resume_data = self.resume[1]
+        if path in self.overrides:
+            data = self.overrides.pop(path)
+        subject = f"step `{step.id}` at `{path}`"
+        value = step.input.validate(data, "STEP_INPUT_INVALID", f"input of {subject}")
+        current = Record(
+            path, step.id, record.seq if record is not None else self.journal.next_seq(), "running",
+            input=step.input.dump(value, f"The input of {subject}"), started_at=now(),
+        )  # fmt: skip
+        if resume_data is not None and record is not None:
+            current.resume_payload = step.resume.dump(resume_data, f"The resume data of {subject}")
+            current.resumed_at, current.suspend_payload, current.suspended_at = (
+                now(), record.suspend_payload, record.suspended_at,
+            )  # fmt: skip
+        self.journal.put(current)
+        self._emit(STEP_STARTED, path, step.id)
+
+        async def attempt(number: int) -> Any:
+            current.attempt = number
+            ctx = StepContext(self, scope, step, path, resume_data, number)
+            return await _guarded(step, subject, step.call(value, ctx))
+
+        try:
+            output = step.output.validate(
+                await retry_async(attempt, step.retries), "STEP_OUTPUT_INVALID", f"output of {subject}"
+            )
+            current.output = step.output.dump(output, f"The output of {subject}")
+        except SuspendSignal as signal:
+            payload = step.suspend.validate(signal.payload, "STEP_SUSPEND_INVALID", f"suspend payload of {subject}")
+            current.status, current.suspended_at = "suspended", now()
+            current.suspend_payload = step.suspend.dump(payload, f"The suspend payload of {subject}")
+            self.journal.put(current)
+            self._emit(STEP_SUSPENDED, path, step.id, payload=current.suspend_payload)
+            raise Suspended([path]) from None
+        except BailSignal as signal:
+            current.status, current.ended_at, current.output = "success", now(), _jsonable(signal.result)
+            self.journal.put(current)
+            self._emit(STEP_COMPLETED, path, step.id, status="success", bailed=True)
+            raise
+        except MastraError as error:
+            failure = MastraError(
+                error.kind, error.code, f"Step `{step.id}` at `{path}` failed: {error.message}",
+                details={**error.details, "step_id": step.id, "path": path}, retryable=error.retryable,
+            )  # fmt: skip
+            current.status, current.ended_at, current.error = "failed", now(), failure.to_dict()
+            self.journal.put(current)
+            self._emit(STEP_COMPLETED, path, step.id, status="failed", error=failure.to_dict())
+            raise failure from error
+        current.status, current.ended_at = "success", now()
+        self.journal.put(current)  # again: a flush for another branch may have written it as running
+        self._emit(STEP_COMPLETED, path, step.id, status="success")
+        await self.journal.step_done()
+        return output
+
+    # -- state and events -----------------------------------------------------------------------------
+
+    def set_state(self, state: Any, path: str) -> None:
+        workflow = self.run.workflow
+        self.state = workflow.state.validate(state, "WORKFLOW_STATE_INVALID", f"state of workflow `{workflow.id}`")
+        self.run.state = self.state
+        record = self.journal.records.get(path)
+        if record is not None:
+            record.state = workflow.state.dump(self.state, f"The state of workflow `{workflow.id}`")
+            self.journal.put(record)
+
+    def emit_custom(self, name: str, payload: dict[str, Any], path: str, step_id: str) -> None:
+        self._emit(name, path, step_id, payload=payload)
+
+    def _emit(self, name: str, path: str, step_id: str, **extra: Any) -> None:
+        if not (self._hub_events.subscriptions or self._run_events.subscriptions):
+            return  # the common case in a tight loop: nobody listens, so build nothing
+        payload = {"run_id": self.run.run_id, "workflow_id": self.run.workflow.id, "path": path, "step_id": step_id}
+        payload.update(extra)
+        self._hub_events.emit(name, payload)
+        self._run_events.emit(name, payload)
+
+
+async def _guarded(step: Step, subject: str, call: Any) -> Any:
+    """Apply the step's timeout and turn a plain exception into a retryable `MastraError`."""
+    started = time.perf_counter()
+    try:
+        if step.timeout is None:
+            return await call
+        return await asyncio.wait_for(call, step.timeout)
+    except MastraError:
+        raise
+    except asyncio.TimeoutError as exc:
+        if step.timeout is not None and time.perf_counter() - started >= step.timeout:
+            raise MastraError(
+                ErrorKind.EXECUTION, "STEP_TIMEOUT", f"The {subject} did not finish within {step.timeout} s.",
+                retryable=True,
+            ) from None  # fmt: skip
+        raise _failed(subject, exc) from exc
+    except Exception as exc:
+        raise _failed(subject, exc) from exc
+
+
+def _failed(subject: str, exc: Exception) -> MastraError:
+    # Retryable: a plain exception from a step is as likely to be transient (a network hiccup) as not, and
+    # a step is retried only when its author asked for retries.
+    name = type(exc).__name__
+    return MastraError(
+        ErrorKind.EXECUTION, "STEP_FAILED", f"The {subject} raised {name}: {exc}", retryable=True,
+        details={"exception": name},
+    )  # fmt: skip
+
+
+def _raise_first(results: list[Any]) -> None:
+    """After a gather: re-raise the first failure, else a bail, else every suspension together."""
+    suspended: list[str] = []
+    bail: BailSignal | None = None
+    for result in results:
+        if isinstance(result, Suspended):
+            suspended.extend(result.paths)
+        elif isinstance(result, BailSignal):
+            bail = bail or result
+        elif isinstance(result, BaseException):
+            raise result
+    if bail is not None:
+        raise bail
+    if suspended:
+        raise Suspended(suspended)
+
+
+async def _call(fn: Callable[..., Any], data: Any) -> Any:
+    result = fn(data)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _dig(value: Any, path: str) -> Any:
+    for part in path.split(".") if path else ():
+        value = value[int(part)] if isinstance(value, list) else (
+            value[part] if isinstance(value, dict) else getattr(value, part)
+        )  # fmt: skip
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value)

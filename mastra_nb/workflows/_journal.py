@@ -1,0 +1,128 @@
+"""The run journal: one record per step result, written to storage in batches.
+
+A run is one `workflow_runs` row; each step result is one `workflow_steps` row keyed by run id and path.
+Executing a step reads top to bottom: is there a recorded result? use it; otherwise run it and record it.
+Resume, restart after a crash and time travel are all that same lookup, so they cannot drift apart; and the
+bytes stored per step stay constant however long the run grows, because nothing is rewritten as a whole.
+
+Durability modes:
+- `"batched"` (default): step records are kept in memory and written in one transaction every
+  `BATCH_SIZE` records or `BATCH_SECONDS`, whichever comes first, and always when the run starts, suspends,
+  sleeps, fails, is canceled or ends. A crash can lose the step results of the last unwritten batch: at most
+  `BATCH_SIZE` steps or `BATCH_SECONDS` of work, which `run.restart()` then runs again.
+- `"strict"`: every record is committed before the next step starts; a crash loses nothing that completed.
+- `"none"`: nothing is written; the run lives in this process only (no resume from a fresh object).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from ..storage.base import Storage, UpsertOp
+
+__all__ = ["BATCH_SECONDS", "BATCH_SIZE", "Durability", "Journal", "Record", "now"]
+
+Durability = Literal["batched", "strict", "none"]
+BATCH_SIZE = 500
+BATCH_SECONDS = 0.2
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Record:
+    """One step result; also what `RunResult.steps` shows. Values are in their JSON form."""
+
+    path: str
+    step_id: str
+    seq: int
+    status: str  # running, success, failed, suspended, waiting (a sleep), canceled
+    attempt: int = 0
+    input: Any = None
+    output: Any = None
+    suspend_payload: Any = None
+    resume_payload: Any = None
+    error: dict[str, Any] | None = None
+    state: Any = None  # the workflow state after this step, when the step changed it
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    suspended_at: datetime | None = None
+    resumed_at: datetime | None = None
+
+
+_COLUMNS = tuple(f.name for f in fields(Record) if f.name != "path")  # "path" is stored as "position"
+
+
+class Journal:
+    """The records of one run, and the rows not yet written."""
+
+    def __init__(self, storage: Storage | None, run_id: str, durability: Durability) -> None:
+        self.storage = storage if durability != "none" else None
+        self.run_id = run_id
+        self.durability = durability
+        self.records: dict[str, Record] = {}
+        self._dirty: dict[str, Record] = {}
+        self._run_row: dict[str, Any] | None = None
+        self._last_flush = time.monotonic()
+        self._next_seq = 0
+
+    def next_seq(self) -> int:
+        """The journal order of a new record."""
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def put(self, record: Record) -> None:
+        self.records[record.path] = record
+        self._next_seq = max(self._next_seq, record.seq + 1)
+        if self.storage is not None:
+            self._dirty[record.path] = record
+
+    def put_run(self, row: dict[str, Any]) -> None:
+        if self.storage is not None:
+            self._run_row = row
+
+    async def step_done(self) -> None:
+        """Write what is due after a step, by the durability mode."""
+        if self._dirty and (
+            self.durability == "strict"
+            or len(self._dirty) >= BATCH_SIZE
+            or time.monotonic() - self._last_flush >= BATCH_SECONDS
+        ):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the run row and every pending record in one transaction."""
+        if self.storage is None or (self._run_row is None and not self._dirty):
+            return
+        operations = []
+        if self._run_row is not None:
+            operations.append(UpsertOp("workflow_runs", [self._run_row]))
+        if self._dirty:
+            rows = [{"run_id": self.run_id, "position": r.path, **_row(r)} for r in self._dirty.values()]
+            operations.append(UpsertOp("workflow_steps", rows))
+        # Cleared only after the write: a failed write keeps them pending, and storage is left unchanged.
+        await self.storage.transaction(operations)
+        self._run_row = None
+        self._dirty = {}
+        self._last_flush = time.monotonic()
+
+    async def load(self) -> None:
+        """Read this run's records from storage (for a run restored in a fresh object or process)."""
+        if self.storage is None:
+            return
+        rows = await self.storage.select("workflow_steps", where={"run_id": self.run_id}, order_by="seq")
+        self.records = {}
+        for row in rows:
+            record = Record(path=row["position"], **{name: row[name] for name in _COLUMNS})
+            self.records[record.path] = record
+            self._next_seq = record.seq + 1
+
+
+def _row(record: Record) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in _COLUMNS}

@@ -1,0 +1,372 @@
+"""Run: one execution of a workflow: start, resume, cancel, restart, time travel, watch and stream.
+
+A run's truth is in storage (a `workflow_runs` row and its journal), so a run suspended in one process is
+resumed from another by `await workflow.get_run(run_id)` and `await run.resume(data)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..context import RuntimeContext
+from ..errors import ErrorKind, MastraError
+from ..events import WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event, EventBus, Subscription
+from ._engine import Execution
+from ._journal import Durability, Journal, Record, now
+from .signals import BailSignal, Suspended
+from .step import Step
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+__all__ = ["Run", "RunResult", "RunStatus", "StepResult"]
+
+RunStatus = Literal["pending", "running", "success", "failed", "suspended", "canceled"]
+
+# Identifies this process in the runs it owns, so that `Mastra.list_active_runs` can tell a run another (maybe
+# dead) process was executing from one this process is executing right now.
+PROCESS = {"pid": os.getpid(), "host": socket.gethostname(), "token": uuid.uuid4().hex}
+
+# The runs executing in this process, by id, whichever `Workflow` object runs them (a notebook may have
+# re-defined the workflow since). Process state by nature, hence module level.
+LIVE: dict[str, Run] = {}
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What happened at one path of a run; values in their stored JSON form."""
+
+    path: str
+    step_id: str
+    status: str
+    input: Any
+    output: Any
+    suspend_payload: Any
+    resume_payload: Any
+    error: dict[str, Any] | None
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    suspended_at: datetime | None
+    resumed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of a run so far."""
+
+    run_id: str
+    workflow_id: str
+    status: RunStatus
+    output: Any = None
+    error: MastraError | None = None
+    suspended: list[str] = field(default_factory=list)  # paths of the suspended steps
+    steps: dict[str, StepResult] = field(default_factory=dict)
+    parent_run_id: str | None = None
+
+
+class Run:
+    """A run of a workflow; made by `workflow.create_run()` or loaded by `await workflow.get_run(run_id)`."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        run_id: str | None = None,
+        resource_id: str | None = None,
+        durability: Durability = "batched",
+    ) -> None:
+        self.workflow = workflow
+        self.run_id = run_id or uuid.uuid4().hex
+        self.resource_id = resource_id
+        self.status: RunStatus = "pending"
+        self.input: Any = None
+        self.output: Any = None
+        self.error: MastraError | None = None
+        self.state: Any = None
+        self.runtime_context = RuntimeContext()
+        self.suspended: list[str] = []
+        self.parent: dict[str, Any] | None = None  # {"run_id", "path"} of a time-travel fork
+        self._stored_input: Any = None  # the JSON forms of input and output, as stored
+        self._stored_output: Any = None
+        self.created_at = now()
+        self._journal = Journal(workflow.mastra.storage if durability != "none" else None, self.run_id, durability)
+        self._events = EventBus()
+        self._task: asyncio.Future[RunResult] | None = None
+        self._cancel_requested = False
+
+    @classmethod
+    async def load(cls, workflow: Workflow, row: dict[str, Any]) -> Run:
+        """Rebuild a run from its stored row and journal (in a fresh object, maybe a fresh process)."""
+        snapshot = row["snapshot"] or {}
+        run = cls(workflow, row["run_id"], row["resource_id"], snapshot.get("durability", workflow.durability))
+        run.status, run.created_at = row["status"], row["created_at"] or run.created_at
+        subject = f"stored run `{run.run_id}` of workflow `{workflow.id}`"
+        run.input = workflow.input.validate(row["input"], "WORKFLOW_INPUT_INVALID", f"input of {subject}")
+        run._stored_input, run._stored_output = row["input"], row["output"]
+        if row["output"] is not None:
+            run.output = workflow.output.validate(row["output"], "WORKFLOW_OUTPUT_INVALID", f"output of {subject}")
+        if snapshot.get("state") is not None:
+            run.state = workflow.state.validate(snapshot["state"], "WORKFLOW_STATE_INVALID", f"state of {subject}")
+        if row["error"]:
+            error = row["error"]
+            run.error = MastraError(
+                error["kind"], error["code"], error["message"], details=error["details"], retryable=error["retryable"]
+            )
+        run.suspended, run.parent = snapshot.get("suspended", []), snapshot.get("parent")
+        await run._journal.load()
+        return run
+
+    # -- the public API -------------------------------------------------------------------------------------
+
+    async def start(self, input: Any = None, *, state: Any = None, context: RuntimeContext | None = None) -> RunResult:
+        """Run the workflow from its first step; returns when it succeeds, fails, suspends or is canceled.
+
+        Raises:
+            MastraError: `WORKFLOW_INPUT_INVALID` (naming the field) before anything is stored, or
+                `RUN_ALREADY_STARTED`.
+        """
+        if self.status != "pending":
+            raise self._error("RUN_ALREADY_STARTED", f"has already started (status `{self.status}`)")
+        workflow = self.workflow
+        self.input = workflow.input.validate(input, "WORKFLOW_INPUT_INVALID", f"input of workflow `{workflow.id}`")
+        self._stored_input = workflow.input.dump(self.input, f"The input of workflow `{workflow.id}`")
+        default_state = {} if workflow.state.type is not None and state is None else state
+        self.state = workflow.state.validate(default_state, "WORKFLOW_STATE_INVALID", f"state of `{workflow.id}`")
+        self.runtime_context = context if context is not None else RuntimeContext.current()
+        return await self._execute(Execution(self))
+
+    async def resume(self, data: Any = None, step: Step | Workflow | str | None = None) -> RunResult:
+        """Continue a suspended step with `data`, validated against the step's `resume` schema.
+
+        Args:
+            data: the resume data.
+            step: the suspended step: a `Step`, its id, or its path (`"2.1"`); may be omitted when exactly one
+                step is suspended.
+
+        Raises:
+            MastraError: `RUN_NOT_SUSPENDED`; `RUN_STEP_AMBIGUOUS`/`RUN_STEP_NOT_SUSPENDED` for `step`; or
+                `RESUME_DATA_INVALID` naming the field, in which case the run stays suspended, unchanged.
+        """
+        if self.status != "suspended":
+            raise self._error("RUN_NOT_SUSPENDED", f"is `{self.status}`, not suspended: there is nothing to resume")
+        path = self._suspended_path(step)
+        unit = self.workflow.unit_at(path)
+        assert isinstance(unit, Step), path  # only steps suspend; a nested workflow's suspension is its step's
+        resume_data = unit.resume.validate(data, "RESUME_DATA_INVALID", f"resume data of step `{unit.id}` at `{path}`")
+        return await self._execute(Execution(self, resume=(path, resume_data)))
+
+    async def cancel(self) -> RunResult:
+        """Stop the run: a running run is interrupted (a sync step's thread finishes on its own), a suspended or
+        sleeping one will not continue. Its journal is kept."""
+        if self._task is not None and not self._task.done():
+            self._cancel_requested = True
+            self._task.cancel()
+            try:
+                return await asyncio.shield(self._task)
+            except asyncio.CancelledError:
+                return self.result
+        if self.status not in ("pending", "suspended", "running"):
+            raise self._error("RUN_NOT_ACTIVE", f"is already `{self.status}`; only an active run can be canceled")
+        self.status = "canceled"
+        await self._save()
+        return self.result
+
+    async def restart(self) -> RunResult:
+        """Continue a run whose process died (status `running` in storage) from its last recorded step."""
+        if self.status != "running" or (self._task is not None and not self._task.done()):
+            raise self._error(
+                "RUN_NOT_RESTARTABLE", f"is `{self.status}`; only a run left running by a dead process restarts"
+            )
+        return await self._execute(Execution(self))
+
+    async def time_travel(self, step: Step | Workflow | str, input: Any = None) -> RunResult:
+        """Re-run from `step` as a new run (a fork that records this run as its parent), with the step's
+        stored input or `input`. This run's history is never changed. Returns the fork's result."""
+        path = self._path_of(step)
+        first = self._journal.records.get(path)
+        if first is None:
+            raise self._error("RUN_STEP_NOT_FOUND", f"never reached `{path}`, so there is nothing to travel back to")
+        fork = Run(self.workflow, durability=self._journal.durability)
+        fork.input, fork.state, fork.resource_id = self.input, self.state, self.resource_id
+        fork._stored_input = self._stored_input
+        fork.runtime_context, fork.parent = self.runtime_context, {"run_id": self.run_id, "path": path}
+        for p, record in self._journal.records.items():
+            if record.seq < first.seq and not p.startswith(f"{path}."):
+                fork._journal.put(replace(record))
+        state = [r.state for r in sorted(fork._journal.records.values(), key=lambda r: r.seq) if r.state is not None]
+        if state:
+            fork.state = self.workflow.state.validate(state[-1], "WORKFLOW_STATE_INVALID", "restored state")
+        overrides = {path: input if input is not None else first.input}
+        return await fork._execute(Execution(fork, overrides=overrides))
+
+    def watch(self, callback: Callable[[Event], Any]) -> Subscription:
+        """Call `callback(event)` for each event of this run (`step:*`, `workflow:*` and custom ones)."""
+        return self._events.subscribe("*", callback)
+
+    async def stream(self, input: Any = None, **options: Any) -> AsyncIterator[Event]:
+        """Start the run and yield its events as they happen; the last one is `workflow:completed`/`failed`
+        (a suspended run ends the stream after its `step:suspended` events)."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        subscription = self.watch(queue.put_nowait)
+
+        async def drive() -> RunResult:
+            try:
+                return await self.start(input, **options)
+            finally:
+                await self._events.drain()  # every event is queued before the end marker
+                queue.put_nowait(None)
+
+        task = asyncio.ensure_future(drive())
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            await task  # surface an error of `start` itself
+        finally:
+            subscription.unsubscribe()
+
+    @property
+    def result(self) -> RunResult:
+        records = sorted(self._journal.records.values(), key=lambda r: r.seq)
+        return RunResult(
+            run_id=self.run_id, workflow_id=self.workflow.id, status=self.status, output=self.output,
+            error=self.error, suspended=list(self.suspended),
+            steps={r.path: _step_result(r) for r in records if r.step_id not in ("branch", "sleep")},
+            parent_run_id=self.parent["run_id"] if self.parent else None,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"Run({self.workflow.id!r}, run_id={self.run_id!r}, status={self.status!r})"
+
+    # -- execution ------------------------------------------------------------------------------------------
+
+    async def _execute(self, execution: Execution) -> RunResult:
+        self._task = asyncio.ensure_future(self._drive(execution))
+        LIVE[self.run_id] = self
+        try:
+            return await self._task
+        finally:
+            LIVE.pop(self.run_id, None)
+
+    async def _drive(self, execution: Execution) -> RunResult:
+        resumed = self.status != "pending"
+        self.status, self.suspended, self.error = "running", [], None
+        # A run row marked running is how a crashed run is found again. A resumed run's stored row still says
+        # suspended, which is as good a recovery point until the journal's next batch writes the new status.
+        await self._save(flush=not resumed or self._journal.durability == "strict")
+        self._announce(WORKFLOW_STARTED, resumed=resumed)
+        workflow = self.workflow
+        try:
+            output = await execution.workflow(workflow, self.input, "")
+            self._finish(output)
+        except Suspended as signal:
+            self.status, self.suspended = "suspended", signal.paths
+        except BailSignal as signal:
+            try:
+                self._finish(signal.result)
+            except MastraError as error:
+                self.status, self.error = "failed", error
+        except MastraError as error:
+            self.status, self.error = "failed", error
+        except asyncio.CancelledError:
+            if not self._cancel_requested:
+                raise
+            self.status = "canceled"
+        self._cancel_requested = False
+        await self._save()
+        if self.status in ("success", "failed", "canceled"):
+            name = WORKFLOW_FAILED if self.status == "failed" else WORKFLOW_COMPLETED
+            self._announce(name, status=self.status, error=self.error.to_dict() if self.error else None)
+        return self.result
+
+    def _finish(self, output: Any) -> None:
+        workflow = self.workflow
+        self.output = workflow.output.validate(output, "WORKFLOW_OUTPUT_INVALID", f"output of `{workflow.id}`")
+        self._stored_output = workflow.output.dump(self.output, f"The output of workflow `{workflow.id}`")
+        self.status = "success"
+
+    async def _save(self, flush: bool = True) -> None:
+        if self._journal.storage is None:
+            return
+        dump = self.workflow
+        self._journal.put_run({
+            "run_id": self.run_id, "workflow_id": dump.id, "resource_id": self.resource_id, "status": self.status,
+            "input": self._stored_input, "output": self._stored_output,
+            "error": self.error.to_dict() if self.error else None,
+            "snapshot": {
+                "suspended": self.suspended, "parent": self.parent, "owner": PROCESS,
+                "state": dump.state.dump(self.state, f"The state of workflow `{dump.id}`"),
+                "durability": self._journal.durability,
+            },
+            "created_at": self.created_at, "updated_at": now(),
+        })  # fmt: skip
+        if flush:
+            await self._journal.flush()
+
+    def _announce(self, name: str, **extra: Any) -> None:
+        payload = {"run_id": self.run_id, "workflow_id": self.workflow.id, **extra}
+        self.workflow.mastra.events.emit(name, payload)
+        self._events.emit(name, payload)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def _suspended_path(self, step: Step | Workflow | str | None) -> str:
+        key = step if step is None or isinstance(step, str) else step.id
+        records = self._journal.records
+        matches = [p for p in self.suspended if key is None or p == key or records[p].step_id == key]
+        if len(matches) == 1:
+            return matches[0]
+        listed = ", ".join(f"`{p}` (step `{records[p].step_id}`)" for p in self.suspended)
+        if not matches:
+            raise self._error("RUN_STEP_NOT_SUSPENDED", f"has no suspended step `{key}`; suspended: {listed}")
+        raise self._error("RUN_STEP_AMBIGUOUS", f"has several suspended steps ({listed}); pass `step=` with a path")
+
+    def _path_of(self, step: Step | Workflow | str) -> str:
+        """A path given as is, or the one path where a step (by object or id) has a record."""
+        key = step if isinstance(step, str) else step.id
+        if key in self._journal.records:
+            return key
+        paths = [p for p, r in self._journal.records.items() if r.step_id == key]
+        if len(paths) == 1:
+            return paths[0]
+        if not paths:
+            raise self._error("RUN_STEP_NOT_FOUND", f"has no step `{key}`")
+        raise self._error("RUN_STEP_AMBIGUOUS", f"ran step `{key}` at {', '.join(paths)}; pass the path instead")
+
+    def _error(self, code: str, problem: str) -> MastraError:
+        return MastraError(
+            ErrorKind.DOMAIN, code, f"Run `{self.run_id}` of workflow `{self.workflow.id}` {problem}.",
+            details={"run_id": self.run_id, "status": self.status},
+        )  # fmt: skip
+
+
+def orphaned(row: dict[str, Any]) -> bool:
+    """Whether a run stored as `running` has no process executing it: not this one, nor a live process on this
+    host. A run last owned by another host counts as orphaned: nothing here can tell whether that host lives."""
+    if row["run_id"] in LIVE:
+        return False
+    owner = (row["snapshot"] or {}).get("owner") or {}
+    if owner.get("token") == PROCESS["token"] or owner.get("host") != PROCESS["host"]:
+        return True
+    try:
+        os.kill(int(owner["pid"]), 0)  # signal 0 only asks whether the process exists
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _step_result(record: Record) -> StepResult:
+    return StepResult(
+        path=record.path, step_id=record.step_id, status=record.status, input=record.input, output=record.output,
+        suspend_payload=record.suspend_payload, resume_payload=record.resume_payload, error=record.error,
+        attempts=record.attempt, started_at=record.started_at, ended_at=record.ended_at,
+        suspended_at=record.suspended_at, resumed_at=record.resumed_at,
+    )  # fmt: skip

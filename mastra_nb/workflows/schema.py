@@ -1,0 +1,103 @@
+"""One schema of a step (input, output, resume, suspend) or workflow: validate values, and turn them into
+JSON for the journal and back, faithfully or not at all.
+
+A value with a declared schema travels as its JSON form and is validated back into its type when a run is
+restored. A value without one must already be plain JSON (dict, list, str, number, bool, None): anything
+else (a tuple, a datetime, an instance of a class defined in a kernel that has since died) could not come
+back as it left, so it fails at once with the step and the field named, never as a silent change later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from ..errors import ErrorKind, MastraError
+
+__all__ = ["Schema"]
+
+
+class Schema:
+    """A type (usually a pydantic model) or None for "any plain JSON value"."""
+
+    __slots__ = ("_adapter", "model", "type")
+
+    def __init__(self, type_: Any = None) -> None:
+        self.type = type_
+        self.model = type_ if isinstance(type_, type) and issubclass(type_, BaseModel) else None
+        self._adapter: TypeAdapter[Any] | None = None if type_ is None else TypeAdapter(type_)
+
+    def validate(self, value: Any, code: str, subject: str) -> Any:
+        """The value as the schema's type; a validation `MastraError` naming each bad field otherwise."""
+        if self._adapter is None or (self.model is not None and type(value) is self.model):
+            return value
+        if isinstance(value, BaseModel) and self.model is not None:
+            value = value.model_dump()  # another model with the fields the next step needs
+        try:
+            return self._adapter.validate_python(value)
+        except ValidationError as error:
+            raise MastraError.from_validation(error, code=code, subject=subject) from None
+
+    def dump(self, value: Any, subject: str) -> Any:
+        """The JSON form of `value`, or a validation error naming the field that cannot be restored."""
+        if value is None:
+            return None
+        if self._adapter is None:
+            path = _unfaithful(value, "")
+            if path is not None:
+                raise MastraError(
+                    ErrorKind.VALIDATION,
+                    "WORKFLOW_VALUE_NOT_RESTORABLE",
+                    f"{subject} holds a {type(_at(value, path)).__name__} at `{path or '(root)'}`, which cannot be "
+                    "stored and restored faithfully. Declare a pydantic schema for it, or use plain JSON values.",
+                    details={"field": path or "(root)"},
+                )
+            return value
+        try:
+            if self.model is not None and isinstance(value, self.model):
+                return value.model_dump(mode="json")
+            return self._adapter.dump_python(value, mode="json")
+        except PydanticSerializationError as error:
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "WORKFLOW_VALUE_NOT_RESTORABLE",
+                f"{subject} cannot be stored as JSON ({error}). Use JSON-friendly field types.",
+            ) from None
+
+    def json_schema(self) -> dict[str, Any] | None:
+        return None if self._adapter is None else self._adapter.json_schema()
+
+    def __repr__(self) -> str:
+        return f"Schema({getattr(self.type, '__name__', self.type)!r})"
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def _unfaithful(value: Any, path: str) -> str | None:
+    """The path of the first value JSON would not give back as it is, or None."""
+    if value is None or type(value) in _PLAIN:
+        return None
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return path
+            found = _unfaithful(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+        return None
+    if type(value) is list:
+        for index, item in enumerate(value):
+            found = _unfaithful(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+        return None
+    return path
+
+
+def _at(value: Any, path: str) -> Any:
+    for part in path.split(".") if path else ():
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
