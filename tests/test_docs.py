@@ -19,7 +19,7 @@ async def test_readme_example_runs_and_its_claims_hold():
     [block] = python_blocks(README.read_text())
     namespace: dict = {}
     code = compile(block, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    await eval(code, namespace)  # noqa: S307 - our own README
+    await eval(code, namespace)  # our own README
     hub = namespace["hub"]
     assert await hub.get_tool("add").execute({"a": 2, "b": 3}) == 5
     with pytest.raises(MastraError, match="`a`"):

@@ -34,12 +34,12 @@ class Execution:
 
     Args:
         run: the run being executed.
-        resume: `(path, validated data)` of the suspended step to resume, if any.
+        resume: `(path, validated data, data as stored)` of the suspended step to resume, if any.
         overrides: inputs to use instead of the journal's at given paths (time travel).
     """
 
     def __init__(
-        self, run: Run, resume: tuple[str, Any] | None = None, overrides: dict[str, Any] | None = None
+        self, run: Run, resume: tuple[str, Any, Any] | None = None, overrides: dict[str, Any] | None = None
     ) -> None:
         self.run = run
         self.journal = run._journal
@@ -208,29 +208,28 @@ class Execution:
 
     async def _step(self, step: Step, data: Any, path: str, scope: dict[str, Any]) -> Any:
         record = self.journal.records.get(path)
-        resume_data = None
+        subject = f"step `{step.id}` at `{path}`"
+        resume: tuple[Any, Any] | None = None  # the resume data, validated and as stored
         if record is not None:
             if record.status == "success":
-                return step.output.validate(record.output, "STEP_OUTPUT_INVALID", f"stored output of step `{step.id}`")
+                return step.output.validate(record.output, "STEP_OUTPUT_INVALID", f"stored output of {subject}")
             if record.status == "suspended":
                 if self.resume is None or self.resume[0] != path:
                     raise Suspended([path])
-                resume_data = self.resume[1]
+                resume = self.resume[1], self.resume[2]
+            elif record.resume_payload is not None:  # resumed, then cut short by a crash: resume it again
+                stored = record.resume_payload
+                resume = step.resume.validate(stored, "RESUME_DATA_INVALID", f"resume data of {subject}"), stored
         if path in self.overrides:
             data = self.overrides.pop(path)
-        subject = f"step `{step.id}` at `{path}`"
-        value = step.input.validate(data, "STEP_INPUT_INVALID", f"input of {subject}")
-        current = Record(
-            path, step.id, record.seq if record is not None else self.journal.next_seq(), "running",
-            input=step.input.dump(value, f"The input of {subject}"), started_at=now(),
-        )  # fmt: skip
-        if resume_data is not None and record is not None:
-            current.resume_payload = step.resume.dump(resume_data, f"The resume data of {subject}")
-            current.resumed_at, current.suspend_payload, current.suspended_at = (
-                now(), record.suspend_payload, record.suspended_at,
-            )  # fmt: skip
+        current = Record(path, step.id, record.seq if record else self.journal.next_seq(), "running", started_at=now())
+        if resume is not None and record is not None:
+            current.resume_payload, current.resumed_at = resume[1], now()
+            current.suspend_payload, current.suspended_at = record.suspend_payload, record.suspended_at
         self.journal.put(current)
+        await self.journal.before_step(resumed=resume is not None)
         self._emit(STEP_STARTED, path, step.id)
+        resume_data = resume[0] if resume is not None else None
 
         async def attempt(number: int) -> Any:
             current.attempt = number
@@ -238,36 +237,51 @@ class Execution:
             return await _guarded(step, subject, step.call(value, ctx))
 
         try:
+            value = step.input.validate(data, "STEP_INPUT_INVALID", f"input of {subject}")
+            current.input = step.input.dump(value, f"The input of {subject}")
             output = step.output.validate(
                 await retry_async(attempt, step.retries), "STEP_OUTPUT_INVALID", f"output of {subject}"
             )
             current.output = step.output.dump(output, f"The output of {subject}")
         except SuspendSignal as signal:
-            payload = step.suspend.validate(signal.payload, "STEP_SUSPEND_INVALID", f"suspend payload of {subject}")
+            try:
+                payload = step.suspend.validate(signal.payload, "STEP_SUSPEND_INVALID", f"suspend payload of {subject}")
+                current.suspend_payload = step.suspend.dump(payload, f"The suspend payload of {subject}")
+            except MastraError as error:
+                raise self._record_failure(current, error) from error
             current.status, current.suspended_at = "suspended", now()
-            current.suspend_payload = step.suspend.dump(payload, f"The suspend payload of {subject}")
             self.journal.put(current)
             self._emit(STEP_SUSPENDED, path, step.id, payload=current.suspend_payload)
             raise Suspended([path]) from None
         except BailSignal as signal:
-            current.status, current.ended_at, current.output = "success", now(), _jsonable(signal.result)
+            workflow = self.run.workflow
+            try:  # the bail result is the run's output: held to the workflow's output schema
+                signal.result = workflow.output.validate(signal.result, "WORKFLOW_OUTPUT_INVALID", f"bail of {subject}")
+                current.output = workflow.output.dump(signal.result, f"The bail result of {subject}")
+            except MastraError as error:
+                raise self._record_failure(current, error) from error
+            current.status, current.ended_at = "success", now()
             self.journal.put(current)
             self._emit(STEP_COMPLETED, path, step.id, status="success", bailed=True)
             raise
         except MastraError as error:
-            failure = MastraError(
-                error.kind, error.code, f"Step `{step.id}` at `{path}` failed: {error.message}",
-                details={**error.details, "step_id": step.id, "path": path}, retryable=error.retryable,
-            )  # fmt: skip
-            current.status, current.ended_at, current.error = "failed", now(), failure.to_dict()
-            self.journal.put(current)
-            self._emit(STEP_COMPLETED, path, step.id, status="failed", error=failure.to_dict())
-            raise failure from error
+            raise self._record_failure(current, error) from error
         current.status, current.ended_at = "success", now()
         self.journal.put(current)  # again: a flush for another branch may have written it as running
         self._emit(STEP_COMPLETED, path, step.id, status="success")
         await self.journal.step_done()
         return output
+
+    def _record_failure(self, current: Record, error: MastraError) -> MastraError:
+        """Mark the step failed and return the error to raise, naming the step and its path."""
+        failure = MastraError(
+            error.kind, error.code, f"Step `{current.step_id}` at `{current.path}` failed: {error.message}",
+            details={**error.details, "step_id": current.step_id, "path": current.path}, retryable=error.retryable,
+        )  # fmt: skip
+        current.status, current.ended_at, current.error = "failed", now(), failure.to_dict()
+        self.journal.put(current)
+        self._emit(STEP_COMPLETED, current.path, current.step_id, status="failed", error=failure.to_dict())
+        return failure
 
     # -- state and events -----------------------------------------------------------------------------
 
@@ -350,9 +364,3 @@ def _dig(value: Any, path: str) -> Any:
             value[part] if isinstance(value, dict) else getattr(value, part)
         )  # fmt: skip
     return value
-
-
-def _jsonable(value: Any) -> Any:
-    from pydantic_core import to_jsonable_python
-
-    return to_jsonable_python(value)

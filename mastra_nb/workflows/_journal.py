@@ -6,10 +6,12 @@ Resume, restart after a crash and time travel are all that same lookup, so they 
 bytes stored per step stay constant however long the run grows, because nothing is rewritten as a whole.
 
 Durability modes:
-- `"batched"` (default): step records are kept in memory and written in one transaction every
-  `BATCH_SIZE` records or `BATCH_SECONDS`, whichever comes first, and always when the run starts, suspends,
-  sleeps, fails, is canceled or ends. A crash can lose the step results of the last unwritten batch: at most
-  `BATCH_SIZE` steps or `BATCH_SECONDS` of work, which `run.restart()` then runs again.
+- `"batched"` (default): step records are kept in memory and written in one transaction when `BATCH_SIZE`
+  have gathered or the oldest is `BATCH_SECONDS` old (checked as each step starts and ends), and always when
+  the run starts, suspends, sleeps, fails, is canceled or ends. A crash loses the results not yet written: at
+  most `BATCH_SIZE` of them, all of steps that ended less than `BATCH_SECONDS` before the last step boundary;
+  `run.restart()` runs those steps again. A resumed run's row keeps saying suspended until the first batch,
+  which is a sound recovery point: a crash before it leaves the run resumable as it was.
 - `"strict"`: every record is committed before the next step starts; a crash loses nothing that completed.
 - `"none"`: nothing is written; the run lives in this process only (no resume from a fresh object).
 """
@@ -86,6 +88,14 @@ class Journal:
     def put_run(self, row: dict[str, Any]) -> None:
         if self.storage is not None:
             self._run_row = row
+
+    async def before_step(self, resumed: bool) -> None:
+        """Write what is due before a step starts: anything older than `BATCH_SECONDS`, and in strict mode the
+        record of a resumed step, so that the resume data it was given outlives a crash during the step."""
+        if self._dirty and (
+            (resumed and self.durability == "strict") or time.monotonic() - self._last_flush >= BATCH_SECONDS
+        ):
+            await self.flush()
 
     async def step_done(self) -> None:
         """Write what is due after a step, by the durability mode."""

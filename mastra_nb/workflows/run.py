@@ -159,8 +159,10 @@ class Run:
         path = self._suspended_path(step)
         unit = self.workflow.unit_at(path)
         assert isinstance(unit, Step), path  # only steps suspend; a nested workflow's suspension is its step's
-        resume_data = unit.resume.validate(data, "RESUME_DATA_INVALID", f"resume data of step `{unit.id}` at `{path}`")
-        return await self._execute(Execution(self, resume=(path, resume_data)))
+        subject = f"step `{unit.id}` at `{path}`"
+        resume_data = unit.resume.validate(data, "RESUME_DATA_INVALID", f"resume data of {subject}")
+        stored = unit.resume.dump(resume_data, f"The resume data of {subject}")  # refused now, not mid-run
+        return await self._execute(Execution(self, resume=(path, resume_data, stored)))
 
     async def cancel(self) -> RunResult:
         """Stop the run: a running run is interrupted (a sync step's thread finishes on its own), a suspended or

@@ -217,6 +217,8 @@ class Workflow:
         Raises:
             MastraError: `RUN_NOT_FOUND`.
         """
+        if not self.committed:
+            self.commit()  # commit completes the output schema a stored output is restored with
         live = LIVE.get(run_id)
         if live is not None and live.workflow.id == self.id:
             return live
