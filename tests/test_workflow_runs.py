@@ -286,3 +286,29 @@ async def add_one(data: Num) -> Num:
 async def test_an_unregistered_workflow_runs_on_a_private_in_memory_hub():
     workflow = Workflow("standalone", input=Num, output=Num).then(add_one)
     assert (await workflow.create_run().start({"n": 1})).output == Num(n=2)
+
+
+class Seen(BaseModel):
+    items: list[str] = []
+
+
+async def test_time_travel_restores_the_state_as_it_was_at_that_step():
+    def remember(id: str) -> Step:
+        async def run(data: Num, ctx: StepContext) -> Num:
+            ctx.set_state(Seen(items=[*ctx.state.items, id]))
+            return Num(n=data.n + 1)
+
+        return Step(id, run, input=Num, output=Num)
+
+    @step
+    async def report(data: Num, ctx: StepContext) -> list[str]:
+        return ctx.state.items
+
+    hub = new_hub()
+    workflow = hub.add_workflow(
+        Workflow("stateful", input=Num, state=Seen).then(remember("a")).then(remember("b")).then(report)
+    )
+    original = workflow.create_run()
+    assert (await original.start({"n": 0})).output == ["a", "b"]
+    assert (await original.time_travel("b")).output == ["a", "b"]  # not ["a", "b", "b"]
+    assert (await original.time_travel("a")).output == ["a", "b"]  # from the initial state

@@ -95,6 +95,7 @@ class Run:
         self.parent: dict[str, Any] | None = None  # {"run_id", "path"} of a time-travel fork
         self._stored_input: Any = None  # the JSON forms of input and output, as stored
         self._stored_output: Any = None
+        self._initial_state: Any = None  # as stored; a time-travel fork starts from it
         self.created_at = now()
         self._journal = Journal(workflow.mastra.storage if durability != "none" else None, self.run_id, durability)
         self._events = EventBus()
@@ -120,6 +121,7 @@ class Run:
                 error["kind"], error["code"], error["message"], details=error["details"], retryable=error["retryable"]
             )
         run.suspended, run.parent = snapshot.get("suspended", []), snapshot.get("parent")
+        run._initial_state = snapshot.get("initial_state")
         await run._journal.load()
         return run
 
@@ -139,6 +141,7 @@ class Run:
         self._stored_input = workflow.input.dump(self.input, f"The input of workflow `{workflow.id}`")
         default_state = {} if workflow.state.type is not None and state is None else state
         self.state = workflow.state.validate(default_state, "WORKFLOW_STATE_INVALID", f"state of `{workflow.id}`")
+        self._initial_state = workflow.state.dump(self.state, f"The state of workflow `{workflow.id}`")
         self.runtime_context = context if context is not None else RuntimeContext.current()
         return await self._execute(Execution(self))
 
@@ -196,15 +199,16 @@ class Run:
         if first is None:
             raise self._error("RUN_STEP_NOT_FOUND", f"never reached `{path}`, so there is nothing to travel back to")
         fork = Run(self.workflow, durability=self._journal.durability)
-        fork.input, fork.state, fork.resource_id = self.input, self.state, self.resource_id
-        fork._stored_input = self._stored_input
+        fork.input, fork.resource_id = self.input, self.resource_id
+        fork._stored_input, fork._initial_state = self._stored_input, self._initial_state
         fork.runtime_context, fork.parent = self.runtime_context, {"run_id": self.run_id, "path": path}
         for p, record in self._journal.records.items():
             if record.seq < first.seq and not p.startswith(f"{path}."):
                 fork._journal.put(replace(record))
-        state = [r.state for r in sorted(fork._journal.records.values(), key=lambda r: r.seq) if r.state is not None]
-        if state:
-            fork.state = self.workflow.state.validate(state[-1], "WORKFLOW_STATE_INVALID", "restored state")
+        # The state as it was when `path` first ran: the last change recorded before it, else the initial state.
+        changes = [r.state for r in sorted(fork._journal.records.values(), key=lambda r: r.seq) if r.state is not None]
+        state = changes[-1] if changes else self._initial_state
+        fork.state = self.workflow.state.validate(state, "WORKFLOW_STATE_INVALID", f"state of run `{fork.run_id}`")
         overrides = {path: input if input is not None else first.input}
         return await fork._execute(Execution(fork, overrides=overrides))
 
@@ -303,6 +307,7 @@ class Run:
             "error": self.error.to_dict() if self.error else None,
             "snapshot": {
                 "suspended": self.suspended, "parent": self.parent, "owner": PROCESS,
+                "initial_state": self._initial_state,
                 "state": dump.state.dump(self.state, f"The state of workflow `{dump.id}`"),
                 "durability": self._journal.durability,
             },
