@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_agents
 import bench_storage
 import bench_tools
 import bench_workflows
@@ -15,7 +16,12 @@ import bench_workflows
 
 def main() -> None:
     print(f"mastra_nb benchmarks: Python {platform.python_version()} on {platform.machine()}")
-    for title, module in (("Storage", bench_storage), ("Tools", bench_tools), ("Workflows", bench_workflows)):
+    for title, module in (
+        ("Storage", bench_storage),
+        ("Tools", bench_tools),
+        ("Workflows", bench_workflows),
+        ("Agents and models", bench_agents),
+    ):
         rows = module.run()
         width = max(len(label) for label, _, _ in rows)
         print(f"\n{title}")

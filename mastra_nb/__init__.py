@@ -34,12 +34,18 @@ _EXPORTS: dict[str, str] = {
     "Workflow": "mastra_nb.workflows",
     "Run": "mastra_nb.workflows",
     "RunResult": "mastra_nb.workflows",
+    "Agent": "mastra_nb.agents",
+    "AgentResult": "mastra_nb.agents",
+    "Model": "mastra_nb.models",
+    "ScriptedModel": "mastra_nb.models",
+    "ScriptedReply": "mastra_nb.models",
 }
 
 __all__ = [
     "Mastra", "MastraConfig", "MastraError", "ErrorKind", "EventBus", "Event", "RuntimeContext", "RetryPolicy",
     "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
     "Step", "step", "StepContext", "Workflow", "Run", "RunResult",
+    "Agent", "AgentResult", "Model", "ScriptedModel", "ScriptedReply",
 ]  # fmt: skip
 
 
@@ -58,11 +64,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._async import run_sync
+    from .agents import Agent, AgentResult
     from .config import MastraConfig
     from .context import RuntimeContext
     from .errors import ErrorKind, MastraError
     from .events import Event, EventBus
     from .mastra import Mastra
+    from .models import Model, ScriptedModel, ScriptedReply
     from .retry import RetryPolicy
     from .storage import DuckDBStore, InMemoryStore, Storage
     from .tools import Tool, ToolContext, tool

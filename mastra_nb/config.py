@@ -27,6 +27,7 @@ ENV_VARS: dict[str, str] = {
     "max_steps": "MASTRA_MAX_STEPS",
     "tool_timeout": "MASTRA_TOOL_TIMEOUT",
     "model_timeout": "MASTRA_MODEL_TIMEOUT",
+    "record_mode": "MASTRA_RECORD_MODE",
 }
 
 
@@ -42,6 +43,8 @@ class MastraConfig(BaseModel):
         max_steps: the default cap on an agent's model/tool loop.
         tool_timeout: default seconds a tool may run; None for no limit.
         model_timeout: default seconds a model call may take.
+        record_mode: record/replay of agents' model calls: off, record, replay or auto (see `models.recording`);
+            an agent's own `record=` wins.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -54,6 +57,7 @@ class MastraConfig(BaseModel):
     max_steps: int = Field(default=10, ge=1, le=1000)
     tool_timeout: float | None = Field(default=60.0, gt=0)
     model_timeout: float = Field(default=120.0, gt=0)
+    record_mode: Literal["off", "record", "replay", "auto"] = "off"
 
     @field_validator("features", mode="before")
     @classmethod

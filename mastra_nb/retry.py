@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from .errors import ErrorKind, MastraError
 
-__all__ = ["RetryPolicy", "retry_async"]
+__all__ = ["RetryPolicy", "as_policy", "retry_async"]
 
 T = TypeVar("T")
 
@@ -49,6 +49,22 @@ class RetryPolicy:
         """Seconds to wait before retry number `retry` (1-based)."""
         backoff = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
         return backoff * (1 - self.jitter) + backoff * self.jitter * random.random()
+
+
+def as_policy(retries: RetryPolicy | int | None, code: str, subject: str) -> RetryPolicy:
+    """The policy a `retries=` argument means: a `RetryPolicy` as is, an int n as n retries after the first
+    attempt, None as no retry. Anything else raises a validation error with `code`, naming `subject`."""
+    if retries is None:
+        return RetryPolicy()
+    if isinstance(retries, RetryPolicy):
+        return retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise MastraError(
+            ErrorKind.VALIDATION,
+            code,
+            f"{subject}: `retries` must be a `RetryPolicy` or a number of retries >= 0, got {retries!r}.",
+        )
+    return RetryPolicy(attempts=retries + 1)
 
 
 async def retry_async(

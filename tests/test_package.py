@@ -29,7 +29,7 @@ def test_import_is_fast():
 # The public names of ../shared/ARCHITECTURE.md that exist so far; each later issue adds its own here.
 ARCHITECTURE_NAMES = {
     "Mastra", "Tool", "tool", "Storage", "DuckDBStore", "InMemoryStore", "RuntimeContext", "EventBus", "MastraError",
-    "Step", "step", "Workflow", "Run",
+    "Step", "step", "Workflow", "Run", "Agent",
 }  # fmt: skip
 
 

@@ -309,7 +309,9 @@ class DuckDBStore(Storage):
             names = ", ".join(_quote(c.name) for c in table.columns)
             row_sql = "(" + ", ".join("?::JSON" if c.type == "json" else "?" for c in table.columns) + ")"
             flat = [_param(row[c.name]) for row in write.rows for c in table.columns]
-            conn.execute(f'INSERT OR REPLACE INTO "{table.name}" ({names}) VALUES {", ".join([row_sql] * len(write.rows))}', flat)
+            conn.execute(
+                f'INSERT OR REPLACE INTO "{table.name}" ({names}) VALUES {", ".join([row_sql] * len(write.rows))}', flat
+            )
             return len(write.rows)
         if isinstance(write, RowsPut):
             names = ", ".join(_quote(c.name) for c in table.columns)

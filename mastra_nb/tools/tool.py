@@ -27,7 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import TOOL_EXECUTED, TOOL_FAILED
-from ..retry import RetryPolicy, retry_async
+from ..retry import RetryPolicy, as_policy, retry_async
 from ._schema import build_input_spec, output_adapter, parse_docstring, resolve_hints, strict_schema
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class Tool:
         cache: True for an LRU cache of 128 results, an int for another size. Results are keyed by the
             validated input alone, so cache only tools whose result depends on nothing else; a cached
             result is returned as the same object each time, so do not mutate it.
+        requires_approval: an agent that calls this tool pauses its run until a person approves or declines the
+            call (`agent.approve_tool_call` / `decline_tool_call`). Calling `execute` directly asks no one.
 
     Raises:
         MastraError: validation `TOOL_DEFINITION_INVALID` when the definition cannot work.
@@ -93,6 +95,7 @@ class Tool:
         timeout: float | None = None,
         retries: RetryPolicy | int | None = None,
         cache: bool | int = False,
+        requires_approval: bool = False,
     ) -> None:
         if not isinstance(id, str) or not _ID.match(id):
             raise MastraError(
@@ -112,8 +115,11 @@ class Tool:
         self.output_schema: Any = output_schema
         self._output: TypeAdapter[Any] | None = None if output_schema in (None, Any) else output_adapter(output_schema)
         self.timeout = _check_timeout(id, timeout)
-        self.retries = _retry_policy(id, retries)
+        self.retries = as_policy(retries, "TOOL_DEFINITION_INVALID", f"Tool `{id}`")
         self.cache_size = _cache_size(id, cache)
+        if not isinstance(requires_approval, bool):
+            raise _invalid(id, f"`requires_approval` must be True or False, got {requires_approval!r}.")
+        self.requires_approval = requires_approval
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_lock = threading.Lock()  # not asyncio.Lock: calls may run on different event loops
         # A callable object with an `async def __call__` is async too, though not a coroutine function itself.
@@ -308,6 +314,7 @@ class Tool:
         options = [f"timeout={self.timeout}"] if self.timeout is not None else []
         options += [f"attempts={self.retries.attempts}"] if self.retries.attempts > 1 else []
         options += [f"cache={self.cache_size}"] if self.cache_size else []
+        options += ["requires_approval=True"] if self.requires_approval else []
         return f"Tool({self.id!r}, input=({fields}){''.join(', ' + o for o in options)})"
 
 
@@ -319,16 +326,6 @@ def _check_timeout(tool_id: str, timeout: float | None) -> float | None:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise _invalid(tool_id, f"`timeout` must be a positive number of seconds or None, got {timeout!r}.")
     return timeout
-
-
-def _retry_policy(tool_id: str, retries: RetryPolicy | int | None) -> RetryPolicy:
-    if retries is None:
-        return RetryPolicy()
-    if isinstance(retries, RetryPolicy):
-        return retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise _invalid(tool_id, f"`retries` must be a `RetryPolicy` or a number of retries >= 0, got {retries!r}.")
-    return RetryPolicy(attempts=retries + 1)
 
 
 def _cache_size(tool_id: str, cache: bool | int) -> int:
@@ -353,6 +350,7 @@ def tool(
     timeout: float | None = None,
     retries: RetryPolicy | int | None = None,
     cache: bool | int = False,
+    requires_approval: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -365,6 +363,7 @@ def tool(
     timeout: float | None = None,
     retries: RetryPolicy | int | None = None,
     cache: bool | int = False,
+    requires_approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`; use it bare (`@tool`) or with options (`@tool(timeout=5)`).
 
@@ -390,6 +389,7 @@ def tool(
             timeout=timeout,
             retries=retries,
             cache=cache,
+            requires_approval=requires_approval,
         )
 
     return decorate if fn is None else decorate(fn)

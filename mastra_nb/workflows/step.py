@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from ..errors import ErrorKind, MastraError
-from ..retry import RetryPolicy
+from ..retry import RetryPolicy, as_policy
 from .schema import Schema
 from .signals import BailSignal, SuspendSignal
 
@@ -149,7 +149,7 @@ class Step:
         self.description = description if description is not None else (inspect.getdoc(execute) or "").split("\n\n")[0]
         self.input, self.output = Schema(input), Schema(output)
         self.resume, self.suspend = Schema(resume), Schema(suspend)
-        self.retries = _policy(id, retries)
+        self.retries = as_policy(retries, "STEP_DEFINITION_INVALID", f"Step `{id}`")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
             raise MastraError(
                 ErrorKind.VALIDATION, "STEP_DEFINITION_INVALID", f"Step `{id}`: `timeout` must be > 0 seconds."
@@ -232,17 +232,3 @@ def _count_parameters(step_id: str, fn: Callable[..., Any]) -> int:
             "positional parameters.",
         )
     return len(params)
-
-
-def _policy(step_id: str, retries: RetryPolicy | int | None) -> RetryPolicy:
-    if retries is None:
-        return RetryPolicy()
-    if isinstance(retries, RetryPolicy):
-        return retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise MastraError(
-            ErrorKind.VALIDATION,
-            "STEP_DEFINITION_INVALID",
-            f"Step `{step_id}`: `retries` must be a `RetryPolicy` or a number of retries >= 0, got {retries!r}.",
-        )
-    return RetryPolicy(attempts=retries + 1)

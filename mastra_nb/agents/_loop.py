@@ -1,0 +1,325 @@
+"""The tool loop: one async generator of events that `generate`, `stream` and approvals all drain.
+
+Each turn reads top to bottom: call the model (streaming or not); no tool calls? then it is the answer (validated
+against `output=`, with one repair round); otherwise run the calls (concurrently, each error sent back to the
+model as the call's result), or pause the run when a call needs approval; then the next turn, until an answer or
+`max_steps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ..context import RuntimeContext
+from ..errors import ErrorKind, MastraError
+from ..models.model import Model
+from ..models.recording import Recorder
+from ..models.types import Message, ModelResponse, TextDelta, ToolCall, Usage
+from . import _output
+from ._toolset import Toolset
+from .results import (
+    AgentEvent,
+    AgentResult,
+    ApprovalRequiredEvent,
+    FinishEvent,
+    PendingApproval,
+    StepFinishEvent,
+    StepResult,
+    TextDeltaEvent,
+    ToolCallEvent,
+    ToolResult,
+    ToolResultEvent,
+)  # fmt: skip
+
+if TYPE_CHECKING:
+    from ._approval import Approvals
+
+__all__ = ["PausedStep", "Run", "RunState", "arguments_of", "build_result", "run_loop"]
+
+logger = logging.getLogger("mastra_nb.agents")
+StepHook = Callable[[StepResult], Any]
+
+
+@dataclass
+class PausedStep:
+    """A step whose tool calls wait for decisions: the model's answer, the results so far, the decisions."""
+
+    response: ModelResponse
+    results: dict[str, ToolResult]  # by call id: the calls that needed no approval, already run
+    decisions: dict[str, dict[str, Any] | None]  # by call id: None until approved or declined
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"response": self.response.to_dict(), "results": {k: r.to_dict() for k, r in self.results.items()},
+                "decisions": self.decisions}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PausedStep:
+        return cls(
+            ModelResponse.from_dict(data["response"]),
+            {k: ToolResult.from_dict(r) for k, r in data["results"].items()},
+            dict(data["decisions"]),
+        )
+
+
+@dataclass
+class RunState:
+    """Everything a run has done so far: what is stored while it waits for approval."""
+
+    run_id: str
+    messages: list[Message]
+    steps: list[StepResult] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    paused: PausedStep | None = None
+
+
+@dataclass
+class Run:
+    """One run's settings and state, as the loop needs them."""
+
+    agent: str
+    model: Model
+    toolset: Toolset
+    state: RunState
+    context: RuntimeContext
+    max_steps: int
+    tool_choice: str | dict[str, Any] | None
+    options: Mapping[str, Any]
+    output: type[BaseModel] | None
+    stream: bool
+    timeout: float | None
+    recorder: Recorder | None
+    require_approval: bool
+    on_step_finish: StepHook | None
+    approvals: Approvals | None
+
+    def needs_approval(self, call: ToolCall) -> bool:
+        # An unknown tool needs no approval: it is not run, the model only hears that it does not exist.
+        return call.name in self.toolset.tools and (self.require_approval or call.name in self.toolset.needs_approval)
+
+
+async def run_loop(run: Run) -> AsyncIterator[AgentEvent]:
+    """Drive the run to an answer, `max_steps`, or a pause for approval, yielding its events."""
+    state = run.state
+    if state.paused is not None:  # resuming: finish the step the pause interrupted
+        async for event in _finish_paused_step(run):
+            yield event
+    use_schema = run.output is not None and run.model.supports_json_schema()
+    response_format = _output.response_format(run.output) if use_schema and run.output is not None else None
+    while True:
+        if len(state.steps) >= run.max_steps:
+            yield FinishEvent(build_result(run, "max_steps", state.steps[-1].text if state.steps else ""))
+            return
+        number = len(state.steps) + 1
+        response: ModelResponse | None = None
+        async for item in _call_model(run, state.messages, run.toolset.specs, run.tool_choice, response_format):
+            if isinstance(item, TextDelta):
+                yield TextDeltaEvent(item.text, number)
+            else:
+                response = item
+        assert response is not None
+        state.usage += response.usage
+        state.model = response.model
+        if not response.tool_calls:
+            step = StepResult(number, response.text, (), (), response.finish_reason, response.usage, response.model)
+            async for event in _end_step(run, step):
+                yield event
+            text, obj = response.text, None
+            if run.output is not None:
+                async for event in _structured(run, response_format):
+                    if isinstance(event, tuple):
+                        text, obj = event
+                    else:
+                        yield event
+            yield FinishEvent(build_result(run, response.finish_reason, text, obj))
+            return
+        state.messages.append(response.message())
+        for call in response.tool_calls:
+            yield ToolCallEvent(call, number)
+        waiting = [call for call in response.tool_calls if run.needs_approval(call)]
+        ready = [call for call in response.tool_calls if call not in waiting]
+        results = await _execute_all(run, ready)
+        for result in results:
+            yield ToolResultEvent(result, number)
+        if waiting:
+            state.paused = PausedStep(response, {r.call_id: r for r in results}, {c.id: None for c in waiting})
+            assert run.approvals is not None, "checked before the run started"
+            await run.approvals.save(run)
+            pending = [PendingApproval(state.run_id, c.id, c.name, arguments_of(c)) for c in waiting]
+            for approval in pending:
+                yield ApprovalRequiredEvent(approval)
+            yield FinishEvent(build_result(run, "approval_required", response.text, pending=pending))
+            return
+        async for event in _close_step(run, number, response, {r.call_id: r for r in results}):
+            yield event
+
+
+async def _call_model(
+    run: Run,
+    messages: Sequence[Message],
+    tools: Sequence[dict[str, Any]],
+    tool_choice: str | dict[str, Any] | None,
+    response_format: dict[str, Any] | None,
+) -> AsyncIterator[TextDelta | ModelResponse]:
+    arguments: dict[str, Any] = {
+        "tools": tools, "tool_choice": tool_choice if tools else None, "response_format": response_format,
+        "options": run.options, "timeout": run.timeout, "recorder": run.recorder,
+    }  # fmt: skip
+    if run.stream:
+        async for item in run.model.stream(messages, **arguments):
+            yield item
+    else:
+        yield await run.model.complete(messages, **arguments)
+
+
+async def _close_step(
+    run: Run, number: int, response: ModelResponse, results: Mapping[str, ToolResult]
+) -> AsyncIterator[AgentEvent]:
+    ordered = tuple(results[call.id] for call in response.tool_calls)
+    for result in ordered:  # one tool message per call, in the model's order
+        run.state.messages.append({"role": "tool", "tool_call_id": result.call_id, "content": result.content()})
+    step = StepResult(number, response.text, response.tool_calls, ordered, response.finish_reason, response.usage,
+                      response.model)  # fmt: skip
+    async for event in _end_step(run, step):
+        yield event
+
+
+async def _end_step(run: Run, step: StepResult) -> AsyncIterator[AgentEvent]:
+    run.state.steps.append(step)
+    if run.on_step_finish is not None:
+        outcome = run.on_step_finish(step)
+        if inspect.isawaitable(outcome):
+            await outcome
+    yield StepFinishEvent(step)
+
+
+async def _finish_paused_step(run: Run) -> AsyncIterator[AgentEvent]:
+    paused = run.state.paused
+    assert paused is not None
+    number = len(run.state.steps) + 1
+    calls = {call.id: call for call in paused.response.tool_calls}
+    approved = [calls[cid] for cid, d in paused.decisions.items() if d is not None and d["decision"] == "approved"]
+    results = dict(paused.results)
+    for result in await _execute_all(run, approved):
+        results[result.call_id] = result
+        yield ToolResultEvent(result, number)
+    for cid, decision in paused.decisions.items():
+        if decision is not None and decision["decision"] == "declined":
+            reason = f" Reason: {decision['reason']}" if decision.get("reason") else ""
+            error = MastraError(
+                ErrorKind.DOMAIN, "TOOL_CALL_DECLINED",
+                f"A person declined this call of `{calls[cid].name}`; it was not run.{reason}",
+                details={"by": decision.get("by")},
+            )  # fmt: skip
+            results[cid] = ToolResult(cid, calls[cid].name, arguments_of(calls[cid]), None, error.to_dict())
+            yield ToolResultEvent(results[cid], number)
+    run.state.paused = None
+    async for event in _close_step(run, number, paused.response, results):
+        yield event
+
+
+async def _structured(run: Run, response_format: dict[str, Any] | None) -> AsyncIterator[Any]:
+    """Validate the answer against `output=`; one repair round; yields events, then `(text, object)`."""
+    assert run.output is not None
+    text = run.state.steps[-1].text
+    obj, problems = _output.parse(run.output, text)
+    if obj is None:
+        assert problems is not None
+        logger.info("Agent `%s`: the answer is not a valid `%s` (%s); asking once for a repair.",
+                    run.agent, run.output.__name__, problems)  # fmt: skip
+        messages = [*run.state.messages, {"role": "assistant", "content": text},
+                    {"role": "user", "content": _output.repair_prompt(run.output, problems)}]  # fmt: skip
+        number = len(run.state.steps) + 1
+        response: ModelResponse | None = None
+        async for item in _call_model(run, messages, (), None, response_format):
+            if isinstance(item, TextDelta):
+                yield TextDeltaEvent(item.text, number)
+            else:
+                response = item
+        assert response is not None
+        run.state.usage += response.usage
+        run.state.model = response.model
+        step = StepResult(number, response.text, (), (), response.finish_reason, response.usage, response.model,
+                          "repair")  # fmt: skip
+        async for event in _end_step(run, step):
+            yield event
+        text = response.text
+        obj, problems = _output.parse(run.output, text)
+        if obj is None:
+            raise _output.invalid_output(run.output, text, problems or "", run.agent)
+    yield (text, obj)
+
+
+async def _execute_all(run: Run, calls: Sequence[ToolCall]) -> list[ToolResult]:
+    if not calls:
+        return []
+    if len(calls) == 1:  # the common case skips gather's task per call
+        return [await _execute(run, calls[0])]
+    return list(await asyncio.gather(*(_execute(run, call) for call in calls)))
+
+
+async def _execute(run: Run, call: ToolCall) -> ToolResult:
+    """Run one call; every failure becomes an error result the model reads, and the loop goes on."""
+    found = run.toolset.tools.get(call.name)
+    if found is None:
+        known = ", ".join(f"`{name}`" for name in run.toolset.tools) or "none"
+        return _failed(call, call.arguments, "AGENT_TOOL_UNKNOWN", f"There is no tool named `{call.name}`; the "
+                       f"tools are: {known}.")  # fmt: skip
+    try:
+        arguments = call.parsed_arguments()
+    except ValueError as exc:
+        problem = f"The arguments of `{call.name}` are not valid JSON ({exc}); send a JSON object."
+        return _failed(call, call.arguments, "TOOL_ARGUMENTS_INVALID", problem)
+    if not isinstance(arguments, dict):
+        problem = f"The arguments of `{call.name}` must be a JSON object, got {type(arguments).__name__}."
+        return _failed(call, arguments, "TOOL_ARGUMENTS_INVALID", problem)
+    try:
+        value = await found.execute(arguments, run.context)
+    except MastraError as error:
+        logger.debug("Agent `%s`: tool `%s` failed: %s", run.agent, call.name, error)
+        return ToolResult(call.id, call.name, arguments, None, error.to_dict())
+    return ToolResult(call.id, call.name, arguments, value)
+
+
+def _failed(call: ToolCall, arguments: Any, code: str, message: str) -> ToolResult:
+    error = MastraError(ErrorKind.VALIDATION, code, message, details={"tool": call.name})
+    return ToolResult(call.id, call.name, arguments, None, error.to_dict())
+
+
+def arguments_of(call: ToolCall) -> Any:
+    try:
+        return call.parsed_arguments()
+    except ValueError:
+        return call.arguments
+
+
+def build_result(
+    run: Run, finish_reason: str, text: str, obj: Any = None, pending: list[PendingApproval] | None = None
+) -> AgentResult:
+    steps = list(run.state.steps)
+    calls = [call for step in steps for call in step.tool_calls]
+    results = [result for step in steps for result in step.tool_results]
+    paused = run.state.paused
+    if paused is not None:  # the paused step's calls, and the results of those that needed no approval
+        calls += paused.response.tool_calls
+        results += [paused.results[c.id] for c in paused.response.tool_calls if c.id in paused.results]
+    return AgentResult(
+        text=text,
+        object=obj,
+        tool_calls=calls,
+        tool_results=results,
+        steps=steps,
+        usage=run.state.usage,
+        finish_reason=finish_reason,
+        run_id=run.state.run_id,
+        model=run.state.model,
+        pending_approvals=list(pending or ()),
+        scripted=run.model.scripted,
+    )

@@ -1,0 +1,50 @@
+"""Shared fixtures: the OpenAI-compatible test server, and models pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from openai_server import OpenAIServer
+
+from mastra_nb.models import Model, aclose_clients
+from mastra_nb.retry import RetryPolicy
+
+FAST_RETRIES = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.005, jitter=0)
+
+
+@pytest.fixture(scope="session")
+def _shared_server() -> Iterator[OpenAIServer]:
+    server = OpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def openai_server(_shared_server: OpenAIServer) -> AsyncIterator[OpenAIServer]:
+    """The test server with an empty script and request log. Its clients are closed before the test's loop ends."""
+    _shared_server.reset()
+    yield _shared_server
+    await aclose_clients()
+
+
+@pytest.fixture
+def make_model(openai_server: OpenAIServer) -> Callable[..., Model]:
+    """`make_model("gpt-test", **options)`: a `Model` reaching the test server, with fast retries."""
+
+    def make(name: str = "gpt-test", **options: Any) -> Model:
+        options.setdefault("retries", FAST_RETRIES)
+        return Model(f"openai/{name}", api_base=openai_server.url, api_key="test-key", **options)
+
+    return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Warnings litellm itself causes, on every call or on first use of some of its types; not ours to fix, and
+    # `filterwarnings = error` would turn them into failures inside litellm. (`models._litellm.load` silences
+    # the same ones for users; pytest resets warning filters around each test, so they are repeated here.)
+    config.addinivalue_line("filterwarnings", r"ignore::DeprecationWarning:litellm\..*")
+    config.addinivalue_line(
+        "filterwarnings", r"ignore:Item '.*' on TypedDict class '.*' is using the `ReadOnly`:UserWarning"
+    )
