@@ -373,3 +373,24 @@ async def test_a_parallel_output_is_stored_and_restored_as_typed_values():
     await run.start({"n": 1})
     restored = await workflow.get_run(run.run_id)
     assert restored.result.output == {"left": Num(n=2), "right": Num(n=3)}
+
+
+async def test_a_failing_map_function_or_condition_fails_the_run_naming_it():
+    def broken(data):
+        return data["missing"]
+
+    result = await run_of(Workflow("bad_map", input=Num).then(inc).map(broken), {"n": 1})
+    assert result.status == "failed" and result.error.code == "WORKFLOW_FUNCTION_FAILED"
+    assert "`broken` at `1`" in str(result.error) and "TypeError" in str(result.error)
+
+    def unsure(data) -> bool:
+        raise ValueError("cannot decide")
+
+    result = await run_of(Workflow("bad_condition", input=Num).dountil(inc, unsure), {"n": 1})
+    assert result.error.code == "WORKFLOW_FUNCTION_FAILED" and "condition `unsure`" in str(result.error)
+
+
+async def test_a_user_step_may_be_called_sleep_or_branch():
+    workflow = Workflow("names", input=Num).then(Step("sleep", lambda d: d, input=Num, output=Num)).sleep(0)
+    result = await run_of(workflow, {"n": 1})
+    assert list(result.steps) == ["0"] and result.steps["0"].step_id == "sleep"

@@ -19,14 +19,18 @@ from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
 from ..retry import retry_async
 from ._journal import Record, now
 from .graph import BranchNode, ForeachNode, LoopNode, MapNode, Node, ParallelNode, SleepNode, StepNode
-from .signals import BailSignal, Suspended, SuspendSignal
+from .signals import BailSignal, Signal, Suspended, SuspendSignal
 from .step import Step, StepContext
 
 if TYPE_CHECKING:
     from .run import Run
     from .workflow import Workflow
 
-__all__ = ["Execution"]
+__all__ = ["BRANCH", "SLEEP", "Execution"]
+
+# The step ids of the engine's own journal records: a branch decision and a sleep's due time. "@" keeps them
+# apart from every user step id, which may only use letters, digits, "_" and "-".
+BRANCH, SLEEP = "@branch", "@sleep"
 
 
 class Execution:
@@ -74,7 +78,7 @@ class Execution:
         if isinstance(node, ForeachNode):
             return await self._foreach(node, data, path, scope)
         if isinstance(node, MapNode):
-            return await self._map(node, data, scope)
+            return await self._map(node, data, path, scope)
         return await self._sleep(node, data, path)
 
     async def _unit(self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any]) -> Any:
@@ -101,8 +105,8 @@ class Execution:
         record = self.journal.records.get(path)
         if record is not None and record.status == "success":
             return list(record.output)
-        taken = [i for i, (condition, _) in enumerate(node.branches) if await _call(condition, data)]
-        self.journal.put(Record(path, "branch", self.journal.next_seq(), "success", output=taken, ended_at=now()))
+        taken = [i for i, (condition, _) in enumerate(node.branches) if await _call(condition, data, "condition", path)]
+        self.journal.put(Record(path, BRANCH, self.journal.next_seq(), "success", output=taken, ended_at=now()))
         return taken
 
     async def _loop(self, node: LoopNode, data: Any, path: str, scope: dict[str, Any]) -> Any:
@@ -110,7 +114,7 @@ class Execution:
         while True:
             data = await self._unit(node.step, data, f"{path}.{iteration}", scope)
             iteration += 1
-            if bool(await _call(node.condition, data)) == node.until:
+            if bool(await _call(node.condition, data, "condition", path)) == node.until:
                 return data
 
     async def _foreach(self, node: ForeachNode, data: Any, path: str, scope: dict[str, Any]) -> list[Any]:
@@ -145,9 +149,9 @@ class Execution:
         scope[node.step.id] = gathered
         return gathered
 
-    async def _map(self, node: MapNode, data: Any, scope: dict[str, Any]) -> Any:
+    async def _map(self, node: MapNode, data: Any, path: str, scope: dict[str, Any]) -> Any:
         if node.fn is not None:
-            return await _call(node.fn, data)
+            return await _call(node.fn, data, "map function", path)
         assert node.mapping is not None
         return {name: self._resolve(source, data, scope) for name, source in node.mapping.items()}
 
@@ -177,7 +181,7 @@ class Execution:
             due = node.until or datetime.now(timezone.utc) + timedelta(seconds=node.seconds or 0)
             due = due if due.tzinfo is not None else due.replace(tzinfo=timezone.utc)
             output = {"until": due.isoformat()}
-            record = Record(path, "sleep", self.journal.next_seq(), "waiting", output=output, started_at=now())
+            record = Record(path, SLEEP, self.journal.next_seq(), "waiting", output=output, started_at=now())
             self.journal.put(record)
             await self.journal.flush()  # the due time must outlive this process
         await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
@@ -353,9 +357,20 @@ def _raise_first(results: list[Any]) -> None:
         raise Suspended(suspended)
 
 
-async def _call(fn: Callable[..., Any], data: Any) -> Any:
-    result = fn(data)
-    return await result if inspect.isawaitable(result) else result
+async def _call(fn: Callable[..., Any], data: Any, role: str, path: str) -> Any:
+    """Call a user's condition or map function; its failure becomes a `MastraError` naming it and the path."""
+    try:
+        result = fn(data)
+        return await result if inspect.isawaitable(result) else result
+    except (MastraError, Signal):
+        raise
+    except Exception as exc:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise MastraError(
+            ErrorKind.EXECUTION, "WORKFLOW_FUNCTION_FAILED",
+            f"The {role} `{name}` at `{path}` raised {type(exc).__name__}: {exc}",
+            details={"path": path, "function": name, "exception": type(exc).__name__},
+        ) from exc  # fmt: skip
 
 
 def _dig(value: Any, path: str) -> Any:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event, EventBus, Subscription
-from ._engine import Execution
+from ._engine import BRANCH, SLEEP, Execution
 from ._journal import Durability, Journal, Record, now
 from .signals import BailSignal, Suspended
 from .step import Step
@@ -243,7 +243,7 @@ class Run:
         return RunResult(
             run_id=self.run_id, workflow_id=self.workflow.id, status=self.status, output=self.output,
             error=self.error, suspended=list(self.suspended),
-            steps={r.path: _step_result(r) for r in records if r.step_id not in ("branch", "sleep")},
+            steps={r.path: _step_result(r) for r in records if r.step_id not in (BRANCH, SLEEP)},
             parent_run_id=self.parent["run_id"] if self.parent else None,
         )  # fmt: skip
 
@@ -280,6 +280,13 @@ class Run:
                 self.status, self.error = "failed", error
         except MastraError as error:
             self.status, self.error = "failed", error
+        except Exception as error:  # a bug of ours: the run is failed and stored as such, never left running
+            self.status = "failed"
+            self.error = MastraError(
+                ErrorKind.SYSTEM, "WORKFLOW_INTERNAL_ERROR",
+                f"Run `{self.run_id}` failed inside mastra_nb: {type(error).__name__}: {error}. Please report it.",
+            )  # fmt: skip
+            self.error.__cause__ = error
         except asyncio.CancelledError:
             if not self._cancel_requested:
                 raise
