@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint lab clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# The demo notebooks, executed headless in a real kernel on this venv's Python; executed copies and HTML go to
+# build/demo/ (the kernel's working folder, so the hub's .mastra/ is there too).
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(PY) -m mastra_nb.notebook.execute --clean --out build/demo $(sort $(wildcard notebooks/*.ipynb))
+
+# JupyterLab on notebooks/, with a kernelspec inside the venv that runs the venv's Python.
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[lab]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mastra_nb)"
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -24,8 +32,8 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m ruff check mastra_nb tests bench examples
+	$(PY) -m ruff check mastra_nb tests bench examples notebooks
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .mastra .pytest_cache
+	rm -rf $(VENV) .mastra .pytest_cache build

@@ -9,7 +9,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_agents
+import bench_notebook
 import bench_storage
+import bench_telemetry
 import bench_tools
 import bench_workflows
 
@@ -21,6 +23,8 @@ def main() -> None:
         ("Tools", bench_tools),
         ("Workflows", bench_workflows),
         ("Agents and models", bench_agents),
+        ("Notebook (a fresh kernel each round)", bench_notebook),
+        ("Tracing", bench_telemetry),
     ):
         rows = module.run()
         width = max(len(label) for label, _, _ in rows)

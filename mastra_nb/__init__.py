@@ -39,6 +39,11 @@ _EXPORTS: dict[str, str] = {
     "Model": "mastra_nb.models",
     "ScriptedModel": "mastra_nb.models",
     "ScriptedReply": "mastra_nb.models",
+    "Telemetry": "mastra_nb.telemetry",
+    "configure_logging": "mastra_nb.telemetry",
+    "Scorer": "mastra_nb.evals",
+    "JudgePrompt": "mastra_nb.evals",
+    "run_evals": "mastra_nb.evals",
 }
 
 __all__ = [
@@ -46,6 +51,7 @@ __all__ = [
     "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
     "Step", "step", "StepContext", "Workflow", "Run", "RunResult",
     "Agent", "AgentResult", "Model", "ScriptedModel", "ScriptedReply",
+    "Telemetry", "configure_logging", "Scorer", "JudgePrompt", "run_evals",
 ]  # fmt: skip
 
 
@@ -62,16 +68,32 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext mastra_nb`: register the magics and bind the kernel's hub (see `mastra_nb.notebook`)."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext mastra_nb`: remove the magics; the kernel's hub is kept for a later load."""
+    from .notebook import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 if TYPE_CHECKING:
     from ._async import run_sync
     from .agents import Agent, AgentResult
     from .config import MastraConfig
     from .context import RuntimeContext
     from .errors import ErrorKind, MastraError
+    from .evals import JudgePrompt, Scorer, run_evals
     from .events import Event, EventBus
     from .mastra import Mastra
     from .models import Model, ScriptedModel, ScriptedReply
     from .retry import RetryPolicy
     from .storage import DuckDBStore, InMemoryStore, Storage
+    from .telemetry import Telemetry, configure_logging
     from .tools import Tool, ToolContext, tool
     from .workflows import Run, RunResult, Step, StepContext, Workflow, step

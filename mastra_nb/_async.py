@@ -90,8 +90,13 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
 
 def _stop() -> None:
-    if _loop is not None and not _loop.is_closed():
-        _loop.call_soon_threadsafe(_loop.stop)
+    loop, thread = _loop, _thread
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=1.0)
+        if not loop.is_running():
+            loop.close()  # an unclosed loop warns (ResourceWarning) when the interpreter collects it
 
 
 atexit.register(_stop)

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .config import MastraConfig
 from .errors import ErrorKind, MastraError
 from .events import AGENT_CREATED, AGENT_DESTROYED, EventBus
 from .storage.base import Storage
+from .telemetry.tracing import Telemetry
 
 if TYPE_CHECKING:
+    from .evals.scores import Scores
+    from .telemetry.metrics import Metrics
+    from .telemetry.traces import Traces
     from .workflows import Run
 
 __all__ = ["Mastra"]
@@ -52,9 +56,12 @@ class Mastra:
         storage: a `Storage`; by default a `DuckDBStore` at `config.storage_path`, created on first use.
         memory: the default memory for agents that name none.
         vectors: the default vector store.
-        logger: the parent logger of the hub's components (default `logging.getLogger("mastra_nb")`).
+        logger: the parent logger of the hub's components (default `logging.getLogger("mastra_nb")`); False
+            silences the library's logging (`telemetry.silence()`).
         config: settings; by default `MastraConfig.load()` (arguments, then `MASTRA_*` variables).
         events: the event bus; by default a new one.
+        telemetry: tracing, metrics and redaction settings (`Telemetry(...)`); by default traces are on and
+            stored in `storage`; False turns tracing off.
     """
 
     def __init__(
@@ -67,9 +74,10 @@ class Mastra:
         storage: Storage | None = None,
         memory: Any = None,
         vectors: Any = None,
-        logger: logging.Logger | None = None,
+        logger: logging.Logger | Literal[False] | None = None,
         config: MastraConfig | None = None,
         events: EventBus | None = None,
+        telemetry: Telemetry | bool | None = None,
     ) -> None:
         if storage is not None and not isinstance(storage, Storage):
             raise MastraError(
@@ -80,7 +88,13 @@ class Mastra:
             )
         self.config = config if config is not None else MastraConfig.load()
         self.events = events if events is not None else EventBus()
+        if logger is False:
+            from .telemetry.logs import silence
+
+            logger = silence()
         self.logger = logger if logger is not None else logging.getLogger("mastra_nb")
+        self._telemetry = _telemetry(telemetry).bind(self)
+        self._scores: Scores | None = None
         self._registries: dict[str, dict[str, Any]] = {k.plural: {} for k in (_AGENT, _WORKFLOW, _TOOL, _SCORER)}
         self._storage = storage
         self._owns_storage = False
@@ -117,6 +131,30 @@ class Mastra:
     def vectors(self) -> Any:
         """The default vector store."""
         return self._require("vectors", self._vectors)
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """Tracing, redaction and metrics (see `Telemetry`)."""
+        return self._telemetry
+
+    @property
+    def traces(self) -> Traces:
+        """The stored traces: `await hub.traces.get(trace_id)`, `await hub.traces.list(agent=...)`."""
+        return self._telemetry.traces
+
+    @property
+    def metrics(self) -> Metrics:
+        """Prometheus metrics of runs, steps, tool and model calls, tokens, cost and errors."""
+        return self._telemetry.metrics
+
+    @property
+    def scores(self) -> Scores:
+        """The stored scores of scorers: `await hub.scores.list(scorer_id=...)`."""
+        if self._scores is None:
+            from .evals.scores import Scores
+
+            self._scores = Scores(self)
+        return self._scores
 
     def get_logger(self, component: str) -> logging.Logger:
         """A child of the hub's logger for one component (`tools.add` logs as `mastra_nb.tools.add`)."""
@@ -240,6 +278,9 @@ class Mastra:
         if self._closed:
             return
         await self.events.drain()
+        if self._scores is not None:
+            await self._scores.drain()
+        await self._telemetry.shutdown()
         if self._owns_storage and self._storage is not None:
             await self._storage.close()
         self._closed = True
@@ -269,6 +310,25 @@ class Mastra:
         parts = [f"{plural}={sorted(registry)}" for plural, registry in self._registries.items() if registry]
         parts.append(f"storage={self._storage!r}" if self._storage is not None else "storage=<default, unopened>")
         return f"Mastra({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from .notebook.reprs import hub_html  # the notebook layer's renderers import no IPython
+
+        return hub_html(self)
+
+
+def _telemetry(given: Telemetry | bool | None) -> Telemetry:
+    if given is None or given is True:
+        return Telemetry()
+    if given is False:
+        return Telemetry(enabled=False)
+    if not isinstance(given, Telemetry):
+        raise MastraError(
+            ErrorKind.VALIDATION,
+            "COMPONENT_INVALID",
+            f"`Mastra(telemetry=...)` takes a `Telemetry`, True or False, got {type(given).__name__}.",
+        )
+    return given
 
 
 def _bind(component: Any, hub: Mastra) -> None:

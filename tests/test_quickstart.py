@@ -1,4 +1,4 @@
-"""`make demo` runs examples/quickstart.py: it must work on the embedded defaults in a fresh directory."""
+"""examples/quickstart.py, the plain-script tour, works on the embedded defaults in a fresh directory."""
 
 import subprocess
 import sys

@@ -309,7 +309,7 @@ async def test_sleep_outlives_a_killed_process_and_keeps_its_due_time(db: Path, 
     run, steps = await stored(db, "nap")
     assert run["status"] == "running"
     nap = steps["1"]
-    assert (nap["step_id"], nap["status"]) == ("sleep", "waiting")
+    assert (nap["step_id"], nap["status"]) == ("@sleep", "waiting")
     due = datetime.fromisoformat(nap["output"]["until"])
     assert due - steps["0"]["ended_at"] >= timedelta(seconds=durable_app.SLEEP_SECONDS)
 

@@ -22,6 +22,7 @@ from ..errors import ErrorKind, MastraError
 from ..models.model import Model
 from ..models.recording import Recorder
 from ..models.types import Message, ModelResponse, TextDelta, ToolCall, Usage
+from ..telemetry import spans
 from . import _output
 from ._toolset import Toolset
 from .results import (
@@ -281,7 +282,8 @@ async def _execute(run: Run, call: ToolCall) -> ToolResult:
         problem = f"The arguments of `{call.name}` must be a JSON object, got {type(arguments).__name__}."
         return _failed(call, arguments, "TOOL_ARGUMENTS_INVALID", problem)
     try:
-        value = await found.execute(arguments, run.context)
+        with spans.tool_call_id(call.id):
+            value = await found.execute(arguments, run.context)
     except MastraError as error:
         logger.debug("Agent `%s`: tool `%s` failed: %s", run.agent, call.name, error)
         return ToolResult(call.id, call.name, arguments, None, error.to_dict())
@@ -322,4 +324,5 @@ def build_result(
         model=run.state.model,
         pending_approvals=list(pending or ()),
         scripted=run.model.scripted,
+        trace_id=spans.current_trace_id(),
     )

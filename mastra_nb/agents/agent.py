@@ -16,9 +16,11 @@ from pydantic import BaseModel
 
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
+from ..evals.attach import attached_scorers, score_agent_run
 from ..models.model import Model
 from ..models.recording import Recorder, RecordMode, check_mode
 from ..models.types import Message
+from ..telemetry import spans
 from ..tools import Tool
 from . import _inputs, _output
 from ._approval import Approvals, Decision, restore_steps
@@ -52,8 +54,10 @@ class Agent:
         default_options: provider options for every call (temperature, max_tokens, seed, ...).
         record: record/replay mode of its model calls ("off", "record", "replay", "auto"); None takes the hub's
             `config.record_mode`.
+        scorers: `Scorer`s that judge each finished run in the background (`scorer.sample(0.1)` judges one run in
+            ten); scores are stored in the hub's `scores` table with the run's trace.
 
-    Memory and scorers are not part of the agent yet: they arrive with their own features.
+    Memory is not part of the agent yet: it arrives with its own feature.
 
     Raises:
         MastraError: validation `AGENT_DEFINITION_INVALID`, or domain `AGENT_TOOL_NAME_COLLISION` when two sources
@@ -74,6 +78,7 @@ class Agent:
         description: str | None = None,
         default_options: Mapping[str, Any] | None = None,
         record: RecordMode | None = None,
+        scorers: Iterable[Any] = (),
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise _inputs.invalid(f"`name` must be a non-empty str, got {name!r}.")
@@ -91,6 +96,7 @@ class Agent:
         self.description = description
         self.default_options: dict[str, Any] = dict(default_options or {})
         self.record: RecordMode | None = None if record is None else check_mode(record, "`Agent(record=...)`")
+        self.scorers = attached_scorers(scorers, f"`Agent({name!r}, scorers=...)`")
         self.agents: tuple[Agent, ...] = tuple(agents)
         for sub in self.agents:
             if not isinstance(sub, Agent):
@@ -162,7 +168,11 @@ class Agent:
         """
         run = await self._start(messages, output, context, max_steps, tool_choice, on_step_finish, toolsets,
                                 require_approval, options, stream=False)  # fmt: skip
-        return await _drain(run_loop(run))
+        with spans.agent_run(self, run, messages) as span:
+            result = await _drain(run_loop(run))
+            spans.agent_result(span, result)
+        score_agent_run(self, messages, result, span)
+        return result
 
     def stream(
         self,
@@ -187,8 +197,12 @@ class Agent:
             try:
                 run = await self._start(messages, output, context, max_steps, tool_choice, on_step_finish, toolsets,
                                         require_approval, options, stream=True)  # fmt: skip
-                async for event in run_loop(run):
-                    yield event
+                with spans.agent_run(self, run, messages) as span:
+                    async for event in run_loop(run):
+                        if isinstance(event, FinishEvent):
+                            spans.agent_result(span, event.result)
+                            score_agent_run(self, messages, event.result, span)
+                        yield event
             except MastraError as error:
                 yield ErrorEvent(error)
                 raise
@@ -299,7 +313,9 @@ class Agent:
                 return build_result(run, "approval_required", state.paused.response.text if state.paused else "",
                                     pending=waiting)  # fmt: skip
             try:
-                result = await _drain(run_loop(run))
+                with spans.agent_run(self, run, None) as span:
+                    result = await _drain(run_loop(run))
+                    spans.agent_result(span, result)
             except BaseException as error:  # a failed or interrupted resume must not stay "resuming" for ever
                 failure = error.to_dict() if isinstance(error, MastraError) else {"exception": repr(error)}
                 await approvals.finish(run_id, "failed", failure)
@@ -426,6 +442,11 @@ class Agent:
     def __repr__(self) -> str:
         model = self.model.name if self.model is not None else "<hub default>"
         return f"Agent({self.name!r}, model={model!r}, tools={sorted(self._toolset.tools)})"
+
+    def _repr_html_(self) -> str:
+        from ..notebook.reprs import agent_html  # the notebook layer's renderers import no IPython
+
+        return agent_html(self)
 
 
 async def _drain(events: AsyncIterator[AgentEvent]) -> AgentResult:

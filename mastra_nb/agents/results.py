@@ -144,6 +144,7 @@ class AgentResult:
         model: the model that gave the last answer.
         pending_approvals: the tool calls waiting for a decision.
         scripted: True when a `ScriptedModel` produced the answers: they come from a script, not a language model.
+        trace_id: the run's trace (`await hub.traces.get(result.trace_id)`), or None when tracing is off.
     """
 
     text: str
@@ -157,6 +158,7 @@ class AgentResult:
     model: str
     pending_approvals: list[PendingApproval] = field(default_factory=list)
     scripted: bool = False
+    trace_id: str | None = None
 
     def __str__(self) -> str:
         return f"[scripted] {self.text}" if self.scripted else self.text
@@ -173,6 +175,11 @@ class AgentResult:
         label = "*Scripted reply (`ScriptedModel`), not a language model.*\n\n" if self.scripted else ""
         pending = "".join(f"\n- waiting for approval: `{p.tool}` (call `{p.call_id}`)" for p in self.pending_approvals)
         return f"{label}{self.text}{pending}"
+
+    def _repr_html_(self) -> str:
+        from ..notebook.reprs import agent_result_html  # the notebook layer's renderers import no IPython
+
+        return agent_result_html(self)
 
 
 # -- stream events ------------------------------------------------------------------------------------------

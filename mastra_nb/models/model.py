@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..errors import ErrorKind, MastraError
 from ..retry import RetryPolicy, retry_async
+from ..telemetry import spans
 from . import _litellm
 from .recording import Recorder, normalized, request_key
 from .types import Message, ModelRequest, ModelResponse, TextDelta
@@ -114,15 +115,18 @@ class Model:
         """
         request = ModelRequest(tuple(messages), tuple(tools), tool_choice, response_format, dict(options or {}))
         key, request_json = self._key(request, recorder)
-        if recorder is not None and key is not None and recorder.replays:
-            recording = await recorder.lookup(key)
-            if recording is not None:
-                return recording.response
-            if recorder.mode == "replay":
-                raise recorder.missing(key, request_json)
-        response = await self._complete_once_or_fall_back(request, timeout)
-        if recorder is not None and key is not None and recorder.records:
-            await recorder.save(key, request_json, response, None)
+        with spans.model_call(self, request, stream=False) as span:
+            if recorder is not None and key is not None and recorder.replays:
+                recording = await recorder.lookup(key)
+                if recording is not None:
+                    spans.model_response(span, recording.response)
+                    return recording.response
+                if recorder.mode == "replay":
+                    raise recorder.missing(key, request_json)
+            response = await self._complete_once_or_fall_back(request, timeout)
+            if recorder is not None and key is not None and recorder.records:
+                await recorder.save(key, request_json, response, None)
+            spans.model_response(span, response)
         return response
 
     async def stream(
@@ -141,52 +145,59 @@ class Model:
         is raised, since the deltas already given cannot be taken back."""
         request = ModelRequest(tuple(messages), tuple(tools), tool_choice, response_format, dict(options or {}))
         key, request_json = self._key(request, recorder)
-        if recorder is not None and key is not None and recorder.replays:
-            recording = await recorder.lookup(key)
-            if recording is not None:
-                deltas = recording.deltas if recording.deltas is not None else (recording.response.text,)
-                for text in deltas:
-                    if text:
-                        yield TextDelta(text)
-                yield recording.response
-                return
-            if recorder.mode == "replay":
-                raise recorder.missing(key, request_json)
-        seen: list[str] = []
-        response: ModelResponse | None = None
-        errors: list[MastraError] = []
-        chain = (self, *self.fallbacks)
-        for position, model in enumerate(chain):
-            for attempt in range(1, model.retries.attempts + 1):
-                try:
-                    async for item in _litellm.stream(model._kwargs(request, timeout), model.name):
-                        if isinstance(item, TextDelta):
-                            seen.append(item.text)
-                            yield item
-                        else:
-                            response = item
-                    break
-                except MastraError as raw:
-                    error = model._refine(raw)
-                    if seen:
-                        raise error from raw
-                    if not error.retryable or attempt == model.retries.attempts:
-                        errors.append(error)
+        with spans.model_call(self, request, stream=True) as span:
+            if recorder is not None and key is not None and recorder.replays:
+                recording = await recorder.lookup(key)
+                if recording is not None:
+                    deltas = recording.deltas if recording.deltas is not None else (recording.response.text,)
+                    for text in deltas:
+                        if text:
+                            yield TextDelta(text)
+                    spans.model_response(span, recording.response)
+                    yield recording.response
+                    return
+                if recorder.mode == "replay":
+                    raise recorder.missing(key, request_json)
+            seen: list[str] = []
+            response: ModelResponse | None = None
+            errors: list[MastraError] = []
+            chain = (self, *self.fallbacks)
+            for position, model in enumerate(chain):
+                for attempt in range(1, model.retries.attempts + 1):
+                    try:
+                        async for item in _litellm.stream(model._kwargs(request, timeout), model.name):
+                            if isinstance(item, TextDelta):
+                                seen.append(item.text)
+                                yield item
+                            else:
+                                response = item
                         break
-                    delay = model.retries.delay(attempt)
-                    _log_retry(model, attempt, error, delay)
-                    await asyncio.sleep(delay)
-            if response is not None:
-                break
-            if position < len(chain) - 1:
-                logger.warning(
-                    "Model `%s` failed (%s); falling back to `%s`.", model.name, errors[-1], chain[position + 1].name
-                )
-        if response is None:
-            raise errors[-1]
-        if recorder is not None and key is not None and recorder.records:
-            await recorder.save(key, request_json, response, seen)
-        yield response
+                    except MastraError as raw:
+                        error = model._refine(raw)
+                        if seen:
+                            raise error from raw
+                        if not error.retryable or attempt == model.retries.attempts:
+                            errors.append(error)
+                            break
+                        delay = model.retries.delay(attempt)
+                        _log_retry(model, attempt, error, delay)
+                        await asyncio.sleep(delay)
+                if response is not None:
+                    break
+                if position < len(chain) - 1:
+                    logger.warning(
+                        "Model `%s` failed (%s); falling back to `%s`.",
+                        model.name,
+                        errors[-1],
+                        chain[position + 1].name,
+                    )
+                    spans.event("fallback", model=model.name, to=chain[position + 1].name, error=str(errors[-1]))
+            if response is None:
+                raise errors[-1]
+            if recorder is not None and key is not None and recorder.records:
+                await recorder.save(key, request_json, response, seen)
+            spans.model_response(span, response)
+            yield response
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -217,6 +228,7 @@ class Model:
                 logger.warning(
                     "Model `%s` failed (%s); falling back to `%s`.", model.name, error, chain[position + 1].name
                 )
+                spans.event("fallback", model=model.name, to=chain[position + 1].name, error=str(error))
         raise AssertionError("unreachable: the last model returns or raises")
 
     def _kwargs(self, request: ModelRequest, timeout: float | None) -> dict[str, Any]:
@@ -267,3 +279,4 @@ def _policy(retries: RetryPolicy | int | None) -> RetryPolicy:
 
 def _log_retry(model: Model, number: int, error: MastraError, delay: float) -> None:
     logger.warning("Model `%s` attempt %d failed (%s); retrying in %.2f s.", model.name, number, error, delay)
+    spans.event("retry", model=model.name, attempt=number, error=str(error), delay_s=delay)

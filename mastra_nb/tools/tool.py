@@ -28,6 +28,7 @@ from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import TOOL_EXECUTED, TOOL_FAILED
 from ..retry import RetryPolicy, as_policy, retry_async
+from ..telemetry import spans
 from ._schema import build_input_spec, output_adapter, parse_docstring, resolve_hints, strict_schema
 
 if TYPE_CHECKING:
@@ -180,23 +181,25 @@ class Tool:
         """
         started = time.perf_counter()
         attempts = 0
-        try:
-            data = self._validate_input(input)
-            key = self._cache_key(data)
-            hit, result = self._cache_get(key)
-            if not hit:
-                runtime = context if context is not None else RuntimeContext.current()
+        with spans.tool_call(self, input) as span:
+            try:
+                data = self._validate_input(input)
+                key = self._cache_key(data)
+                hit, result = self._cache_get(key)
+                if not hit:
+                    runtime = context if context is not None else RuntimeContext.current()
 
-                async def attempt(number: int) -> Any:
-                    nonlocal attempts
-                    attempts = number
-                    return await self._run_once(data, runtime, number)
+                    async def attempt(number: int) -> Any:
+                        nonlocal attempts
+                        attempts = number
+                        return await self._run_once(data, runtime, number)
 
-                result = self._validate_output(await retry_async(attempt, self.retries, self._log_retry))
-                self._cache_put(key, result)
-        except MastraError as error:
-            self._emit(TOOL_FAILED, started, attempts, error=error.to_dict())
-            raise
+                    result = self._validate_output(await retry_async(attempt, self.retries, self._log_retry))
+                    self._cache_put(key, result)
+            except MastraError as error:
+                self._emit(TOOL_FAILED, started, attempts, error=error.to_dict())
+                raise
+            spans.tool_result(span, result, cached=hit, attempts=attempts)
         self._emit(TOOL_EXECUTED, started, attempts, cached=hit)
         return result
 
@@ -308,6 +311,7 @@ class Tool:
         hub = self._mastra
         log = hub.get_logger(f"tools.{self.id}") if hub is not None else _unbound_logger.getChild(self.id)
         log.warning("Tool `%s` attempt %d failed (%s); retrying in %.2f s.", self.id, number, error, delay)
+        spans.event("retry", attempt=number, error=str(error), delay_s=delay)
 
     def __repr__(self) -> str:
         fields = ", ".join(self.input_schema.model_json_schema().get("properties", {}))
@@ -316,6 +320,11 @@ class Tool:
         options += [f"cache={self.cache_size}"] if self.cache_size else []
         options += ["requires_approval=True"] if self.requires_approval else []
         return f"Tool({self.id!r}, input=({fields}){''.join(', ' + o for o in options)})"
+
+    def _repr_html_(self) -> str:
+        from ..notebook.reprs import tool_html  # the notebook layer's renderers import no IPython
+
+        return tool_html(self)
 
 
 def _invalid(tool_id: str, problem: str) -> MastraError:

@@ -15,8 +15,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
+from ..evals.attach import score_step
 from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
 from ..retry import retry_async
+from ..telemetry import spans
 from ._journal import Record, now
 from .graph import BranchNode, ForeachNode, LoopNode, MapNode, Node, ParallelNode, SleepNode, StepNode
 from .signals import BailSignal, Signal, Suspended, SuspendSignal
@@ -69,23 +71,32 @@ class Execution:
             return await self._unit(node.step, data, path, scope)
         if isinstance(node, ParallelNode):
             units = list(enumerate(node.steps))
-            return await self._together(units, data, path, scope)
+            with spans.workflow_block(self, "parallel", path):
+                return await self._together(units, data, path, scope)
         if isinstance(node, BranchNode):
-            taken = await self._branch_decision(node, data, path)
-            return await self._together([(i, node.branches[i][1]) for i in taken], data, path, scope)
+            with spans.workflow_block(self, "branch", path) as span:
+                taken = await self._branch_decision(node, data, path)
+                span.set("mastra.branch.taken", [node.branches[i][1].id for i in taken])
+                return await self._together([(i, node.branches[i][1]) for i in taken], data, path, scope)
         if isinstance(node, LoopNode):
-            return await self._loop(node, data, path, scope)
+            with spans.workflow_block(self, "loop", path):
+                return await self._loop(node, data, path, scope)
         if isinstance(node, ForeachNode):
-            return await self._foreach(node, data, path, scope)
+            with spans.workflow_block(self, "foreach", path, {"mastra.foreach.concurrency": node.concurrency}):
+                return await self._foreach(node, data, path, scope)
         if isinstance(node, MapNode):
             return await self._map(node, data, path, scope)
-        return await self._sleep(node, data, path)
+        with spans.workflow_block(self, "sleep", path):
+            return await self._sleep(node, data, path)
 
     async def _unit(self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any]) -> Any:
-        if isinstance(unit, Step):
-            output = await self._step(unit, data, path, scope)
-        else:
-            output = await self._nested(unit, data, path)
+        with spans.workflow_step(self, unit, path, data) as span:
+            if isinstance(unit, Step):
+                output = await self._step(unit, data, path, scope)
+            else:
+                output = await self._nested(unit, data, path)
+            spans.step_result(span, self, path, output)
+        score_step(self, unit, data, output, span)
         scope[unit.id] = output
         return output
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event, EventBus, Subscription
+from ..telemetry import spans
 from ._engine import BRANCH, SLEEP, Execution
 from ._journal import Durability, Journal, Record, now
 from .signals import BailSignal, Suspended
@@ -70,6 +71,12 @@ class RunResult:
     suspended: list[str] = field(default_factory=list)  # paths of the suspended steps
     steps: dict[str, StepResult] = field(default_factory=dict)
     parent_run_id: str | None = None
+    trace_id: str | None = None  # the trace of the latest start, resume or restart (None when tracing is off)
+
+    def _repr_html_(self) -> str:
+        from ..notebook.reprs import run_result_html  # the notebook layer's renderers import no IPython
+
+        return run_result_html(self)
 
 
 class Run:
@@ -97,6 +104,7 @@ class Run:
         self._stored_output: Any = None
         self._initial_state: Any = None  # as stored; a time-travel fork starts from it
         self.created_at = now()
+        self.trace_id: str | None = None
         self._journal = Journal(workflow.mastra.storage if durability != "none" else None, self.run_id, durability)
         self._events = EventBus()
         self._task: asyncio.Future[RunResult] | None = None
@@ -244,21 +252,30 @@ class Run:
             run_id=self.run_id, workflow_id=self.workflow.id, status=self.status, output=self.output,
             error=self.error, suspended=list(self.suspended),
             steps={r.path: _step_result(r) for r in records if r.step_id not in (BRANCH, SLEEP)},
-            parent_run_id=self.parent["run_id"] if self.parent else None,
+            parent_run_id=self.parent["run_id"] if self.parent else None, trace_id=self.trace_id,
         )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Run({self.workflow.id!r}, run_id={self.run_id!r}, status={self.status!r})"
 
+    def _repr_html_(self) -> str:
+        from ..notebook.reprs import run_html  # the notebook layer's renderers import no IPython
+
+        return run_html(self)
+
     # -- execution ------------------------------------------------------------------------------------------
 
     async def _execute(self, execution: Execution) -> RunResult:
-        self._task = asyncio.ensure_future(self._drive(execution))
-        LIVE[self.run_id] = self
-        try:
-            return await self._task
-        finally:
-            LIVE.pop(self.run_id, None)
+        with spans.workflow_run(self) as span:  # the task below inherits the span: the steps' spans nest under it
+            self.trace_id = span.trace_id
+            self._task = asyncio.ensure_future(self._drive(execution))
+            LIVE[self.run_id] = self
+            try:
+                result = await self._task
+            finally:
+                LIVE.pop(self.run_id, None)
+            spans.workflow_result(span, self)
+        return result
 
     async def _drive(self, execution: Execution) -> RunResult:
         resumed = self.status != "pending"

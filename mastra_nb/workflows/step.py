@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from ..errors import ErrorKind, MastraError
+from ..evals.attach import attached_scorers
 from ..retry import RetryPolicy, as_policy
 from .schema import Schema
 from .signals import BailSignal, SuspendSignal
@@ -119,6 +120,8 @@ class Step:
         description: for the graph and people.
         retries: a `RetryPolicy`, or n retries after the first attempt; only retryable errors are retried.
         timeout: seconds one attempt may take.
+        scorers: `Scorer`s (or `scorer.sample(rate)`) that judge the step's output in the background each time it
+            succeeds; scores are stored in the hub's `scores` table.
     """
 
     def __init__(
@@ -133,6 +136,7 @@ class Step:
         description: str | None = None,
         retries: RetryPolicy | int | None = None,
         timeout: float | None = None,
+        scorers: Iterable[Any] = (),
     ) -> None:
         if not isinstance(id, str) or not _ID.match(id):
             raise MastraError(
@@ -155,6 +159,7 @@ class Step:
                 ErrorKind.VALIDATION, "STEP_DEFINITION_INVALID", f"Step `{id}`: `timeout` must be > 0 seconds."
             )
         self.timeout = timeout
+        self.scorers = attached_scorers(scorers, f"`Step({id!r}, scorers=...)`")
         self._is_async = inspect.iscoroutinefunction(execute)
         self._wants_context = _count_parameters(id, execute) == 2
 
@@ -193,6 +198,7 @@ def step(
     description: str | None = None,
     retries: RetryPolicy | int | None = None,
     timeout: float | None = None,
+    scorers: Iterable[Any] = (),
 ) -> Callable[[Callable[..., Any]], Step]: ...
 def step(fn: Callable[..., Any] | None = None, /, *, id: str | None = None, **options: Any) -> Any:
     """Turn a function into a `Step`; bare (`@step`) or with options (`@step(input=In, output=Out)`).

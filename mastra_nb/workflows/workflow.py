@@ -265,6 +265,11 @@ class Workflow:
     def __repr__(self) -> str:
         return f"Workflow({self.id!r}, steps={len(self.nodes)})"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from ..notebook.reprs import workflow_mimebundle  # the notebook layer's renderers import no IPython
+
+        return workflow_mimebundle(self)
+
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def _add(self, node: Node) -> Workflow:

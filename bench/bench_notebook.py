@@ -1,0 +1,104 @@
+"""From `%load_ext mastra_nb` to the first answer of a scripted `%%ask`, in a fresh kernel.
+
+Every round starts a new kernel process (on this interpreter), so litellm's import is paid again each time, and
+times are taken inside the kernel with `time.perf_counter()`: kernel start-up is not counted, the few milliseconds
+of messaging between cells are. Medians of the rounds:
+
+1. `%load_ext mastra_nb` alone.
+2. `%load_ext` → the first answer, the cells sent back to back: the worst case, where the warm-up thread that
+   imports litellm has no head start on the `%%ask` that needs it.
+3. The same with `MastraMagics.warm_up = False`: what the warm-up saves in that case.
+4. The `%%ask` cell alone when the cells before it come 3 s after `%load_ext` (a person writing them): the warm-up
+   has had that long.
+5. `import litellm` alone, in a fresh interpreter: the floor the warm-up hides.
+
+Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+ROUNDS = 3
+PAUSE = 3.0  # seconds "a person" takes after `%load_ext` before the next cells arrive
+
+LOAD = "import time\n__t0 = time.perf_counter()\n%load_ext mastra_nb\n__loaded = time.perf_counter() - __t0"
+DEFINE = "from mastra_nb import ScriptedModel\nmodel = ScriptedModel(['Hello!'] * 10)"
+AGENT = "%%agent hello --model model\nSay hello."
+BEFORE_ASK = "__t1 = time.perf_counter()"
+ASK = "%%ask hello\nHi!"
+REPORT = (
+    "__t2 = time.perf_counter()\n"
+    "print(__import__('json').dumps({'load': __loaded, 'answer': __t2 - __t0, 'ask': __t2 - __t1, 'text': _.text}))"
+)
+
+
+def _round(warm_up: bool, pause: float) -> dict[str, Any]:
+    """One fresh kernel: run the cells, return the kernel's own timings."""
+    with tempfile.TemporaryDirectory() as folder:
+        specs = KernelSpecManager(kernel_dirs=[])  # "python3" is then this interpreter's own ipykernel
+        manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+        quiet = "--IPKernelApp.log_level=ERROR"
+        manager.start_kernel(cwd=folder, extra_arguments=[quiet, f"--MastraMagics.warm_up={warm_up}"])
+        client = manager.client()
+        client.start_channels()
+        printed: list[str] = []
+        try:
+            client.wait_for_ready(timeout=60)
+            for index, cell in enumerate((LOAD, DEFINE, AGENT, BEFORE_ASK, ASK, REPORT)):
+                if index == 1 and pause:
+                    time.sleep(pause)
+                reply = client.execute_interactive(cell, timeout=120, output_hook=lambda m: _collect(m, printed))
+                if reply["content"]["status"] != "ok":
+                    raise RuntimeError(f"cell {index} failed: {reply['content']}")
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=False)
+    result: dict[str, Any] = json.loads(printed[-1])
+    assert result["text"] == "Hello!", result  # the same work in every variant
+    return result
+
+
+def _collect(message: dict[str, Any], printed: list[str]) -> None:
+    if message["msg_type"] == "stream" and message["content"]["name"] == "stdout":
+        printed.extend(line for line in message["content"]["text"].splitlines() if line.startswith("{"))
+
+
+def _litellm_import() -> float:
+    code = (
+        "import os, time; os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True'); t = time.perf_counter(); "
+        "import litellm; print(time.perf_counter() - t)"
+    )
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def run() -> list[tuple[str, float, str]]:
+    warm = [_round(True, 0.0) for _ in range(ROUNDS)]
+    cold = [_round(False, 0.0) for _ in range(ROUNDS)]
+    paused = [_round(True, PAUSE) for _ in range(ROUNDS)]
+    imports = [_litellm_import() for _ in range(ROUNDS)]
+
+    def median(rounds: list[dict[str, Any]], key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    return [
+        ("%load_ext mastra_nb", median(warm + cold + paused, "load") * 1000, "ms"),
+        ("%load_ext -> first scripted %%ask answer, cells back to back", median(warm, "answer"), "s"),
+        ("  the same without the litellm warm-up thread", median(cold, "answer"), "s"),
+        (f"%%ask cell alone, next cells {PAUSE:.0f} s after %load_ext", median(paused, "ask"), "s"),
+        ("import litellm alone (fresh interpreter)", statistics.median(imports), "s"),
+    ]
+
+
+if __name__ == "__main__":
+    for label, value, unit in run():
+        print(f"{label:<64} {value:>10,.2f} {unit}")

@@ -1,0 +1,192 @@
+"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, config, reset.
+
+Each takes the magics (for the hub and the notebook's namespace) and the parsed arguments, and returns what the
+cell shows. Stored runs are read from the hub's storage, so `%mastra runs` and `%mastra resume` work after a kernel
+restart once the workflow has been defined again.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._async import run_sync
+from ..config import ENV_VARS
+from ..errors import ErrorKind, MastraError
+from ._errors import MagicError
+from ._sync import run_with_progress
+from .html import card, code, esc, table
+from .reprs import hub_html, runs_table
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from ..events import Event
+    from ..workflows import Run
+    from .magics import MastraMagics
+
+__all__ = ["View", "run"]
+
+_STATUSES = ("pending", "running", "success", "failed", "suspended", "canceled")
+
+
+class View:
+    """What a command shows: HTML for notebooks, text for terminals."""
+
+    def __init__(self, html: str, text: str) -> None:
+        self.html = html
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def run(magics: MastraMagics, args: Namespace) -> Any:
+    """Carry out one `%mastra` command."""
+    commands: dict[str, Callable[[MastraMagics, Namespace], Any]] = {
+        "overview": overview, "runs": runs, "resume": resume, "graph": graph, "chat": chat, "config": config,
+        "reset": reset,
+    }  # fmt: skip
+    needs_target = {"resume": "RUN_ID", "graph": "WORKFLOW", "chat": "AGENT"}
+    if args.command in needs_target and not args.target:
+        raise MagicError(f"`%mastra {args.command}` needs a {needs_target[args.command]}: `%mastra {args.command} "
+                         f"{needs_target[args.command]}`.")  # fmt: skip
+    return commands[args.command](magics, args)
+
+
+def overview(magics: MastraMagics, args: Namespace) -> View:
+    hub = magics.hub
+    rows = run_sync(hub.storage.select("workflow_runs", order_by="-created_at", limit=10))
+    text = (
+        f"Mastra hub: agents {sorted(hub.list_agents())}, tools {sorted(hub.list_tools())}, workflows "
+        f"{sorted(hub.list_workflows())}; {len(rows)} recent run(s) in {hub.config.storage_path}"
+    )
+    return View(hub_html(hub, rows, storage=str(hub.config.storage_path)), text)
+
+
+def runs(magics: MastraMagics, args: Namespace) -> View:
+    where: dict[str, Any] = {}
+    if args.status:
+        if args.status not in _STATUSES:
+            raise MagicError(f"`--status {args.status}` is not a run status; use one of {', '.join(_STATUSES)}.")
+        where["status"] = args.status
+    if args.workflow:
+        where["workflow_id"] = args.workflow
+    rows = run_sync(magics.hub.storage.select("workflow_runs", where=where, order_by="-created_at", limit=args.limit))
+    text = "\n".join(f"{r['run_id']}  {r['workflow_id']}  {r['status']}" for r in rows) or "no runs"
+    return View(runs_table(rows), text)
+
+
+def resume(magics: MastraMagics, args: Namespace) -> Run:
+    found = _load_run(magics, args.target)
+    if args.data is None:
+        return found  # its display shows what each suspended step waits for
+    data = _resume_data(magics, args.data)
+    progress: queue.Queue[Event] = queue.Queue()
+    subscription = found.watch(progress.put)
+    print(f"Resuming run `{found.run_id}` of workflow `{found.workflow.id}`…")
+    try:
+        run_with_progress(found.resume(data, step=args.step), progress, _show_step)
+    finally:
+        subscription.unsubscribe()
+    return found
+
+
+def graph(magics: MastraMagics, args: Namespace) -> Any:
+    workflow = magics.hub.get_workflow(args.target)
+    if not args.run:
+        return workflow
+    if args.run == "last":
+        [latest] = run_sync(workflow.list_runs(limit=1)) or [None]
+        if latest is None:
+            raise MagicError(f"Workflow `{workflow.id}` has no stored runs yet.")
+        return run_sync(workflow.get_run(latest["run_id"]))
+    return run_sync(workflow.get_run(args.run))
+
+
+def chat(magics: MastraMagics, args: Namespace) -> Any:
+    agent = magics.hub.get_agent(args.target)
+    print(f"Ask `{agent.name}` with `%%ask {agent.name}`; the chat widget comes with the widgets.")
+    return agent
+
+
+def config(magics: MastraMagics, args: Namespace) -> View:
+    import os
+
+    traits = [
+        [code(f"MastraMagics.{name}"), esc(json.dumps(getattr(magics, name))), esc(trait.help)]
+        for name, trait in sorted(magics.traits(config=True).items())
+    ]
+    settings = magics.hub.config
+    rows = []
+    for name in type(settings).model_fields:
+        variable = ENV_VARS.get(name)
+        source = f"${variable}" if variable and variable in os.environ else "default"
+        if name == "storage_path" and magics.storage_path:
+            source = "MastraMagics.storage_path"
+        rows.append([code(name), esc(getattr(settings, name)), esc(source)])
+    html = card(
+        "Settings", "",
+        "<strong>Magics</strong> (<code>%config MastraMagics.NAME = VALUE</code>)"
+        + table(["setting", "value", "meaning"], traits, kind="magics"),
+        "<strong>The kernel's hub</strong> (<code>MASTRA_*</code> variables)"
+        + table(["setting", "value", "from"], rows,
+                                                                                       kind="hub"),
+    )  # fmt: skip
+    text = "\n".join(f"MastraMagics.{name} = {getattr(magics, name)!r}" for name in sorted(magics.traits(config=True)))
+    return View(html, f"{text}\n{settings!r}")
+
+
+def reset(magics: MastraMagics, args: Namespace) -> None:
+    run_sync(magics.hub.shutdown())
+    magics.bind(magics.new_hub())
+    print(f"A new, empty hub; storage {magics.hub.config.storage_path} (runs stored before are still there).")
+
+
+def _load_run(magics: MastraMagics, run_id: str) -> Run:
+    hub = magics.hub
+    rows = run_sync(hub.storage.select("workflow_runs", where={"run_id": run_id}))
+    if not rows:
+        raise MastraError(
+            ErrorKind.DOMAIN, "RUN_NOT_FOUND",
+            f"No run `{run_id}` in this hub's storage ({hub.config.storage_path}); `%mastra runs` lists them.",
+            details={"run_id": run_id},
+        )  # fmt: skip
+    workflow_id = rows[0]["workflow_id"]
+    workflow = hub.list_workflows().get(workflow_id)
+    if workflow is None:
+        raise MastraError(
+            ErrorKind.DOMAIN, "WORKFLOW_NOT_FOUND",
+            f"Run `{run_id}` belongs to workflow `{workflow_id}`, which this kernel has not registered: define it and "
+            "`mastra.add_workflow(...)` first (a restart forgets code, not runs).",
+            details={"run_id": run_id, "workflow_id": workflow_id},
+        )  # fmt: skip
+    return run_sync(workflow.get_run(run_id))  # type: ignore[no-any-return]
+
+
+def _resume_data(magics: MastraMagics, given: str) -> Any:
+    if given.isidentifier() and given in magics.ip.user_ns:
+        return magics.ip.user_ns[given]
+    if len(given) > 1 and given[0] == given[-1] and given[0] in "'\"":
+        given = given[1:-1]  # IPython's argument splitting keeps the quotes
+    try:
+        return json.loads(given)
+    except ValueError as error:
+        raise MagicError(
+            f"`--data` must be JSON (quote it: --data '{{\"approved\": true}}') or a notebook variable; {error}."
+        ) from None
+
+
+def _show_step(event: Event) -> None:
+    payload = event.payload
+    where = f"`{payload.get('step_id')}` at {payload.get('path')}"
+    if event.name == "step:completed":
+        mark = "✓" if payload.get("status") == "success" else "✗"
+        print(f"  {mark} step {where}: {payload.get('status')}")
+    elif event.name == "step:suspended":
+        print(f"  ⏸ step {where} suspended")

@@ -1,0 +1,361 @@
+"""`MastraMagics`: `%%tool`, `%%agent`, `%%ask` and `%mastra`, and the settings they read (traitlets).
+
+Each cell magic turns a cell into a component of the kernel's hub, replacing what an earlier run of the same cell
+made, and returns it, so the cell shows it as a card and `_` holds it. `%mastra` looks at the hub and its stored
+runs; its subcommands live in `commands`. Errors a user can fix are shown as one line by `_errors.friendly`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Unicode
+
+from ..config import MastraConfig
+from ._errors import MagicError, friendly
+from ._live import LiveAnswer
+from ._sync import iterate
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ..agents import Agent, AgentResult
+    from ..mastra import Mastra
+    from ..models import Model
+    from ..tools import Tool
+
+__all__ = ["MastraMagics", "interpolate"]
+
+_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
+
+
+@magics_class
+class MastraMagics(Magics):
+    """The mastra_nb magics. Settings: `%config MastraMagics.<name> = value` (or an IPython profile)."""
+
+    default_model = Unicode(
+        None, allow_none=True,
+        help="The litellm model of `%%agent` cells without `--model` (e.g. 'openai/gpt-4o-mini'); "
+        "when unset, agents use `MASTRA_DEFAULT_MODEL`.",
+    ).tag(config=True)  # fmt: skip
+    storage_path = Unicode(
+        None, allow_none=True,
+        help="The DuckDB file of the kernel's hub; default `MASTRA_STORAGE_PATH`, else `.mastra/mastra.duckdb` beside "
+        "the notebook. Read when the extension loads and on `%mastra reset`.",
+    ).tag(config=True)  # fmt: skip
+    warm_up = Bool(
+        True, help="Import litellm in a background thread when the extension loads, so the first `%%ask` waits less."
+    ).tag(config=True)
+    stream = Bool(True, help="Show `%%ask` replies as they are written, with tool calls as they happen.").tag(
+        config=True
+    )
+    hub_name = Unicode("mastra", help="The notebook variable the kernel's hub is bound to ('' binds none).").tag(
+        config=True
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._hub: Mastra | None = None
+
+    @property
+    def ip(self) -> InteractiveShell:
+        """The shell these magics are registered in."""
+        assert self.shell is not None, "MastraMagics is made by `%load_ext mastra_nb`, with a shell"
+        return self.shell
+
+    # -- the hub ----------------------------------------------------------------------------------------------
+
+    @property
+    def hub(self) -> Mastra:
+        """The kernel's hub, that the magics register into."""
+        if self._hub is None:
+            self.bind(self.new_hub())
+        assert self._hub is not None
+        return self._hub
+
+    def new_hub(self) -> Mastra:
+        """A new hub with the current settings: storage beside the notebook (the kernel's working folder)."""
+        from ..mastra import Mastra
+
+        config = MastraConfig.load()
+        path = Path(self.storage_path) if self.storage_path else config.storage_path
+        vectors = config.vectors_path
+        config = config.model_copy(
+            update={"storage_path": path.expanduser().resolve(), "vectors_path": vectors.expanduser().resolve()}
+        )
+        return Mastra(config=config)
+
+    def bind(self, hub: Mastra) -> None:
+        """Make `hub` the kernel's hub, and bind it to the notebook variable `hub_name` if that name is free."""
+        self._hub = hub
+        name = self.hub_name
+        if name and self.shell is not None:
+            from ..mastra import Mastra
+
+            current = self.shell.user_ns.get(name)
+            if current is None or isinstance(current, Mastra):
+                self.shell.push({name: hub})
+
+    # -- %%tool -----------------------------------------------------------------------------------------------
+
+    @cell_magic("tool")
+    @magic_arguments("%tool")
+    @argument("--name", "-n", help="The tool's id (default: the function's name).")
+    @argument("--timeout", type=float, help="Seconds one call may take (default: the hub's tool timeout).")
+    @argument("--retries", type=int, help="Retries after a failed attempt (retryable errors only).")
+    @argument("--cache", action="store_true", help="Cache results by input.")
+    @argument("--requires-approval", action="store_true", help="Agents pause for approval before calling it.")
+    @friendly
+    def tool_magic(self, line: str, cell: str) -> Tool:
+        """Define a tool: the cell defines one function with type hints and a docstring.
+
+        The function becomes a `Tool` registered in the kernel's hub (its name now refers to the tool, which still
+        calls like the function). Re-running the cell replaces the tool. The cell shows the tool's card with its JSON
+        schema.
+
+        Example::
+
+            %%tool
+            def get_weather(city: str) -> dict:
+                '''The current weather in a city.
+
+                Args:
+                    city: the city's name.
+                '''
+                return {"city": city, "temperature_c": 18}
+        """
+        from ..tools import Tool
+
+        args = parse_argstring(self.tool_magic, line)
+        source = self.ip.transform_cell(cell)
+        name = _one_function(source)
+        self._run(source, cell)
+        function = self.ip.user_ns[name]
+        made = Tool(
+            args.name or name, None, function, timeout=args.timeout, retries=args.retries, cache=args.cache,
+            requires_approval=args.requires_approval,
+        )  # fmt: skip
+        previous = self.hub.list_tools().get(made.id)
+        self.hub.add_tool(made, replace=True)
+        self.ip.user_ns[name] = made
+        stale = [n for n, a in self.hub.list_agents().items() if previous is not None and previous in a.tools.values()]
+        if stale:
+            listed = ", ".join(f"`{n}`" for n in stale)
+            print(f"Agents {listed} still use the previous `{made.id}`: re-run their `%%agent` cells.")
+        return made
+
+    # -- %%agent ----------------------------------------------------------------------------------------------
+
+    @cell_magic("agent")
+    @magic_arguments("%agent")
+    @argument("name", help="The agent's name in the hub.")
+    @argument(
+        "--model",
+        "-m",
+        help="A litellm model ('openai/gpt-4o-mini') or a notebook variable holding a model "
+        "name, a `Model` or a `ScriptedModel` (default: MastraMagics.default_model, then MASTRA_DEFAULT_MODEL).",
+    )
+    @argument("--tools", "-t", default="", help="Comma-separated tools: registered tool ids or notebook variables.")
+    @argument("--workflows", "-w", default="", help="Comma-separated workflows the agent may start.")
+    @argument("--agents", "-a", default="", help="Comma-separated registered agents it may delegate to.")
+    @argument("--max-steps", type=int, help="The most model calls in one answer.")
+    @argument("--description", "-d", help="What the agent does, for agents that delegate to it.")
+    @friendly
+    def agent_magic(self, line: str, cell: str) -> Agent:
+        """Define an agent: the cell body is its instructions.
+
+        The agent is registered in the kernel's hub (re-running the cell replaces it) and shown as a card. Ask it
+        with `%%ask NAME`. (Conversation memory, `--memory`, comes with the memory feature.)
+
+        Example::
+
+            %%agent weather --model openai/gpt-4o-mini --tools get_weather
+            You answer questions about the weather. Use the get_weather tool.
+        """
+        from ..agents import Agent
+
+        args = parse_argstring(self.agent_magic, line)
+        hub = self.hub
+        tools = [self._component(n, hub.list_tools(), "tool") for n in _names(args.tools)]
+        workflows = [self._component(n, hub.list_workflows(), "workflow") for n in _names(args.workflows)]
+        agents = [self._component(n, hub.list_agents(), "agent") for n in _names(args.agents)]
+        made = Agent(
+            args.name, textwrap.dedent(cell).strip(), self._model(args.model), tools=tools, workflows=workflows,
+            agents=agents, max_steps=args.max_steps, description=args.description,
+        )  # fmt: skip
+        return hub.add_agent(made, replace=True)  # type: ignore[no-any-return]
+
+    # -- %%ask ------------------------------------------------------------------------------------------------
+
+    @cell_magic("ask")
+    @magic_arguments("%ask")
+    @argument("agent", help="The registered agent to ask.")
+    @argument("--output", "-o", help="A pydantic model (a notebook variable) the answer must match.")
+    @argument("--as", dest="target", help="Also store the answer in this notebook variable.")
+    @argument("--max-steps", type=int, help="The most model calls for this answer.")
+    @friendly
+    def ask_magic(self, line: str, cell: str) -> AgentResult:
+        """Ask an agent: the cell body is the prompt; `{name}` is replaced by the notebook variable `name`
+        (`{name.attr}` works too; `{{` and `}}` are literal braces).
+
+        The reply streams into the cell with each tool call as it happens; the answer is the cell's result (so `_`
+        holds it; `--as NAME` keeps it in a variable too). (`--thread`, for memory across turns, comes with the
+        memory feature.)
+
+        Example::
+
+            %%ask weather --as reply
+            What's the weather in {city}?
+        """
+        args = parse_argstring(self.ask_magic, line)
+        agent = self.hub.get_agent(args.agent)
+        prompt = interpolate(cell.strip(), self.ip.user_ns)
+        if not prompt:
+            raise MagicError(f"`%%ask {args.agent}` needs a prompt: write it in the cell below the magic.")
+        output = self._output_model(args.output) if args.output else None
+        live = LiveAnswer(self.shell, agent.name) if self.stream else None
+        result: AgentResult | None = None
+        try:
+            for event in iterate(agent.stream(prompt, output=output, max_steps=args.max_steps)):
+                if live is not None:
+                    live.show(event)
+                if event.kind == "finish":
+                    result = event.result
+        finally:
+            if live is not None:
+                live.close()
+        assert result is not None  # a stream ends with its finish event or raises
+        if args.target:
+            self.ip.user_ns[args.target] = result
+        return result
+
+    # -- %mastra ----------------------------------------------------------------------------------------------
+
+    @line_magic("mastra")
+    @magic_arguments("mastra")
+    @argument(
+        "command",
+        nargs="?",
+        default="overview",
+        choices=["overview", "runs", "resume", "graph", "chat", "config", "reset"],
+        help="What to show or do.",
+    )
+    @argument("target", nargs="?", help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat`.")
+    @argument("--status", "-s", help="runs: only runs with this status (suspended, success, failed, running, ...).")
+    @argument("--workflow", "-w", help="runs: only runs of this workflow.")
+    @argument("--limit", "-n", type=int, default=20, help="runs: how many, newest first (default 20).")
+    @argument("--data", "-d", help="resume: the resume data: JSON, or a notebook variable holding it.")
+    @argument("--step", help="resume: the suspended step (id or path), when several are suspended.")
+    @argument("--run", "-r", help="graph: colour the steps by this run's statuses ('last': the newest run).")
+    @friendly
+    def mastra_magic(self, line: str) -> Any:
+        """Look at the kernel's hub and its stored runs.
+
+        Commands:
+          %mastra                          agents, tools, workflows and recent runs, as tables
+          %mastra runs [--status S] [--workflow W] [--limit N]
+                                           stored workflow runs, newest first
+          %mastra resume RUN_ID            the run: its graph, its steps, what a suspended step waits for
+          %mastra resume RUN_ID --data D [--step S]
+                                           resume a suspended run with data D (JSON or a variable),
+                                           showing each step as it completes; works after a kernel restart
+          %mastra graph WORKFLOW [--run RUN_ID|last]
+                                           the workflow's graph, coloured by a run's step statuses
+          %mastra chat AGENT               the agent's card (ask it with %%ask AGENT)
+          %mastra config                   the settings in force and where they come from
+          %mastra reset                    close the hub's storage and start an empty hub (stored runs stay)
+
+        For now `resume`, `graph` and `chat` show static displays (they read well in exported notebooks); the
+        interactive resume form, live graph and chat widgets come with the widgets.
+        """
+        from . import commands
+
+        args = parse_argstring(self.mastra_magic, line)
+        return commands.run(self, args)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _run(self, source: str, raw: str) -> None:
+        """Execute a cell's code in the notebook's namespace, with tracebacks that show the cell."""
+        filename = self.ip.compile.cache(source, self.ip.execution_count, raw_code=raw)
+        exec(compile(source, filename, "exec"), self.ip.user_global_ns, self.ip.user_ns)
+
+    def _component(self, name: str, registered: Mapping[str, Any], kind: str) -> Any:
+        if name in registered:
+            return registered[name]
+        value = self.ip.user_ns.get(name)
+        if value is not None and (kind != "agent" or hasattr(value, "generate")):
+            return value
+        known = ", ".join(f"`{n}`" for n in registered) or "none"
+        raise MagicError(
+            f"No {kind} `{name}` in the hub (registered: {known}) nor in the notebook; define it first "
+            f"({'`%%tool`' if kind == 'tool' else f'`%%{kind}`' if kind == 'agent' else '`mastra.add_workflow(...)`'})."
+        )
+
+    def _model(self, spec: str | None) -> Model | None:
+        from ..models import Model
+
+        spec = spec or self.default_model
+        if not spec:
+            return None
+        value = self.ip.user_ns.get(spec, spec) if spec.isidentifier() else spec
+        if isinstance(value, Model):
+            return value
+        if isinstance(value, str):
+            return Model(value)
+        raise MagicError(f"`--model {spec}` is a {type(value).__name__}; give a litellm model name or a `Model`.")
+
+    def _output_model(self, name: str) -> type[Any]:
+        from pydantic import BaseModel
+
+        value = self.ip.user_ns.get(name)
+        if not (isinstance(value, type) and issubclass(value, BaseModel)):
+            raise MagicError(f"`--output {name}` must name a pydantic model class defined in the notebook.")
+        return value
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """Replace `{name}` and `{name.attr}` in `text` by the values in `namespace`; `{{`/`}}` are literal braces.
+
+    Raises:
+        MagicError: naming a placeholder that is not defined.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        first, *attributes = match.group(1).split(".")
+        if first not in namespace:
+            raise MagicError(
+                f"`{{{first}}}` in the prompt is not defined in the notebook: define `{first}`, "
+                f"or write `{{{{{first}}}}}` for the literal text."
+            )
+        found = namespace[first]
+        for attribute in attributes:
+            found = getattr(found, attribute)
+        return str(found)
+
+    return _FIELD.sub(value, text)
+
+
+def _one_function(source: str) -> str:
+    names = [n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if len(names) != 1:
+        found = f"defines {len(names)}: {', '.join(f'`{n}`' for n in names)}" if names else "defines none"
+        raise MagicError(
+            f"`%%tool` needs a cell that defines exactly one function (with type hints and a docstring); this cell "
+            f"{found}."
+        )
+    return names[0]
+
+
+def _names(listed: str) -> list[str]:
+    return [name.strip() for name in listed.split(",") if name.strip()]

@@ -1,0 +1,204 @@
+"""The spans of each kind of work, and the attributes they carry: the one place that names them.
+
+Instrumented modules make one call each (`with spans.tool_call(tool, input) as span:`) and hand over what they
+produced (`spans.tool_result(span, result, cached=hit)`). Names follow OpenTelemetry's GenAI conventions where
+they exist (`invoke_agent <name>`, `chat <model>`, `execute_tool <name>`, `gen_ai.usage.input_tokens`, ...);
+mastra_nb's own are under `mastra.` (`mastra.usage.cost_usd`, `mastra.tool.cached`, `mastra.model.replayed`).
+Components are read by duck typing, so telemetry imports nothing from agents, models, tools or workflows.
+
+| kind | span name | main attributes |
+|---|---|---|
+| agent | `invoke_agent <agent>` | `gen_ai.agent.name`, `mastra.run.id`, tokens, cost, finish reason, steps |
+| model | `chat <model>` | `gen_ai.request.model`, `gen_ai.response.model`, tokens, cost, finish reasons, replayed |
+| tool | `execute_tool <tool>` | `gen_ai.tool.name`, `gen_ai.tool.call.id`, cached, attempts |
+| workflow | `workflow <id>` | `mastra.workflow.id`, `mastra.run.id`, resumed, status |
+| step | `step <id>` | `mastra.step.id`, `mastra.step.path`, attempts, status (suspended, bailed) |
+| parallel, branch, loop, foreach, sleep | `<kind> <path>` | `mastra.step.path` |
+| scorer | `score <scorer>` | `mastra.scorer.id`, score; linked to the span it judged |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from .tracing import SpanScope, active_telemetry, current_span
+
+__all__ = [
+    "agent_result", "agent_run", "current_trace_id", "event", "model_call", "model_response", "tool_call",
+    "step_result", "tool_call_id", "tool_result", "workflow_block", "workflow_result", "workflow_run", "workflow_step",
+]  # fmt: skip
+
+_REQUEST_OPTIONS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty")
+
+# The id of the tool call an agent is about to execute, with the span that asked (its tool span is a child).
+_TOOL_CALL: ContextVar[tuple[str, SpanScope | None] | None] = ContextVar("mastra_nb_tool_call", default=None)
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the innermost open span (None when there is none, or tracing is off)."""
+    span = current_span()
+    return span.trace_id if span is not None else None
+
+
+def event(name: str, **attributes: Any) -> None:
+    """Add an event (a retry, a fallback) to the innermost open span, if any."""
+    span = current_span()
+    if span is not None:
+        span.event(name, attributes)
+
+
+# -- agents ---------------------------------------------------------------------------------------------------
+
+
+def agent_run(agent: Any, run: Any, messages: Any) -> SpanScope:
+    """The span of one agent run (`generate`, `stream`, or a resume after approval)."""
+    span = active_telemetry(agent.mastra).span("agent", f"invoke_agent {agent.name}", {
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name,
+        "gen_ai.agent.description": agent.description, "mastra.run.id": run.state.run_id,
+        "gen_ai.request.model": run.model.name, "mastra.agent.max_steps": run.max_steps,
+    })  # fmt: skip
+    span.input(messages)
+    return span
+
+
+def agent_result(span: SpanScope, result: Any) -> None:
+    """What the run produced: answer, tokens, cost, steps."""
+    usage = result.usage
+    span.set_many({
+        "gen_ai.response.model": result.model, "gen_ai.response.finish_reasons": [result.finish_reason],
+        "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "mastra.usage.total_tokens": usage.total_tokens, "mastra.usage.cost_usd": usage.cost,
+        "mastra.agent.steps": len(result.steps), "mastra.agent.tool_calls": len(result.tool_calls),
+        "mastra.model.scripted": result.scripted or None,
+    })  # fmt: skip
+    if result.pending_approvals:
+        span.status = "approval_required"
+    span.output(result.object if result.object is not None else result.text)
+
+
+# -- models ---------------------------------------------------------------------------------------------------
+
+
+def model_call(model: Any, request: Any, stream: bool) -> SpanScope:
+    """The span of one model call (its retries and fallbacks included)."""
+    telemetry = active_telemetry(None)
+    telemetry.redactor.add_secret(model.api_key)  # a provider's error may echo it
+    options = {**model.options, **request.options}
+    span = telemetry.span("model", f"chat {model.name}", {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": model.name.split("/", 1)[0],
+        "gen_ai.request.model": model.name, "mastra.model.stream": stream,
+        "mastra.model.tools": len(request.tools) or None,
+        **{f"gen_ai.request.{key}": options.get(key) for key in _REQUEST_OPTIONS},
+    })  # fmt: skip
+    span.input(list(request.messages))
+    return span
+
+
+def model_response(span: SpanScope, response: Any) -> None:
+    """The answer: model, finish reason, tokens, cost, and whether it was replayed from a recording."""
+    usage = response.usage
+    span.set_many({
+        "gen_ai.response.model": response.model, "gen_ai.response.finish_reasons": [response.finish_reason],
+        "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "mastra.usage.total_tokens": usage.total_tokens, "mastra.usage.cost_usd": usage.cost,
+        "mastra.model.replayed": response.replayed,
+    })  # fmt: skip
+    calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls]
+    span.output({"text": response.text, "tool_calls": calls} if calls else response.text)
+
+
+# -- tools ----------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def tool_call_id(call_id: str) -> Iterator[None]:
+    """Inside: the tool executed next (by this span) answers the model's call `call_id`."""
+    token = _TOOL_CALL.set((call_id, current_span()))
+    try:
+        yield
+    finally:
+        _TOOL_CALL.reset(token)
+
+
+def tool_call(tool: Any, input: Any) -> SpanScope:
+    """The span of one tool execution (validation, cache, retries and all)."""
+    asked = _TOOL_CALL.get()
+    call_id = asked[0] if asked is not None and asked[1] is current_span() else None
+    span = active_telemetry(tool.mastra).span("tool", f"execute_tool {tool.id}", {
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.id, "gen_ai.tool.call.id": call_id,
+        "gen_ai.tool.description": tool.description,
+    })  # fmt: skip
+    span.input(input)
+    return span
+
+
+def tool_result(span: SpanScope, result: Any, *, cached: bool, attempts: int) -> None:
+    span.set_many({"mastra.tool.cached": cached, "mastra.tool.attempts": attempts})
+    span.output(result)
+
+
+# -- workflows ------------------------------------------------------------------------------------------------
+
+
+def workflow_run(run: Any) -> SpanScope:
+    """The span of one pass of a workflow run: a start, a resume or a restart (a run that is not pending)."""
+    workflow = run.workflow
+    span = active_telemetry(workflow.mastra).span("workflow", f"workflow {workflow.id}", {
+        "mastra.workflow.id": workflow.id, "mastra.run.id": run.run_id,
+        "mastra.workflow.resumed": run.status != "pending",
+        "mastra.resource.id": run.resource_id, "mastra.run.parent_id": (run.parent or {}).get("run_id"),
+    })  # fmt: skip
+    span.input(run.input)
+    return span
+
+
+def workflow_result(span: SpanScope, run: Any) -> None:
+    """The pass's outcome: status, output or error, suspended paths."""
+    if run.error is not None:
+        span.error(run.error)
+    elif run.status == "success":
+        span.output(run.output)
+    span.status = run.status
+    if run.suspended:
+        span.set("mastra.workflow.suspended", list(run.suspended))
+
+
+def workflow_step(execution: Any, unit: Any, path: str, data: Any) -> SpanScope:
+    """The span of a step (or nested workflow) at `path`. A step the journal says is done is replayed without
+    running, and one still suspended is passed over: neither gets a span."""
+    telemetry = active_telemetry(execution.run.workflow.mastra)
+    record = execution.journal.records.get(path)
+    resuming = execution.resume is not None and execution.resume[0] == path
+    if record is not None and (record.status == "success" or (record.status == "suspended" and not resuming)):
+        return telemetry.silent()
+    span = telemetry.span("step", f"step {unit.id}", {
+        "mastra.workflow.id": execution.run.workflow.id, "mastra.run.id": execution.run.run_id,
+        "mastra.step.id": unit.id, "mastra.step.path": path, "mastra.step.resumed": resuming or None,
+        "mastra.step.nested_workflow": not hasattr(unit, "call") or None,  # a Step has `call`, a Workflow not
+    })  # fmt: skip
+    span.input(data)
+    return span
+
+
+def step_result(span: SpanScope, execution: Any, path: str, output: Any) -> None:
+    record = execution.journal.records.get(path)
+    if record is not None:
+        span.set("mastra.step.attempts", record.attempt or None)
+    span.output(output)
+
+
+def workflow_block(execution: Any, kind: str, path: str, attributes: Mapping[str, Any] | None = None) -> SpanScope:
+    """The span of a parallel block, a branch, a loop, a foreach or a sleep at `path`; a block the journal shows
+    done (every record inside it a success) is replayed, and gets no span."""
+    telemetry = active_telemetry(execution.run.workflow.mastra)
+    inside = f"{path}."
+    done = [r.status == "success" for p, r in execution.journal.records.items() if p.startswith(inside) or p == path]
+    if done and all(done):
+        return telemetry.silent()
+    return telemetry.span(kind, f"{kind} {path}", {
+        "mastra.workflow.id": execution.run.workflow.id, "mastra.run.id": execution.run.run_id,
+        "mastra.step.path": path, **(attributes or {}),
+    })  # fmt: skip

@@ -1,0 +1,202 @@
+"""`SpanWriter`: the span processor that writes finished spans to the hub's storage, in batches.
+
+A span that ends waits in a buffer as it is (the SDK's spans are immutable once ended). The buffer is turned into
+rows and written in one `upsert` into the `spans` table when `batch_size` spans have gathered or `flush_interval`
+seconds after the first of them, on mastra_nb's private event loop, so the code that ended the span pays only for
+an append, and never waits for storage. `await writer.flush()` writes at once (reading traces does it first); a
+failed write is logged and its spans are dropped: tracing must never break the traced work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from .._async import background_loop  # imported first: its exit hook must run after this module's
+from .redaction import Redactor
+
+if TYPE_CHECKING:
+    from ..storage.base import Storage
+
+__all__ = ["SpanWriter", "span_row"]
+
+logger = logging.getLogger("mastra_nb.telemetry")
+
+
+def _time(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, timezone.utc)
+
+
+def span_row(span: ReadableSpan, redactor: Redactor) -> dict[str, Any]:
+    """The `spans` row of a finished span. Spans mastra_nb made are redacted already; others are redacted here."""
+    context = span.get_span_context()
+    assert context is not None
+    attributes = dict(span.attributes or {})
+    ours = "mastra.kind" in attributes
+    if not ours:
+        attributes = redactor.value(attributes)
+    events = [
+        {"name": e.name, "time": _time(e.timestamp).isoformat() if e.timestamp else None,  # type: ignore[union-attr]
+         "attributes": dict(e.attributes or {}) if ours else redactor.value(dict(e.attributes or {}))}
+        for e in span.events
+    ]  # fmt: skip
+    links = [{"trace_id": f"{link.context.trace_id:032x}", "span_id": f"{link.context.span_id:016x}"}
+             for link in span.links]  # fmt: skip
+    if links:
+        attributes["mastra.links"] = links
+    return {
+        "span_id": f"{context.span_id:016x}",
+        "trace_id": f"{context.trace_id:032x}",
+        "parent_span_id": f"{span.parent.span_id:016x}" if span.parent is not None else None,
+        "name": span.name,
+        "kind": attributes.get("mastra.kind") or span.kind.name.lower(),
+        "status": "error" if span.status.status_code is StatusCode.ERROR else "ok",
+        "start_time": _time(span.start_time),
+        "end_time": _time(span.end_time),
+        "attributes": attributes,
+        "events": events,
+    }
+
+
+class SpanWriter(SpanProcessor):
+    """Writes finished spans to `storage()` in batches (see the module docstring).
+
+    Args:
+        storage: returns the store to write to, or None to drop the rows (asked at each write, so a hub's
+            default store is only created once there is something to write).
+        redactor: masks secrets in spans that mastra_nb did not make itself.
+        batch_size: write as soon as this many rows wait.
+        flush_interval: otherwise write this many seconds after the first waiting row arrived.
+    """
+
+    def __init__(
+        self,
+        storage: Callable[[], Storage | None],
+        redactor: Redactor,
+        batch_size: int = 256,
+        flush_interval: float = 0.5,
+    ) -> None:
+        self._storage = storage
+        self._redactor = redactor
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self._lock = threading.Lock()
+        self._spans: list[ReadableSpan] = []
+        self._armed = False  # a timed write is scheduled for the waiting rows
+        self._full = False  # an immediate write is scheduled: the batch is full
+        self._inflight: set[concurrent.futures.Future[None]] = set()
+        self.written = 0  # rows written so far (the bench reads it)
+        _LIVE.add(self)
+
+    # -- SpanProcessor --------------------------------------------------------------------------------------
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        delay = None
+        with self._lock:
+            self._spans.append(span)
+            if len(self._spans) >= self.batch_size and not self._full:
+                self._full = True
+                delay = 0.0
+            elif not self._armed:
+                self._armed = True
+                delay = self.flush_interval
+        if delay is not None:
+            self._schedule(delay)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        loop = background_loop()
+        if _running_loop() is loop:
+            return False  # waiting here would block the loop that does the writing
+        future = asyncio.run_coroutine_threadsafe(self.flush(), loop)
+        try:
+            future.result(timeout_millis / 1000)
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
+    def shutdown(self) -> None:
+        self.force_flush()
+
+    # -- writing --------------------------------------------------------------------------------------------
+
+    def _schedule(self, delay: float) -> None:
+        loop = background_loop()
+        if delay <= 0:
+            self._start(loop)
+        else:
+            loop.call_soon_threadsafe(loop.call_later, delay, self._start, loop)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if _EXITING or not self._spans:  # nothing to write (a flush took it), or the loop is about to stop
+            return
+        future = asyncio.run_coroutine_threadsafe(self._write_waiting(), loop)
+        with self._lock:
+            self._inflight.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._inflight.discard(future)
+
+    async def _write_waiting(self) -> None:
+        with self._lock:
+            spans, self._spans, self._armed, self._full = self._spans, [], False, False
+        if spans:
+            await self._write(spans)
+
+    async def _write(self, spans: list[ReadableSpan]) -> None:
+        try:
+            storage = self._storage()
+            if storage is None:
+                return
+            await storage.upsert("spans", [span_row(span, self._redactor) for span in spans])
+            self.written += len(spans)
+        except Exception as error:
+            # A store closed before its spans were written (without `hub.shutdown()`) is an ordinary end.
+            closed = getattr(error, "code", None) in ("STORAGE_CLOSED", "HUB_CLOSED")
+            logger.log(logging.DEBUG if closed else logging.WARNING,
+                       "Could not store %d spans (%s); they are dropped, the traced work is not affected.",
+                       len(spans), error)  # fmt: skip
+
+    async def flush(self) -> None:
+        """Write the waiting spans now, and wait for writes already under way."""
+        await self._write_waiting()
+        with self._lock:
+            pending = list(self._inflight)
+        for future in pending:
+            await asyncio.wrap_future(future)
+
+
+# Writers with rows that may still wait when the interpreter exits: they are written then, while mastra_nb's loop
+# still runs (this hook is registered after `_async`'s, so it runs before that one stops the loop).
+_LIVE: weakref.WeakSet[SpanWriter] = weakref.WeakSet()
+_EXITING = False
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    global _EXITING
+    _EXITING = True  # timers that fire from now on write nothing: the loop stops right after this hook
+    for writer in list(_LIVE):
+        if writer._spans or writer._inflight:
+            writer.force_flush(2000)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

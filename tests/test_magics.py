@@ -1,0 +1,404 @@
+"""The magics in a real `IPython.core.interactiveshell.InteractiveShell`: register, re-run, errors, interpolation.
+
+The shell runs cells as a notebook would (`run_cell`), with the kernel's hub storing into a DuckDB file under the
+test's temporary folder. Agents use `ScriptedModel`s; nothing reaches the network. Async calls inside cells go
+through `run_sync`, as a script's would: this shell is not a kernel with a running loop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
+
+from mastra_nb import Agent, Mastra, Tool
+from mastra_nb.notebook import extension
+from mastra_nb.notebook._errors import MagicError
+from mastra_nb.notebook.magics import interpolate
+
+ADD = '''%%tool
+def add(a: int, b: int) -> int:
+    """Add two numbers.
+
+    Args:
+        a: the first.
+        b: the second.
+    """
+    return a + b
+'''
+
+APPROVAL = """
+from pydantic import BaseModel
+from mastra_nb import StepContext, Workflow, run_sync, step
+
+class Approval(BaseModel):
+    approved: bool
+
+@step
+def double(n: int) -> int:
+    return n * 2
+
+@step(resume=Approval)
+def gate(n: int, ctx: StepContext) -> int:
+    if ctx.resume_data is None:
+        ctx.suspend({"question": f"keep {n}?"})
+    return n if ctx.resume_data.approved else 0
+
+gated = Workflow("gated", input=int, output=int).then(double).then(gate).commit()
+mastra.add_workflow(gated, replace=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def ipython() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    config.MastraMagics.warm_up = False  # the warm-up has its own test, in a fresh process
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def shell(ipython: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """The shell with the extension loaded in a fresh namespace; the hub's `.mastra/` is under `tmp_path`."""
+    monkeypatch.chdir(tmp_path)
+    ipython.reset(new_session=False)
+    ok(ipython, "%load_ext mastra_nb")
+    yield ipython
+    ipython.extension_manager.loaded.discard("mastra_nb")
+    extension.unload(ipython, keep_hub=False)
+
+
+def run(shell: InteractiveShell, cell: str) -> tuple[object, str]:
+    """Run a cell; return its result (or its exception) and everything it printed."""
+    with capture_output() as captured:
+        outcome = shell.run_cell(cell)
+    error = outcome.error_in_exec or outcome.error_before_exec
+    printed = re.sub(r"\x1b\[[0-9;]*m", "", captured.stdout + captured.stderr)  # without terminal colours
+    return (error if error is not None else outcome.result), printed
+
+
+def ok(shell: InteractiveShell, cell: str) -> object:
+    result, printed = run(shell, cell)
+    assert not isinstance(result, BaseException), printed
+    return result
+
+
+def hub(shell: InteractiveShell) -> Mastra:
+    return shell.user_ns["mastra"]
+
+
+# -- the extension ----------------------------------------------------------------------------------------------
+
+
+def test_loading_is_light_and_the_warm_up_imports_litellm_in_the_background(tmp_path):
+    code = """
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+from mastra_nb.notebook import extension
+from traitlets.config import Config
+config = Config()
+config.MastraMagics.warm_up = False  # first: what loading itself imports
+shell = InteractiveShell.instance(config=config)
+shell.run_line_magic("load_ext", "mastra_nb")
+loaded = [m for m in ("litellm", "duckdb", "chromadb") if m in sys.modules]
+magics = sorted(shell.magics_manager.magics["cell"]) + sorted(shell.magics_manager.magics["line"])
+assert extension._warm is None
+shell.run_line_magic("config", "MastraMagics.warm_up = True")  # then: a load starts the warm-up thread
+shell.run_line_magic("reload_ext", "mastra_nb")
+thread = extension._warm
+thread.join(120)
+print(json.dumps({"heavy": loaded, "magics": [m for m in magics if m in ("tool", "agent", "ask", "mastra")],
+                  "hub": type(shell.user_ns["mastra"]).__name__, "warm": "litellm" in sys.modules}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"heavy": [], "magics": ["agent", "ask", "tool", "mastra"], "hub": "Mastra", "warm": True}
+
+
+def test_the_hub_is_bound_in_the_notebook_and_stores_beside_it(shell, tmp_path):
+    assert isinstance(hub(shell), Mastra)
+    assert hub(shell).config.storage_path == tmp_path / ".mastra" / "mastra.duckdb"
+
+
+def test_reload_keeps_the_hub_and_what_it_holds_and_registers_the_magics_once(shell):
+    ok(shell, ADD)
+    before = hub(shell)
+    ok(shell, "%reload_ext mastra_nb")
+    assert hub(shell) is before and list(before.list_tools()) == ["add"]
+    assert sum(name == "tool" for name in shell.magics_manager.magics["cell"]) == 1
+    ok(shell, ADD)  # the magics still work after the reload
+
+
+def test_unload_removes_the_magics(shell):
+    ok(shell, "%unload_ext mastra_nb")
+    _, printed = run(shell, ADD)
+    assert "Cell magic `%%tool` not found" in printed
+    ok(shell, "%load_ext mastra_nb")
+
+
+# -- %%tool -----------------------------------------------------------------------------------------------------
+
+
+def test_tool_cell_registers_a_tool_that_still_calls_like_the_function(shell):
+    made = ok(shell, ADD)
+    assert isinstance(made, Tool) and hub(shell).get_tool("add") is made and shell.user_ns["add"] is made
+    assert ok(shell, "add(2, 3)") == 5
+    assert made.json_schema()["properties"]["a"]["description"] == "the first."
+    assert "add" in made._repr_html_() and "the first." in made._repr_html_()
+
+
+def test_rerunning_a_tool_cell_replaces_the_tool_and_says_which_agents_kept_the_old_one(shell):
+    first = ok(shell, ADD)
+    ok(shell, "%%agent calc --tools add\nYou add.")
+    second, printed = run(shell, ADD.replace("return a + b", "return a + b + 1"))
+    assert second is not first and list(hub(shell).list_tools()) == ["add"]
+    assert hub(shell).get_tool("add")(1, 1) == 3
+    assert "Agents `calc` still use the previous `add`" in printed
+
+
+def test_tool_options_name_the_tool_and_set_its_behaviour(shell):
+    made = ok(shell, ADD.replace("%%tool", "%%tool --name plus --timeout 5 --retries 2 --cache --requires-approval"))
+    assert made.id == "plus" and hub(shell).get_tool("plus") is made
+    assert (made.timeout, made.retries.attempts, made.cache_size, made.requires_approval) == (5, 3, 128, True)
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("%%tool\nx = 1\n", "defines none"), ("%%tool\ndef a(): ...\ndef b(): ...\n", "defines 2: `a`, `b`")],
+)
+def test_a_tool_cell_must_define_exactly_one_function(shell, cell, expected):
+    error, printed = run(shell, cell)
+    assert isinstance(error, MagicError) and expected in printed
+    assert "Traceback" not in printed and len(printed.strip().splitlines()) == 1
+
+
+def test_an_invalid_tool_is_one_line_with_the_error_code(shell):
+    error, printed = run(shell, "%%tool --name 'not a valid id'\ndef f(x: int) -> int:\n    return x\n")
+    assert isinstance(error, MagicError) and "[TOOL_DEFINITION_INVALID]" in printed and "Traceback" not in printed
+
+
+# -- %%agent ----------------------------------------------------------------------------------------------------
+
+
+def test_agent_cell_registers_an_agent_with_its_instructions_model_and_tools(shell):
+    ok(shell, ADD)
+    ok(shell, "from mastra_nb import ScriptedModel\nmodel = ScriptedModel(['hi'])")
+    ok(shell, "@__import__('mastra_nb').tool\ndef shout(text: str) -> str:\n    return text.upper()")
+    agent = ok(
+        shell, "%%agent calc --model model --tools add,shout --max-steps 4 -d Adds.\n    You add.\n    Briefly.\n"
+    )
+    assert isinstance(agent, Agent) and hub(shell).get_agent("calc") is agent
+    assert agent.instructions == "You add.\nBriefly." and agent.model is shell.user_ns["model"]
+    assert sorted(agent.tools) == ["add", "shout"] and agent.max_steps == 4 and agent.description == "Adds."
+    again = ok(shell, "%%agent calc --model openai/gpt-4o-mini\nYou add, again.")
+    assert hub(shell).get_agent("calc") is again and again.model.name == "openai/gpt-4o-mini"
+    assert "gpt-4o-mini" in again._repr_html_()
+
+
+def test_agent_cell_takes_sub_agents_and_workflows_from_the_hub(shell):
+    ok(shell, APPROVAL)
+    ok(shell, "%%agent helper\nHelp.")
+    boss = ok(shell, "%%agent boss --agents helper --workflows gated\nDelegate.")
+    assert sorted(boss.tools) == ["agent_helper", "workflow_gated"]
+
+
+def test_an_unknown_tool_is_a_one_line_error_listing_what_exists(shell):
+    ok(shell, ADD)
+    error, printed = run(shell, "%%agent calc --tools add,multiply\nYou multiply.")
+    assert isinstance(error, MagicError) and "No tool `multiply`" in printed and "`add`" in printed
+    assert "Traceback" not in printed
+
+
+def test_the_default_model_comes_from_config(shell):
+    ok(shell, "%config MastraMagics.default_model = 'openai/house-model'")
+    agent = ok(shell, "%%agent a\nHi.")
+    assert agent.model.name == "openai/house-model"
+    html = ok(shell, "%mastra config")._repr_html_()
+    assert "house-model" in html and "MastraMagics.warm_up" in html
+
+
+# -- %%ask ------------------------------------------------------------------------------------------------------
+
+
+def scripted_calc(shell: InteractiveShell, *script: str) -> None:
+    ok(shell, ADD)
+    replies = ", ".join(script)
+    ok(shell, f"from mastra_nb import ScriptedModel, ScriptedReply\nmodel = ScriptedModel([{replies}])")
+    ok(shell, "%%agent calc --model model --tools add\nYou add numbers with the add tool.")
+
+
+def test_ask_streams_tool_calls_and_text_and_returns_the_answer(shell):
+    scripted_calc(shell, "ScriptedReply.call('add', a=2, b=3)", "lambda m: 'The sum is ' + m[-1]['content'] + '.'")
+    answer, printed = run(shell, "%%ask calc --as reply\nWhat is 2 + 3?")
+    assert answer.text == "The sum is 5." and answer.scripted
+    assert shell.user_ns["reply"] is answer and shell.user_ns["_"] is answer
+    lines = printed.strip().splitlines()
+    assert lines[:3] == ['→ add({"a": 2, "b": 3})', "← add: 5", "The sum is 5."]
+    html = answer._repr_html_()
+    assert html.count("<tr data-row>") == 1 and "The sum is 5." in html and "ScriptedModel" in html
+
+
+def test_ask_fills_in_notebook_names_and_attributes(shell):
+    ok(shell, "from mastra_nb import ScriptedModel\nmodel = ScriptedModel([lambda m: m[-1]['content']])")
+    ok(shell, "%%agent echo --model model\nRepeat the question.")
+    ok(shell, "city = 'Lisbon'\nclass Trip:\n    days = 3\ntrip = Trip()")
+    answer = ok(shell, '%%ask echo\n{city} for {trip.days} days? Keep {{braces}} and {"a": 1}.')
+    assert answer.text == 'Lisbon for 3 days? Keep {braces} and {"a": 1}.'
+
+
+def test_an_undefined_name_in_the_prompt_is_named(shell):
+    scripted_calc(shell, "'unused'")
+    error, printed = run(shell, "%%ask calc\nWhat about {nowhere}?")
+    assert isinstance(error, MagicError) and "`{nowhere}` in the prompt is not defined" in printed
+
+
+def test_interpolate_alone():
+    assert interpolate("{a}+{a}={{sum}}", {"a": 1}) == "1+1={sum}"
+    with pytest.raises(MagicError, match="`b`"):
+        interpolate("{b}", {})
+
+
+def test_ask_with_an_output_model_returns_the_validated_object(shell):
+    ok(shell, "from pydantic import BaseModel\nclass Sum(BaseModel):\n    total: int")
+    scripted_calc(shell, "'{\"total\": 5}'")
+    answer = ok(shell, "%%ask calc --output Sum\n2 + 3?")
+    assert answer.object == shell.user_ns["Sum"](total=5)
+    _, printed = run(shell, "%%ask calc --output nothing_here\n2 + 3?")
+    assert "must name a pydantic model" in printed
+
+
+def test_errors_are_one_line_with_the_code_and_details_not_a_traceback(shell):
+    scripted_calc(shell, "'unused'")
+    error, printed = run(shell, "%%ask nobody\nHello?")
+    assert isinstance(error, MagicError) and error.error.code == "AGENT_NOT_FOUND"
+    assert "MastraError [AGENT_NOT_FOUND] No agent named `nobody`" in printed and '"registered": ["calc"]' in printed
+    assert "%%agent NAME" in printed and "Traceback" not in printed
+    error, printed = run(shell, "%%ask calc\n  \n")
+    assert "needs a prompt" in printed
+    error, printed = run(shell, "%%ask calc --bogus\nHi")
+    assert "UsageError" in printed and "Traceback" not in printed
+
+
+def test_a_failing_model_call_surfaces_as_one_line(shell):
+    scripted_calc(shell, "'one'")
+    ok(shell, "%%ask calc\nFirst.")
+    error, printed = run(shell, "%%ask calc\nSecond.")  # the script has no reply left
+    assert isinstance(error, MagicError) and "[SCRIPT_EXHAUSTED]" in printed and "Traceback" not in printed
+
+
+def test_an_interrupt_stops_the_answer_cancels_its_work_and_leaves_the_agent_usable(shell):
+    ok(
+        shell,
+        """
+import asyncio, os, signal
+from mastra_nb import ScriptedModel, ScriptedReply, tool
+cancelled = []
+
+@tool
+async def hang(seconds: float) -> str:
+    "Wait, after pressing the kernel's stop button."
+    os.kill(os.getpid(), signal.SIGINT)  # what the stop button does to a kernel
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        cancelled.append(True)
+        raise
+    return "done"
+
+model = ScriptedModel([ScriptedReply.call("hang", seconds=60), "after the interrupt"])
+""",
+    )
+    ok(shell, "%%agent waiter --model model --tools hang\nWait.")
+    error, printed = run(shell, "%%ask waiter\nWait a minute.")
+    assert isinstance(error, KeyboardInterrupt) and "→ hang" in printed
+    for _ in range(500):  # the cancellation reaches the tool on the private loop
+        if shell.user_ns["cancelled"]:
+            break
+        time.sleep(0.01)
+    assert shell.user_ns["cancelled"] == [True]
+    assert ok(shell, "%%ask waiter\nAnd now?").text == "after the interrupt"
+
+
+# -- %mastra ----------------------------------------------------------------------------------------------------
+
+
+def test_overview_lists_components_and_recent_runs(shell):
+    scripted_calc(shell, "'unused'")
+    ok(shell, APPROVAL)
+    ok(shell, "run_sync(gated.create_run().start(2))")
+    view = ok(shell, "%mastra")
+    html = view._repr_html_()
+    for name in ("calc", "add", "gated", "suspended"):
+        assert name in html
+    assert html.count("<tr data-row>") == 4  # an agent, a tool, a workflow, a run
+    assert "gated" in repr(view)
+
+
+def test_runs_resume_and_graph_work_on_stored_runs(shell):
+    ok(shell, APPROVAL)
+    ok(shell, "first = run_sync(gated.create_run().start(2))\nsecond = run_sync(gated.create_run().start(5))")
+    run_id = shell.user_ns["first"].run_id
+    listed = ok(shell, "%mastra runs --status suspended --workflow gated")
+    assert listed._repr_html_().count("<tr data-row>") == 2 and run_id in repr(listed)
+    shown = ok(shell, f"%mastra resume {run_id}")
+    assert shown.status == "suspended" and "keep 4?" in shown._repr_html_()
+    resumed, printed = run(shell, f"%mastra resume {run_id} --data '{{\"approved\": true}}'")
+    assert resumed.status == "success" and resumed.output == 4
+    assert f"Resuming run `{run_id}`" in printed and "✓ step `gate` at 1: success" in printed
+    ok(shell, "decision = {'approved': False}")
+    rejected = ok(shell, f"%mastra resume {shell.user_ns['second'].run_id} --data decision")
+    assert rejected.output == 0
+    graph = ok(shell, "%mastra graph gated --run last")
+    assert 'data-status="success"' in graph._repr_html_()
+    assert "<svg" in ok(shell, "%mastra graph gated")._repr_mimebundle_()["image/svg+xml"]
+
+
+def test_a_suspended_run_resumes_from_storage_in_a_new_hub(shell, tmp_path):
+    ok(shell, APPROVAL)
+    ok(shell, "waiting = run_sync(gated.create_run().start(3))")
+    run_id = shell.user_ns["waiting"].run_id
+    old = hub(shell)
+    printed = run(shell, "%mastra reset")[1]
+    assert "new, empty hub" in printed and hub(shell) is not old and not hub(shell).list_workflows()
+    _, printed = run(shell, f"%mastra resume {run_id} --data '{{\"approved\": true}}'")
+    assert "[WORKFLOW_NOT_FOUND]" in printed and "a restart forgets code, not runs" in printed
+    ok(shell, APPROVAL)  # define it again, as after a restart
+    resumed = ok(shell, f"%mastra resume {run_id} --data '{{\"approved\": true}}'")
+    assert resumed.status == "success" and resumed.output == 6
+
+
+def test_mastra_usage_errors(shell):
+    for line, expected in [
+        ("%mastra resume", "needs a RUN_ID"),
+        ("%mastra resume nope", "[RUN_NOT_FOUND]"),
+        ("%mastra runs --status weird", "not a run status"),
+        ("%mastra dance", "invalid choice"),
+        ("%mastra graph missing", "[WORKFLOW_NOT_FOUND]"),
+    ]:
+        _, printed = run(shell, line)
+        assert expected in printed and "Traceback" not in printed, (line, printed)
+
+
+def test_chat_shows_the_agent_for_now(shell):
+    scripted_calc(shell, "'unused'")
+    agent, printed = run(shell, "%mastra chat calc")
+    assert agent is hub(shell).get_agent("calc") and "%%ask calc" in printed
+
+
+def test_help_text_describes_each_magic(shell):
+    docs = {name: shell.find_magic(name, kind).__doc__ for name, kind in
+            [("tool", "cell"), ("agent", "cell"), ("ask", "cell"), ("mastra", "line")]}  # fmt: skip
+    assert "%%tool [--name NAME]" in docs["tool"] and "exactly" not in docs["tool"]
+    assert "%%agent" in docs["agent"] and "--model" in docs["agent"] and "--tools" in docs["agent"]
+    assert "{name}" in docs["ask"] and "--output" in docs["ask"] and "--as" in docs["ask"]
+    assert "%mastra resume RUN_ID" in docs["mastra"] and "static displays" in docs["mastra"]
