@@ -424,10 +424,13 @@ _DEFAULT: list[Telemetry] = []
 
 
 def default_telemetry() -> Telemetry:
-    """The telemetry of components used without a hub: spans get ids (and reach OTLP, when configured) but are
-    not stored. Process state by nature, like the private event loop."""
+    """The telemetry of components used without a hub. Their spans could be stored nowhere, so it is on only
+    when OTLP export is configured; otherwise a hub-less tool or step pays nothing for tracing. Process state by
+    nature, like the private event loop."""
     if not _DEFAULT:
-        _DEFAULT.append(Telemetry())
+        from ._export import otlp_requested
+
+        _DEFAULT.append(Telemetry(enabled=None if otlp_requested() else False, store=False))
     return _DEFAULT[0]
 
 
