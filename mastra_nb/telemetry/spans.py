@@ -170,6 +170,8 @@ def workflow_step(execution: Any, unit: Any, path: str, data: Any) -> SpanScope:
     """The span of a step (or nested workflow) at `path`. A step the journal says is done is replayed without
     running, and one still suspended is passed over: neither gets a span."""
     telemetry = active_telemetry(execution.run.workflow.mastra)
+    if not telemetry.enabled:  # the common case in tight loops: build nothing
+        return telemetry.silent()
     record = execution.journal.records.get(path)
     resuming = execution.resume is not None and execution.resume[0] == path
     if record is not None and (record.status == "success" or (record.status == "suspended" and not resuming)):
@@ -194,6 +196,8 @@ def workflow_block(execution: Any, kind: str, path: str, attributes: Mapping[str
     """The span of a parallel block, a branch, a loop, a foreach or a sleep at `path`; a block the journal shows
     done (every record inside it a success) is replayed, and gets no span."""
     telemetry = active_telemetry(execution.run.workflow.mastra)
+    if not telemetry.enabled:
+        return telemetry.silent()
     inside = f"{path}."
     done = [r.status == "success" for p, r in execution.journal.records.items() if p.startswith(inside) or p == path]
     if done and all(done):
