@@ -105,6 +105,7 @@ TABLES: dict[str, Table] = {
             "spans", ("span_id",),
             span_id="text", trace_id="text", parent_span_id="text", name="text", kind="text", status="text",
             start_time="timestamp", end_time="timestamp", attributes="json", events="json",
+            run_id="text", thread_id="text",  # copied out of the attributes, so that traces filter on them
         ),
         _table(
             "scores", ("id",),

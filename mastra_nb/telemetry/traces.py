@@ -210,12 +210,12 @@ class Traces:
             where["kind"] = {"$in": ["agent", "workflow"]}
         else:
             where["parent_span_id"] = None
+        if run_id is not None:
+            where["run_id"] = run_id
+        if thread_id is not None:
+            where["thread_id"] = thread_id
         matches = await storage.select("spans", where=where, order_by="-start_time")
-        wanted = {"mastra.run.id": run_id, "mastra.thread.id": thread_id}
-        trace_ids = list(dict.fromkeys(
-            row["trace_id"] for row in matches
-            if all(value is None or (row["attributes"] or {}).get(key) == value for key, value in wanted.items())
-        ))[:limit]  # fmt: skip
+        trace_ids = list(dict.fromkeys(row["trace_id"] for row in matches))[:limit]
         if not trace_ids:
             return []
         roots = await storage.select("spans", where={"trace_id": {"$in": trace_ids}, "parent_span_id": None})

@@ -65,7 +65,13 @@ def span_row(span: ReadableSpan, redactor: Redactor) -> dict[str, Any]:
         "end_time": _time(span.end_time),
         "attributes": attributes,
         "events": events,
+        "run_id": _text(attributes.get("mastra.run.id")),
+        "thread_id": _text(attributes.get("mastra.thread.id")),
     }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class SpanWriter(SpanProcessor):
