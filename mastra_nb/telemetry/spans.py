@@ -66,11 +66,8 @@ def agent_run(agent: Any, run: Any, messages: Any) -> SpanScope:
 
 def agent_result(span: SpanScope, result: Any) -> None:
     """What the run produced: answer, tokens, cost, steps."""
-    usage = result.usage
     span.set_many({
-        "gen_ai.response.model": result.model, "gen_ai.response.finish_reasons": [result.finish_reason],
-        "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
-        "mastra.usage.total_tokens": usage.total_tokens, "mastra.usage.cost_usd": usage.cost,
+        **_answer_attributes(result.model, result.finish_reason, result.usage),
         "mastra.agent.steps": len(result.steps), "mastra.agent.tool_calls": len(result.tool_calls),
         "mastra.model.scripted": result.scripted or None,
     })  # fmt: skip
@@ -80,6 +77,15 @@ def agent_result(span: SpanScope, result: Any) -> None:
 
 
 # -- models ---------------------------------------------------------------------------------------------------
+
+
+def _answer_attributes(model: str, finish_reason: str, usage: Any) -> dict[str, Any]:
+    """The GenAI attributes an agent run and a model call share: model, finish reason, tokens, cost."""
+    return {
+        "gen_ai.response.model": model, "gen_ai.response.finish_reasons": [finish_reason],
+        "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "mastra.usage.total_tokens": usage.total_tokens, "mastra.usage.cost_usd": usage.cost,
+    }  # fmt: skip
 
 
 def model_call(model: Any, request: Any, stream: bool) -> SpanScope:
@@ -99,13 +105,12 @@ def model_call(model: Any, request: Any, stream: bool) -> SpanScope:
 
 def model_response(span: SpanScope, response: Any) -> None:
     """The answer: model, finish reason, tokens, cost, and whether it was replayed from a recording."""
-    usage = response.usage
-    span.set_many({
-        "gen_ai.response.model": response.model, "gen_ai.response.finish_reasons": [response.finish_reason],
-        "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
-        "mastra.usage.total_tokens": usage.total_tokens, "mastra.usage.cost_usd": usage.cost,
-        "mastra.model.replayed": response.replayed,
-    })  # fmt: skip
+    span.set_many(
+        {
+            **_answer_attributes(response.model, response.finish_reason, response.usage),
+            "mastra.model.replayed": response.replayed,
+        }
+    )
     calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls]
     span.output({"text": response.text, "tool_calls": calls} if calls else response.text)
 
