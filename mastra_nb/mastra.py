@@ -9,6 +9,7 @@ operation.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,6 +22,8 @@ from .telemetry.tracing import Telemetry
 
 if TYPE_CHECKING:
     from .evals.scores import Scores
+    from .memory import Memory
+    from .vectors import VectorStore
     from .telemetry.metrics import Metrics
     from .telemetry.traces import Traces
     from .workflows import Run
@@ -100,6 +103,7 @@ class Mastra:
         self._owns_storage = False
         self._memory = memory
         self._vectors = vectors
+        self._owns_vectors = False
         self._closed = False
         for service in (storage, memory, vectors):
             _bind(service, self)
@@ -123,14 +127,27 @@ class Mastra:
         return self._storage
 
     @property
-    def memory(self) -> Any:
-        """The default memory of agents that name none."""
-        return self._require("memory", self._memory)
+    def memory(self) -> Memory | None:
+        """The memory of agents that name none (`Mastra(memory=...)`), or None."""
+        return self._memory
 
     @property
-    def vectors(self) -> Any:
-        """The default vector store."""
-        return self._require("vectors", self._vectors)
+    def vectors(self) -> VectorStore:
+        """The hub's vector store, created on first access: by default a `ChromaVectorStore` in
+        `config.vectors_path` (`.mastra/chroma`), or in `chroma` beside the file of a `DuckDBStore` given as
+        storage, or in a temporary folder when the storage keeps no file."""
+        self._check_open()
+        if self._vectors is None:
+            from .vectors import ChromaVectorStore
+
+            if self._storage is None:
+                folder: Path | None = self.config.vectors_path
+            else:
+                path = getattr(self._storage, "path", None)
+                folder = Path(path).parent / "chroma" if path is not None and str(path) != ":memory:" else None
+            self._vectors = ChromaVectorStore(folder)
+            self._owns_vectors = True
+        return self._vectors
 
     @property
     def telemetry(self) -> Telemetry:
@@ -281,6 +298,10 @@ class Mastra:
         if self._scores is not None:
             await self._scores.drain()
         await self._telemetry.shutdown()
+        if self._memory is not None:
+            await self._memory.flush()
+        if self._owns_vectors and self._vectors is not None:
+            await self._vectors.close()
         if self._owns_storage and self._storage is not None:
             await self._storage.close()
         self._closed = True
@@ -296,15 +317,6 @@ class Mastra:
             raise MastraError(
                 ErrorKind.SYSTEM, "HUB_CLOSED", "This `Mastra` hub was shut down; build a new `Mastra()` to go on."
             )
-
-    def _require(self, service: str, value: Any) -> Any:
-        if value is None:
-            raise MastraError(
-                ErrorKind.DOMAIN,
-                f"{service.upper()}_NOT_CONFIGURED",
-                f"This hub has no {service}; pass `{service}=...` to `Mastra(...)`.",
-            )
-        return value
 
     def __repr__(self) -> str:
         parts = [f"{plural}={sorted(registry)}" for plural, registry in self._registries.items() if registry]

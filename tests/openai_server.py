@@ -187,7 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        route = self.path.rstrip("/")
+        if not route.endswith(("/chat/completions", "/embeddings")):
             self._send(404, "application/json", _error_body(404, f"no route {self.path}"))
             return
         try:
@@ -196,6 +197,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, "application/json", _error_body(400, "request body is not JSON"))
             return
         state = self.server_state
+        if route.endswith("/embeddings"):
+            state.requests.append({"path": self.path, "headers": {}, "body": body})
+            self._send(200, "application/json", json.dumps(_embeddings(body)).encode())
+            return
         body["__path"], body["__headers"] = self.path, {k.lower(): v for k, v in self.headers.items()}
         reply = state._next(body)
         if reply.delay:
@@ -222,6 +227,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """Vectors of the request's texts: letter counts, so that texts sharing letters are close (8 dimensions, or
+    the `dimensions` asked for)."""
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = int(body.get("dimensions") or 8)
+    data = []
+    for i, text in enumerate(texts):
+        vector = [0.0] * size
+        for char in str(text).lower():
+            if char.isalpha():
+                vector[(ord(char) - 97) % size] += 1.0
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+    tokens = sum(len(str(t).split()) for t in texts)
+    return {"object": "list", "model": body.get("model"), "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
 
 
 def _error_body(status: int, message: str) -> bytes:

@@ -118,11 +118,12 @@ async def test_shutdown_leaves_a_store_it_did_not_open_alone():
     assert await store.get("k") == 1
 
 
-def test_services_not_configured_say_how_to_configure_them():
-    hub = memory_hub()
-    with pytest.raises(MastraError) as info:
-        hub.memory  # noqa: B018
-    assert info.value.code == "MEMORY_NOT_CONFIGURED" and "memory=" in str(info.value)
+async def test_memory_is_optional_and_vectors_default_to_a_temporary_chroma_for_in_memory_storage():
+    async with memory_hub() as hub:
+        assert hub.memory is None
+        folder = hub.vectors.path
+        assert folder is not None and folder.is_dir() and folder.name.startswith("mastra-chroma-")
+    assert not folder.exists()  # the hub made it, so shutdown removed it
 
 
 def test_component_loggers_are_children_of_the_hub_logger():

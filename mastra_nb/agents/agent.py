@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..evals.attach import attached_scorers, score_agent_run
+from ..memory import Memory
+from ..memory.turn import MemoryTurn, begin_turn
 from ..models.model import Model
 from ..models.recording import Recorder, RecordMode, check_mode
 from ..models.types import Message
@@ -57,7 +59,8 @@ class Agent:
         scorers: `Scorer`s that judge each finished run in the background (`scorer.sample(0.1)` judges one run in
             ten); scores are stored in the hub's `scores` table with the run's trace.
 
-    Memory is not part of the agent yet: it arrives with its own feature.
+        memory: a `Memory` that keeps conversations: pass `thread_id=` (and `resource_id=` for a new thread) to
+            `generate`/`stream` to use it; None takes the hub's `Mastra(memory=...)`, if any.
 
     Raises:
         MastraError: validation `AGENT_DEFINITION_INVALID`, or domain `AGENT_TOOL_NAME_COLLISION` when two sources
@@ -79,6 +82,7 @@ class Agent:
         default_options: Mapping[str, Any] | None = None,
         record: RecordMode | None = None,
         scorers: Iterable[Any] = (),
+        memory: Memory | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise _inputs.invalid(f"`name` must be a non-empty str, got {name!r}.")
@@ -97,6 +101,9 @@ class Agent:
         self.default_options: dict[str, Any] = dict(default_options or {})
         self.record: RecordMode | None = None if record is None else check_mode(record, "`Agent(record=...)`")
         self.scorers = attached_scorers(scorers, f"`Agent({name!r}, scorers=...)`")
+        if memory is not None and not isinstance(memory, Memory):
+            raise _inputs.invalid(f"`memory=` takes a `Memory`, got {type(memory).__name__}.")
+        self.memory = memory
         self.agents: tuple[Agent, ...] = tuple(agents)
         for sub in self.agents:
             if not isinstance(sub, Agent):
@@ -119,6 +126,8 @@ class Agent:
         new hub moves them to the new one.
         """
         self._hub = mastra
+        if self.memory is not None:
+            self.memory.bind(mastra)
         for item in self._own_tools:
             item.bind(mastra)
         for sub in self.agents:
@@ -148,6 +157,8 @@ class Agent:
         toolsets: Any = None,
         require_approval: bool = False,
         options: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+        resource_id: str | None = None,
     ) -> AgentResult:
         """Run the agent to an answer.
 
@@ -161,16 +172,21 @@ class Agent:
             toolsets: more tools for this call only, in any form `tools=` takes.
             require_approval: every tool call of this run waits for `approve_tool_call`/`decline_tool_call`.
             options: provider options for this call, over `default_options`.
+            thread_id: the memory thread of this conversation: its history, working memory and recalled messages
+                go into the prompt, and the turn is saved to it. Needs the agent's (or the hub's) `Memory`.
+            resource_id: who the thread belongs to (a user, an account); needed to create a new thread. Threads of
+                one resource share working memory and recall.
 
         Raises:
             MastraError: model errors (`MODEL_*`, after retries and fallbacks), `AGENT_OUTPUT_INVALID`, or
                 configuration errors. Tool errors do not raise: the model reads them and the loop goes on.
         """
-        run = await self._start(messages, output, context, max_steps, tool_choice, on_step_finish, toolsets,
-                                require_approval, options, stream=False)  # fmt: skip
+        run, turn = await self._start(messages, output, context, max_steps, tool_choice, on_step_finish, toolsets,
+                                      require_approval, options, thread_id, resource_id, stream=False)  # fmt: skip
         with spans.agent_run(self, run, messages) as span:
             result = await _drain(run_loop(run))
             spans.agent_result(span, result)
+            await _remember(turn, run, result)
         score_agent_run(self, messages, result, span)
         return result
 
@@ -186,6 +202,8 @@ class Agent:
         toolsets: Any = None,
         require_approval: bool = False,
         options: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+        resource_id: str | None = None,
     ) -> AgentStream:
         """Run the agent, streaming: `async for event in agent.stream(...)`. Arguments are those of `generate`.
 
@@ -195,12 +213,14 @@ class Agent:
 
         async def events() -> AsyncIterator[AgentEvent]:
             try:
-                run = await self._start(messages, output, context, max_steps, tool_choice, on_step_finish, toolsets,
-                                        require_approval, options, stream=True)  # fmt: skip
+                run, turn = await self._start(messages, output, context, max_steps, tool_choice, on_step_finish,
+                                              toolsets, require_approval, options, thread_id, resource_id,
+                                              stream=True)  # fmt: skip
                 with spans.agent_run(self, run, messages) as span:
                     async for event in run_loop(run):
                         if isinstance(event, FinishEvent):
                             spans.agent_result(span, event.result)
+                            await _remember(turn, run, event.result)
                             score_agent_run(self, messages, event.result, span)
                         yield event
             except MastraError as error:
@@ -339,19 +359,39 @@ class Agent:
         toolsets: Any,
         require_approval: bool,
         options: Mapping[str, Any] | None,
+        thread_id: str | None,
+        resource_id: str | None,
         *,
         stream: bool,
-    ) -> Run:
+    ) -> tuple[Run, MemoryTurn | None]:
         output = _output.check_output(output)
         ctx = _inputs.runtime_context(context)
         conversation = _inputs.messages(messages)
+        turn = await self._memory_turn(thread_id, resource_id, conversation)
+        if turn is not None and turn.tools:
+            toolsets = [turn.tools, toolsets] if toolsets is not None else turn.tools
         state = RunState(uuid.uuid4().hex, conversation)
         run = self._run(state, ctx, _inputs.check_steps(max_steps), tool_choice, options, output, toolsets,
                         require_approval, on_step_finish, stream=stream)  # fmt: skip
         system = await self._system_prompt(ctx, run)
-        if system:
-            conversation.insert(0, {"role": "system", "content": system})
-        return run
+        conversation[:0] = ([{"role": "system", "content": system}] if system else []) + (turn.context if turn else [])
+        if turn is not None:
+            turn.produced_from = len(conversation)
+        return run, turn
+
+    async def _memory_turn(self, thread_id: str | None, resource_id: str | None, inputs: list[Message]) -> MemoryTurn | None:
+        memory = self.memory if self.memory is not None else (self._hub.memory if self._hub is not None else None)
+        if thread_id is None:
+            if resource_id is not None:
+                raise _inputs.invalid("`resource_id=` needs `thread_id=` too: memory keeps turns in a thread.")
+            return None
+        if memory is None:
+            raise MastraError(
+                ErrorKind.VALIDATION, "AGENT_MEMORY_MISSING",
+                f"Agent `{self.name}` has no memory to keep thread `{thread_id}`: pass `Agent(..., memory=Memory())` "
+                "or `Mastra(memory=Memory())`.",
+            )  # fmt: skip
+        return await begin_turn(memory, thread_id, resource_id, list(inputs))
 
     def _run(
         self,
@@ -447,6 +487,14 @@ class Agent:
         from ..notebook.reprs import agent_html  # the notebook layer's renderers import no IPython
 
         return agent_html(self)
+
+
+async def _remember(turn: MemoryTurn | None, run: Run, result: AgentResult) -> None:
+    """Save a finished turn to memory. A run that pauses for approval is not saved: its continuation
+    (`approve_tool_call`) runs without the thread."""
+    if turn is None or result.finish_reason == "approval_required":
+        return
+    await turn.finish(run.state.messages[turn.produced_from :], result.text, run.model)
 
 
 async def _drain(events: AsyncIterator[AgentEvent]) -> AgentResult:

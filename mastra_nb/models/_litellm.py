@@ -20,7 +20,10 @@ from typing import Any
 from ..errors import ErrorKind, MastraError
 from .types import ModelResponse, TextDelta, ToolCall, Usage
 
-__all__ = ["SETTINGS", "aclose_clients", "complete", "cost_of", "load", "stream", "supports_json_schema", "translate"]
+__all__ = [
+    "SETTINGS", "aclose_clients", "complete", "cost_of", "count_tokens", "embed", "load", "stream",
+    "supports_json_schema", "translate",
+]  # fmt: skip
 
 # litellm's process-wide settings that mastra_nb changes. The bench measures a call with and without them. None of
 # litellm's other switches (turn_off_message_logging, disable_token_counter, disable_aiohttp_transport, "no-log")
@@ -130,6 +133,22 @@ def _response(raw: Any, model: str) -> ModelResponse:
     hidden = getattr(raw, "_hidden_params", None) or {}
     usage = _usage(getattr(raw, "usage", None), hidden.get("response_cost"))
     return ModelResponse(message.content or "", tool_calls, choice.finish_reason or "stop", usage, model)
+
+
+async def embed(kwargs: dict[str, Any], model: str) -> list[list[float]]:
+    """One `litellm.aembedding` call: the vectors of `kwargs["input"]`, in order."""
+    litellm = load()
+    try:
+        raw = await litellm.aembedding(**kwargs)
+    except Exception as exc:
+        raise translate(exc, model) from exc
+    items = sorted(raw.data, key=lambda item: item["index"] if isinstance(item, dict) else item.index)
+    return [list(item["embedding"] if isinstance(item, dict) else item.embedding) for item in items]
+
+
+def count_tokens(model: str, messages: list[dict[str, Any]]) -> int:
+    """The prompt tokens of `messages` on `model`, by litellm's tokenizer (tiktoken's for unknown models)."""
+    return int(load().token_counter(model=model, messages=messages))
 
 
 def cost_of(model: str, usage: Usage) -> float | None:

@@ -1,0 +1,425 @@
+"""`Memory`: threads and messages in storage, their vectors in a vector store, working memory per resource.
+
+Rows live in the storage's `threads`, `messages` and `resources` tables; each text message's vector lives in
+the index `memory_<embedder>` with the message's thread, resource and role as metadata, so recall can filter by
+resource or thread. Vectors are written after the rows, and an agent turn leaves the assistant's vectors to a
+background task (`flush()` waits for it): a reply never waits on embedding its own text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ..errors import ErrorKind, MastraError
+from ..events import MEMORY_UPDATED
+from ..models.types import Message
+from ..storage.base import UpsertOp
+from . import working
+from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
+from .options import MemoryOptions, MessageRange, SemanticRecall, WorkingMemory
+
+if TYPE_CHECKING:
+    from ..mastra import Mastra
+    from ..storage.base import Storage
+    from ..vectors import Embedder, VectorStore
+
+__all__ = ["Memory"]
+
+
+class Memory:
+    """Conversation memory for agents: history, semantic recall and working memory.
+
+    Args:
+        storage: where threads and messages live; by default the hub's storage once an agent using this memory
+            is registered, else an `InMemoryStore` of its own.
+        vector: where message vectors live; by default the hub's vector store (a Chroma folder beside the
+            DuckDB file), else a temporary Chroma folder of its own.
+        embedder: by default the local all-MiniLM-L6-v2 embedder (no API key, no download).
+        options: a `MemoryOptions` or a dict of its fields (`{"last_messages": 20, "working_memory": True}`).
+    """
+
+    def __init__(
+        self,
+        storage: Storage | None = None,
+        vector: VectorStore | None = None,
+        embedder: Embedder | None = None,
+        options: MemoryOptions | Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            self.options = options if isinstance(options, MemoryOptions) else MemoryOptions.model_validate(options or {})
+        except ValidationError as error:
+            raise MastraError.from_validation(error, code="MEMORY_OPTIONS_INVALID", subject="`Memory(options=...)`") from None
+        self._storage = storage
+        self._vector = vector
+        self._embedder = embedder
+        self._hub: Mastra | None = None
+        self._owned: list[Any] = []
+        self._index_ready: str | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    # -- services ----------------------------------------------------------------------------------------------
+
+    def bind(self, mastra: Mastra) -> Memory:
+        """Take the hub's storage, vector store and events for what was not given explicitly."""
+        self._hub = mastra
+        return self
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            if self._hub is not None:
+                return self._hub.storage
+            from ..storage.memory import InMemoryStore
+
+            self._storage = InMemoryStore()
+            self._owned.append(self._storage)
+        return self._storage
+
+    @property
+    def vector(self) -> VectorStore:
+        if self._vector is None:
+            if self._hub is not None:
+                return self._hub.vectors
+            from ..vectors import ChromaVectorStore
+
+            self._vector = ChromaVectorStore()
+            self._owned.append(self._vector)
+        return self._vector
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from ..vectors import default_embedder
+
+            self._embedder = default_embedder()
+        return self._embedder
+
+    @property
+    def index(self) -> str:
+        """The vector index of this memory's messages: one per embedding model, so vectors never mix."""
+        return "memory_" + re.sub(r"[^A-Za-z0-9._-]+", "-", self.embedder.name).strip("-._")
+
+    # -- threads -----------------------------------------------------------------------------------------------
+
+    async def create_thread(
+        self,
+        resource_id: str,
+        *,
+        thread_id: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Thread:
+        """Create a thread of `resource_id` (a new id unless `thread_id` is given)."""
+        _check_id(resource_id, "resource_id")
+        now = _now()
+        thread = Thread(thread_id or uuid.uuid4().hex, resource_id, title, dict(metadata or {}), now, now)
+        _check_id(thread.id, "thread_id")
+        if await self.get_thread(thread.id) is not None:
+            raise MastraError(ErrorKind.DOMAIN, "MEMORY_THREAD_EXISTS", f"Thread `{thread.id}` exists already.")
+        await self.storage.upsert("threads", [thread.to_row()])
+        return thread
+
+    async def get_thread(self, thread_id: str) -> Thread | None:
+        rows = await self.storage.select("threads", where={"id": thread_id})
+        return Thread.from_row(rows[0]) if rows else None
+
+    async def list_threads(self, resource_id: str, *, limit: int = 20, offset: int = 0) -> list[Thread]:
+        """The resource's threads, most recently active first, a page at a time."""
+        rows = await self.storage.select("threads", where={"resource_id": resource_id}, order_by="-updated_at",
+                                         limit=limit, offset=offset)  # fmt: skip
+        return [Thread.from_row(r) for r in rows]
+
+    async def update_thread(
+        self, thread_id: str, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> Thread:
+        """Change a thread's title and/or metadata (metadata is replaced, not merged)."""
+        thread = await self._thread(thread_id)
+        changed = Thread(thread.id, thread.resource_id, title if title is not None else thread.title,
+                         dict(metadata) if metadata is not None else thread.metadata, thread.created_at, _now())  # fmt: skip
+        await self.storage.upsert("threads", [changed.to_row()])
+        return changed
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete a thread, its messages and their vectors; returns whether it existed."""
+        if await self.get_thread(thread_id) is None:
+            return False
+        await self.flush()
+        if await self._has_index():
+            await self.vector.delete(self.index, filter={"thread_id": thread_id})
+        await self.storage.delete_rows("messages", {"thread_id": thread_id})
+        await self.storage.delete_rows("threads", {"id": thread_id})
+        self._announce("thread_deleted", thread_id=thread_id)
+        return True
+
+    async def clone_thread(
+        self, thread_id: str, *, new_thread_id: str | None = None, title: str | None = None,
+        resource_id: str | None = None,
+    ) -> Thread:  # fmt: skip
+        """A copy of a thread with all its messages (new ids), e.g. to try another turn without losing this one."""
+        source = await self._thread(thread_id)
+        metadata = {**source.metadata, "cloned_from": source.id}
+        thread = await self.create_thread(resource_id or source.resource_id, thread_id=new_thread_id,
+                                          title=title or source.title, metadata=metadata)  # fmt: skip
+        messages = await self.list_messages(thread_id)
+        copies = [MemoryMessage(uuid.uuid4().hex, thread.id, thread.resource_id, m.role, m.content, m.created_at)
+                  for m in messages]  # fmt: skip
+        await self._store(thread, copies)
+        await self.write_vectors(copies)
+        return thread
+
+    # -- messages ----------------------------------------------------------------------------------------------
+
+    async def save_messages(
+        self, thread_id: str, messages: str | Message | Sequence[str | Message], *, resource_id: str | None = None
+    ) -> list[MemoryMessage]:
+        """Append messages (str for a user message, or OpenAI-format dicts) to a thread, creating the thread
+        for `resource_id` when it does not exist; their vectors are written before this returns."""
+        thread = await self.thread_for(thread_id, resource_id)
+        items = [messages] if isinstance(messages, str | Mapping) else list(messages)
+        openai = [{"role": "user", "content": m} if isinstance(m, str) else dict(m) for m in items]
+        saved = await self.append(thread, openai)
+        await self.write_vectors(saved)
+        return saved
+
+    async def list_messages(self, thread_id: str, *, last: int | None = None) -> list[MemoryMessage]:
+        """A thread's messages, oldest first; with `last`, only the latest `last` of them."""
+        if last is not None:
+            rows = await self.storage.select("messages", where={"thread_id": thread_id}, order_by="-created_at",
+                                             limit=last)  # fmt: skip
+            rows.reverse()
+        else:
+            rows = await self.storage.select("messages", where={"thread_id": thread_id}, order_by="created_at")
+        return [MemoryMessage.from_row(r) for r in rows]
+
+    async def delete_messages(self, ids: Sequence[str]) -> int:
+        """Delete messages (and their vectors) by id; returns how many rows were deleted."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        await self.flush()
+        if await self._has_index():
+            await self.vector.delete(self.index, ids=ids)
+        return await self.storage.delete_rows("messages", {"id": {"$in": ids}})
+
+    # -- recall ------------------------------------------------------------------------------------------------
+
+    async def recall(
+        self,
+        query: str | Sequence[float],
+        *,
+        resource_id: str | None = None,
+        thread_id: str | None = None,
+        top_k: int | None = None,
+        message_range: int | MessageRange | None = None,
+    ) -> list[RecalledMessage]:
+        """Past messages related in meaning to `query` (a text, or its vector), with their neighbours.
+
+        Searches the resource's threads when `resource_id` is given, else the thread `thread_id`. Results are
+        grouped by thread and in conversation order; `matched` marks the messages the search found.
+        """
+        if resource_id is None and thread_id is None:
+            raise MastraError(ErrorKind.VALIDATION, "MEMORY_SCOPE_MISSING",
+                              "`recall` needs `resource_id=` or `thread_id=` to say where to search.")  # fmt: skip
+        settings = self.options.semantic_recall or SemanticRecall()
+        span = message_range if message_range is not None else settings.message_range
+        span = MessageRange(before=span, after=span) if isinstance(span, int) else span
+        if not await self._has_index():
+            return []
+        vector = await self.embedder.embed_one(query) if isinstance(query, str) else list(query)
+        where = {"resource_id": resource_id} if resource_id is not None else {"thread_id": thread_id}
+        matches = await self.vector.query(self.index, vector, top_k=top_k or settings.top_k, filter=where)
+        found: dict[str, RecalledMessage] = {}
+        for match in matches:
+            for message in await self._around(match.id, span):
+                hit = message.id == match.id
+                if hit or message.id not in found:
+                    found[message.id] = RecalledMessage(message, match.score if hit else None, hit)
+        return sorted(found.values(), key=lambda r: (r.message.thread_id, r.message.created_at))
+
+    async def _around(self, message_id: str, span: MessageRange) -> list[MemoryMessage]:
+        rows = await self.storage.select("messages", where={"id": message_id})
+        if not rows:
+            return []  # deleted since it was indexed
+        anchor = MemoryMessage.from_row(rows[0])
+        before = await self.storage.select(
+            "messages", where={"thread_id": anchor.thread_id, "created_at": {"$lt": anchor.created_at}},
+            order_by="-created_at", limit=span.before,
+        ) if span.before else []  # fmt: skip
+        after = await self.storage.select(
+            "messages", where={"thread_id": anchor.thread_id, "created_at": {"$gt": anchor.created_at}},
+            order_by="created_at", limit=span.after,
+        ) if span.after else []  # fmt: skip
+        return [*(MemoryMessage.from_row(r) for r in reversed(before)), anchor,
+                *(MemoryMessage.from_row(r) for r in after)]  # fmt: skip
+
+    # -- working memory ----------------------------------------------------------------------------------------
+
+    async def get_working_memory(self, *, resource_id: str | None = None, thread_id: str | None = None) -> str | None:
+        """The stored working memory (markdown, or a schema's JSON) of the resource or thread its scope names."""
+        settings = self._working()
+        if settings.scope == "resource":
+            rows = await self.storage.select("resources", where={"id": _need(resource_id, "resource_id")})
+            return rows[0]["working_memory"] if rows else None
+        thread = await self.get_thread(_need(thread_id, "thread_id"))
+        return thread.metadata.get("working_memory") if thread is not None else None
+
+    async def update_working_memory(
+        self, value: str | Mapping[str, Any], *, resource_id: str | None = None, thread_id: str | None = None,
+        merge: bool = False,
+    ) -> str:  # fmt: skip
+        """Store working memory: markdown, or (with a schema) an object; `merge=True` patches the stored object.
+
+        Raises:
+            MastraError: `MEMORY_WORKING_INVALID` naming the field when the result does not match the schema;
+                nothing is stored then.
+        """
+        settings = self._working()
+        if merge and settings.schema_ is not None:
+            import json
+
+            current = await self.get_working_memory(resource_id=resource_id, thread_id=thread_id)
+            value = working.merge(json.loads(current) if current else {}, value)
+        text = working.validated(settings, value)
+        if settings.scope == "resource":
+            resource = _need(resource_id, "resource_id")
+            rows = await self.storage.select("resources", where={"id": resource})
+            metadata = rows[0]["metadata"] if rows else {}
+            await self.storage.upsert("resources", [{"id": resource, "working_memory": text, "metadata": metadata,
+                                                      "updated_at": _now()}])  # fmt: skip
+        else:
+            thread = await self._thread(_need(thread_id, "thread_id"))
+            await self.update_thread(thread.id, metadata={**thread.metadata, "working_memory": text})
+        self._announce("working_memory", resource_id=resource_id, thread_id=thread_id)
+        return text
+
+    def _working(self) -> WorkingMemory:
+        return self.options.working_memory or WorkingMemory()
+
+    # -- used by agent turns -----------------------------------------------------------------------------------
+
+    async def thread_for(self, thread_id: str, resource_id: str | None) -> Thread:
+        """The thread, created for `resource_id` when new; a thread of another resource is an error."""
+        _check_id(thread_id, "thread_id")
+        thread = await self.get_thread(thread_id)
+        if thread is None:
+            if resource_id is None:
+                raise MastraError(ErrorKind.VALIDATION, "MEMORY_RESOURCE_MISSING",
+                                  f"Thread `{thread_id}` does not exist; pass `resource_id=` to create it.")  # fmt: skip
+            return await self.create_thread(resource_id, thread_id=thread_id)
+        if resource_id is not None and thread.resource_id != resource_id:
+            raise MastraError(
+                ErrorKind.DOMAIN, "MEMORY_THREAD_OTHER_RESOURCE",
+                f"Thread `{thread_id}` belongs to resource `{thread.resource_id}`, not `{resource_id}`.",
+            )  # fmt: skip
+        return thread
+
+    async def append(self, thread: Thread, messages: Sequence[Message]) -> list[MemoryMessage]:
+        """Store OpenAI-format messages at the end of a thread (no vectors yet); returns them as stored."""
+        start = _now()
+        saved = [MemoryMessage(uuid.uuid4().hex, thread.id, thread.resource_id, role, parts,
+                               start + timedelta(microseconds=i))
+                 for i, (role, parts) in enumerate(from_openai(messages))]  # fmt: skip
+        await self._store(thread, saved)
+        return saved
+
+    async def _store(self, thread: Thread, messages: list[MemoryMessage]) -> None:
+        if not messages:
+            return
+        current = await self.get_thread(thread.id) or thread  # the turn's tools may have changed its metadata
+        touched = Thread(current.id, current.resource_id, current.title, current.metadata, current.created_at, _now())
+        await self.storage.transaction([UpsertOp("messages", [m.to_row() for m in messages]),
+                                        UpsertOp("threads", [touched.to_row()])])  # fmt: skip
+        self._announce("messages_saved", thread_id=thread.id, resource_id=thread.resource_id, count=len(messages))
+
+    async def write_vectors(self, messages: Sequence[MemoryMessage], known: Mapping[str, list[float]] | None = None) -> None:
+        """Write the vectors of the messages that have text; `known` holds vectors already computed, by id."""
+        if self.options.semantic_recall is False:
+            return
+        texts = [m for m in messages if m.role in ("user", "assistant") and m.text]
+        if not texts:
+            return
+        known = known or {}
+        missing = [m for m in texts if m.id not in known]
+        computed = dict(zip([m.id for m in missing], await self.embedder.embed([m.text for m in missing]) if missing
+                            else [], strict=True))  # fmt: skip
+        vectors = [known.get(m.id) or computed[m.id] for m in texts]
+        await self._ensure_index(len(vectors[0]))
+        await self.vector.upsert(
+            self.index, [m.id for m in texts], vectors,
+            [{"thread_id": m.thread_id, "resource_id": m.resource_id, "role": m.role,
+              "created_at": m.created_at.timestamp()} for m in texts],
+            [m.text for m in texts],
+        )  # fmt: skip
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` (writing vectors, naming a thread) in a background task of the running loop; `flush()`
+        waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            hub = self._hub
+            logger = hub.get_logger("memory") if hub is not None else None
+            if logger is not None:
+                logger.error("A background memory write failed: %s", task.exception())
+
+    async def flush(self) -> None:
+        """Wait for the vectors being written in the background."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _ensure_index(self, dimension: int) -> None:
+        if self._index_ready != self.index:
+            await self.vector.create_index(self.index, dimension, "cosine")
+            self._index_ready = self.index
+
+    async def _has_index(self) -> bool:
+        return self._index_ready == self.index or self.index in await self.vector.list_indexes()
+
+    async def _thread(self, thread_id: str) -> Thread:
+        thread = await self.get_thread(thread_id)
+        if thread is None:
+            raise MastraError(ErrorKind.DOMAIN, "MEMORY_THREAD_NOT_FOUND", f"There is no thread `{thread_id}`.")
+        return thread
+
+    def _announce(self, action: str, **payload: Any) -> None:
+        if self._hub is not None:
+            self._hub.events.emit(MEMORY_UPDATED, {"action": action, **payload})
+
+    async def close(self) -> None:
+        """Finish background writes and close the stores this memory made for itself."""
+        await self.flush()
+        for owned in reversed(self._owned):
+            await owned.close()
+        self._owned.clear()
+
+    def __repr__(self) -> str:
+        return f"Memory(last_messages={self.options.last_messages}, semantic_recall={bool(self.options.semantic_recall)}, working_memory={bool(self.options.working_memory)})"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_id(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MastraError(ErrorKind.VALIDATION, "MEMORY_ID_INVALID", f"`{name}` must be a non-empty str, got {value!r}.",
+                          details={"errors": [{"field": name, "expected": "a non-empty str"}]})  # fmt: skip
+    return value
+
+
+def _need(value: str | None, name: str) -> str:
+    if value is None:
+        raise MastraError(ErrorKind.VALIDATION, "MEMORY_SCOPE_MISSING",
+                          f"This working memory's scope needs `{name}=`.")  # fmt: skip
+    return _check_id(value, name)

@@ -1,0 +1,279 @@
+"""`ChromaVectorStore`: indexes as Chroma collections, embedded in a folder or on a Chroma server.
+
+chromadb costs seconds to import, so it is imported on the first operation, and every call runs in a worker
+thread so the event loop (a notebook's kernel) stays free. Collections are always opened with an embedding
+function of our own that refuses to embed: Chroma would otherwise substitute its default model (which downloads
+an ONNX file at first use) whenever a call lacks vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from ..errors import ErrorKind, MastraError
+from . import base
+from .base import IndexInfo, Metric, VectorMatch, VectorStore
+from .filters import to_chroma
+
+__all__ = ["ChromaVectorStore"]
+
+_SPACES: dict[str, str] = {"cosine": "cosine", "euclidean": "l2", "dotproduct": "ip"}
+_METRICS = {space: metric for metric, space in _SPACES.items()}
+T = TypeVar("T")
+
+
+class ChromaVectorStore(VectorStore):
+    """Vector indexes in Chroma.
+
+    Args:
+        path: the folder of an embedded Chroma (`chromadb.PersistentClient`), e.g. `.mastra/chroma`. With neither
+            `path` nor `host`, a temporary folder that `close()` removes.
+        host, port: a Chroma server (`chroma run`) instead of a folder; `ssl` and `headers` go with them.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        host: str | None = None,
+        port: int = 8000,
+        ssl: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if path is not None and host is not None:
+            raise base.invalid("VECTOR_INPUT_INVALID", "`ChromaVectorStore` takes `path=` or `host=`, not both.")
+        self._temporary = path is None and host is None
+        self.path = Path(tempfile.mkdtemp(prefix="mastra-chroma-")) if self._temporary else path and Path(path)
+        self.host, self.port, self.ssl, self.headers = host, port, ssl, dict(headers or {})
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        where = f"host={self.host!r}, port={self.port}" if self.host else f"path={str(self.path)!r}"
+        return f"ChromaVectorStore({where})"
+
+    # -- the client ----------------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._closed:
+            raise MastraError(ErrorKind.SYSTEM, "VECTOR_STORE_CLOSED", f"{self!r} was closed; build a new one.")
+        with self._lock:
+            if self._client is None:
+                try:
+                    import chromadb
+                    from chromadb.config import Settings
+                except ImportError as exc:  # pragma: no cover - chromadb is a core dependency
+                    raise ImportError("Vector stores need chromadb: pip install 'chromadb>=1.0'") from exc
+                settings = Settings(anonymized_telemetry=False)
+                if self.host is not None:
+                    self._client = chromadb.HttpClient(
+                        host=self.host, port=self.port, ssl=self.ssl, headers=self.headers, settings=settings
+                    )
+                else:
+                    assert self.path is not None
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+        return self._client
+
+    async def _call(self, fn: Callable[[Any], T]) -> T:
+        def work() -> T:
+            client = self._connect()
+            try:
+                return fn(client)
+            except MastraError:
+                raise
+            except Exception as exc:
+                raise _translate(exc) from exc
+
+        return await asyncio.to_thread(work)
+
+    def _collection(self, client: Any, name: str) -> Any:
+        try:
+            return client.get_collection(name, embedding_function=_no_embedding())
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise MastraError(
+                    ErrorKind.DOMAIN,
+                    "VECTOR_INDEX_NOT_FOUND",
+                    f"There is no index `{name}` in {self!r}; create it with `create_index({name!r}, dimension)`.",
+                    details={"index": name},
+                ) from None
+            raise
+
+    # -- indexes -------------------------------------------------------------------------------------------
+
+    async def create_index(self, name: str, dimension: int, metric: Metric = "cosine") -> IndexInfo:
+        base.check_name(name)
+        dimension, metric = base.check_index_spec(dimension, metric)
+
+        def create(client: Any) -> IndexInfo:
+            collection = client.get_or_create_collection(
+                name,
+                embedding_function=_no_embedding(),
+                metadata={"hnsw:space": _SPACES[metric], "dimension": dimension},
+            )
+            info = _info(collection)
+            if (info.dimension, info.metric) != (dimension, metric):
+                raise base.invalid(
+                    "VECTOR_INDEX_CONFLICT",
+                    f"Index `{name}` exists with dimension {info.dimension} and metric {info.metric}, not "
+                    f"{dimension} and {metric}; use another name or `delete_index({name!r})` first.",
+                    "dimension",
+                )
+            return info
+
+        return await self._call(create)
+
+    async def list_indexes(self) -> list[str]:
+        return await self._call(lambda client: sorted(c.name for c in client.list_collections()))
+
+    async def describe_index(self, name: str) -> IndexInfo:
+        base.check_name(name)
+        return await self._call(lambda client: _info(self._collection(client, name)))
+
+    async def delete_index(self, name: str) -> bool:
+        base.check_name(name)
+
+        def delete(client: Any) -> bool:
+            if name not in {c.name for c in client.list_collections()}:
+                return False
+            client.delete_collection(name)
+            return True
+
+        return await self._call(delete)
+
+    # -- vectors -------------------------------------------------------------------------------------------
+
+    async def upsert(
+        self,
+        index: str,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        documents: Sequence[str | None] | None = None,
+    ) -> int:
+        ids = list(ids)
+        if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
+            raise base.invalid("VECTOR_INPUT_INVALID", "`ids` must be distinct non-empty strings.", "ids")
+        for given, what in ((vectors, "vectors"), (metadata, "metadata"), (documents, "documents")):
+            if given is not None and len(given) != len(ids):
+                raise base.invalid(
+                    "VECTOR_INPUT_INVALID", f"`{what}` has {len(given)} items for {len(ids)} ids.", what
+                )
+        if not ids:
+            return 0
+
+        def write(client: Any) -> int:
+            collection = self._collection(client, index)
+            dimension = _info(collection, count=False).dimension
+            rows = [base.check_vector(v, dimension, index, f"vectors[{i}]") for i, v in enumerate(vectors)]
+            metas = [base.check_metadata(m, f"metadata[{i}]") for i, m in enumerate(metadata or [None] * len(ids))]
+            collection.upsert(
+                ids=ids,
+                embeddings=rows,
+                metadatas=metas if any(m is not None for m in metas) else None,
+                documents=[d or "" for d in documents] if documents is not None else None,
+            )
+            return len(ids)
+
+        return await self._call(write)
+
+    async def query(
+        self, index: str, vector: Sequence[float], top_k: int = 10, filter: Mapping[str, Any] | None = None
+    ) -> list[VectorMatch]:
+        top_k = base.check_top_k(top_k)
+        where = to_chroma(filter)
+
+        def search(client: Any) -> list[VectorMatch]:
+            collection = self._collection(client, index)
+            info = _info(collection, count=False)
+            query = base.check_vector(vector, info.dimension, index)
+            found = collection.query(
+                query_embeddings=[query], n_results=top_k, where=where, include=["metadatas", "documents", "distances"]
+            )
+            ids, distances = found["ids"][0], found["distances"][0]
+            metadatas = found["metadatas"][0] if found.get("metadatas") else [None] * len(ids)
+            documents = found["documents"][0] if found.get("documents") else [None] * len(ids)
+            return [
+                VectorMatch(id_, base.score(info.metric, distance), dict(meta or {}), doc or None)
+                for id_, distance, meta, doc in zip(ids, distances, metadatas, documents, strict=True)
+            ]
+
+        return await self._call(search)
+
+    async def delete(
+        self, index: str, ids: Sequence[str] | None = None, filter: Mapping[str, Any] | None = None
+    ) -> None:
+        if ids is None and not filter:
+            raise base.invalid("VECTOR_INPUT_INVALID", "`delete` needs `ids=` or `filter=` (use `delete_index` "
+                               "to drop everything).")  # fmt: skip
+        where = to_chroma(filter)
+        await self._call(lambda client: self._collection(client, index).delete(
+            ids=list(ids) if ids is not None else None, where=where))  # fmt: skip
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)  # releases the folder's files once no client of it is left
+        if self._temporary and self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _info(collection: Any, *, count: bool = True) -> IndexInfo:
+    meta = collection.metadata or {}
+    metric = _METRICS.get(meta.get("hnsw:space", "l2"), "euclidean")
+    return IndexInfo(collection.name, int(meta.get("dimension") or 0), cast(Metric, metric),
+                     collection.count() if count else -1)  # fmt: skip
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return type(exc).__name__ in ("NotFoundError", "InvalidCollectionException") or "does not exist" in str(exc)
+
+
+def _translate(exc: Exception) -> MastraError:
+    if type(exc).__name__ == "InvalidArgumentError":
+        return MastraError(ErrorKind.VALIDATION, "VECTOR_INPUT_INVALID", f"Chroma refused the request: {exc}")
+    return MastraError(ErrorKind.SYSTEM, "VECTOR_STORE_ERROR", f"Chroma failed: {type(exc).__name__}: {exc}",
+                       retryable=True)  # fmt: skip
+
+
+_NO_EMBEDDING: Any = None
+
+
+def _no_embedding() -> Any:
+    """An embedding function that refuses to embed (built once, after chromadb is imported)."""
+    global _NO_EMBEDDING
+    if _NO_EMBEDDING is None:
+        from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+        class PrecomputedOnly(EmbeddingFunction[Documents]):
+            def __init__(self) -> None:
+                pass
+
+            def __call__(self, input: Documents) -> Embeddings:
+                raise MastraError(ErrorKind.SYSTEM, "VECTOR_EMBEDDING_MISSING",
+                                  "mastra_nb passes vectors to Chroma itself; Chroma was asked to embed text.")  # fmt: skip
+
+            @staticmethod
+            def name() -> str:
+                return "mastra_nb-precomputed"
+
+            def get_config(self) -> dict[str, Any]:
+                return {}
+
+            @staticmethod
+            def build_from_config(config: dict[str, Any]) -> PrecomputedOnly:
+                return PrecomputedOnly()
+
+        _NO_EMBEDDING = PrecomputedOnly()
+    return _NO_EMBEDDING
