@@ -46,5 +46,5 @@ def pytest_configure(config: pytest.Config) -> None:
     # the same ones for users; pytest resets warning filters around each test, so they are repeated here.)
     config.addinivalue_line("filterwarnings", r"ignore::DeprecationWarning:litellm\..*")
     config.addinivalue_line(
-        "filterwarnings", r"ignore:Item '.*' on TypedDict class '.*' is using the `ReadOnly`:UserWarning"
+        "filterwarnings", r"ignore:Items? '.*' on TypedDict class '.*' (is|are) using the `ReadOnly`:UserWarning"
     )

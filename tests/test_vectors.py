@@ -225,16 +225,20 @@ def test_litellm_embedder_needs_a_provider_prefix():
 
 # -- documents ------------------------------------------------------------------------------------------------
 
-GUIDE = """# Returns guide
+GUIDE = (
+    """# Returns guide
 
 Intro paragraph about our policy.
 
 ## Refunds
-""" + "Refunds go back to the card used for the purchase. " * 12 + """
+"""
+    + "Refunds go back to the card used for the purchase. " * 12
+    + """
 
 ## Exchanges
 Exchanges are free within thirty days. Bring the receipt.
 """
+)
 
 
 @pytest.mark.parametrize("strategy", ["recursive", "markdown", "sentence"])

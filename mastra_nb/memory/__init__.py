@@ -6,6 +6,16 @@ from .options import DEFAULT_TEMPLATE, MemoryOptions, MessageRange, SemanticReca
 from .processors import MemoryProcessor, TokenLimiter, ToolCallFilter
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "Memory", "MemoryMessage", "MemoryOptions", "MemoryProcessor", "MessageRange",
-    "RecalledMessage", "SemanticRecall", "Thread", "TokenLimiter", "ToolCallFilter", "WorkingMemory",
-]  # fmt: skip
+    "DEFAULT_TEMPLATE",
+    "Memory",
+    "MemoryMessage",
+    "MemoryOptions",
+    "MemoryProcessor",
+    "MessageRange",
+    "RecalledMessage",
+    "SemanticRecall",
+    "Thread",
+    "TokenLimiter",
+    "ToolCallFilter",
+    "WorkingMemory",
+]

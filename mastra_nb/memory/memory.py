@@ -53,9 +53,13 @@ class Memory:
         options: MemoryOptions | Mapping[str, Any] | None = None,
     ) -> None:
         try:
-            self.options = options if isinstance(options, MemoryOptions) else MemoryOptions.model_validate(options or {})
+            self.options = (
+                options if isinstance(options, MemoryOptions) else MemoryOptions.model_validate(options or {})
+            )
         except ValidationError as error:
-            raise MastraError.from_validation(error, code="MEMORY_OPTIONS_INVALID", subject="`Memory(options=...)`") from None
+            raise MastraError.from_validation(
+                error, code="MEMORY_OPTIONS_INVALID", subject="`Memory(options=...)`"
+            ) from None
         self._storage = storage
         self._vector = vector
         self._embedder = embedder
@@ -132,8 +136,9 @@ class Memory:
 
     async def list_threads(self, resource_id: str, *, limit: int = 20, offset: int = 0) -> list[Thread]:
         """The resource's threads, most recently active first, a page at a time."""
-        rows = await self.storage.select("threads", where={"resource_id": resource_id}, order_by="-updated_at",
-                                         limit=limit, offset=offset)  # fmt: skip
+        rows = await self.storage.select(
+            "threads", where={"resource_id": resource_id}, order_by="-updated_at", limit=limit, offset=offset
+        )
         return [Thread.from_row(r) for r in rows]
 
     async def update_thread(
@@ -141,8 +146,14 @@ class Memory:
     ) -> Thread:
         """Change a thread's title and/or metadata (metadata is replaced, not merged)."""
         thread = await self._thread(thread_id)
-        changed = Thread(thread.id, thread.resource_id, title if title is not None else thread.title,
-                         dict(metadata) if metadata is not None else thread.metadata, thread.created_at, _now())  # fmt: skip
+        changed = Thread(
+            thread.id,
+            thread.resource_id,
+            title if title is not None else thread.title,
+            dict(metadata) if metadata is not None else thread.metadata,
+            thread.created_at,
+            _now(),
+        )
         await self.storage.upsert("threads", [changed.to_row()])
         return changed
 
@@ -159,17 +170,24 @@ class Memory:
         return True
 
     async def clone_thread(
-        self, thread_id: str, *, new_thread_id: str | None = None, title: str | None = None,
+        self,
+        thread_id: str,
+        *,
+        new_thread_id: str | None = None,
+        title: str | None = None,
         resource_id: str | None = None,
-    ) -> Thread:  # fmt: skip
+    ) -> Thread:
         """A copy of a thread with all its messages (new ids), e.g. to try another turn without losing this one."""
         source = await self._thread(thread_id)
         metadata = {**source.metadata, "cloned_from": source.id}
-        thread = await self.create_thread(resource_id or source.resource_id, thread_id=new_thread_id,
-                                          title=title or source.title, metadata=metadata)  # fmt: skip
+        thread = await self.create_thread(
+            resource_id or source.resource_id, thread_id=new_thread_id, title=title or source.title, metadata=metadata
+        )
         messages = await self.list_messages(thread_id)
-        copies = [MemoryMessage(uuid.uuid4().hex, thread.id, thread.resource_id, m.role, m.content, m.created_at)
-                  for m in messages]  # fmt: skip
+        copies = [
+            MemoryMessage(uuid.uuid4().hex, thread.id, thread.resource_id, m.role, m.content, m.created_at)
+            for m in messages
+        ]
         await self._store(thread, copies)
         await self.write_vectors(copies)
         return thread
@@ -191,8 +209,9 @@ class Memory:
     async def list_messages(self, thread_id: str, *, last: int | None = None) -> list[MemoryMessage]:
         """A thread's messages, oldest first; with `last`, only the latest `last` of them."""
         if last is not None:
-            rows = await self.storage.select("messages", where={"thread_id": thread_id}, order_by="-created_at",
-                                             limit=last)  # fmt: skip
+            rows = await self.storage.select(
+                "messages", where={"thread_id": thread_id}, order_by="-created_at", limit=last
+            )
             rows.reverse()
         else:
             rows = await self.storage.select("messages", where={"thread_id": thread_id}, order_by="created_at")
@@ -225,8 +244,11 @@ class Memory:
         grouped by thread and in conversation order; `matched` marks the messages the search found.
         """
         if resource_id is None and thread_id is None:
-            raise MastraError(ErrorKind.VALIDATION, "MEMORY_SCOPE_MISSING",
-                              "`recall` needs `resource_id=` or `thread_id=` to say where to search.")  # fmt: skip
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "MEMORY_SCOPE_MISSING",
+                "`recall` needs `resource_id=` or `thread_id=` to say where to search.",
+            )
         settings = self.options.semantic_recall or SemanticRecall()
         span = message_range if message_range is not None else settings.message_range
         span = MessageRange(before=span, after=span) if isinstance(span, int) else span
@@ -248,16 +270,31 @@ class Memory:
         if not rows:
             return []  # deleted since it was indexed
         anchor = MemoryMessage.from_row(rows[0])
-        before = await self.storage.select(
-            "messages", where={"thread_id": anchor.thread_id, "created_at": {"$lt": anchor.created_at}},
-            order_by="-created_at", limit=span.before,
-        ) if span.before else []  # fmt: skip
-        after = await self.storage.select(
-            "messages", where={"thread_id": anchor.thread_id, "created_at": {"$gt": anchor.created_at}},
-            order_by="created_at", limit=span.after,
-        ) if span.after else []  # fmt: skip
-        return [*(MemoryMessage.from_row(r) for r in reversed(before)), anchor,
-                *(MemoryMessage.from_row(r) for r in after)]  # fmt: skip
+        before = (
+            await self.storage.select(
+                "messages",
+                where={"thread_id": anchor.thread_id, "created_at": {"$lt": anchor.created_at}},
+                order_by="-created_at",
+                limit=span.before,
+            )
+            if span.before
+            else []
+        )
+        after = (
+            await self.storage.select(
+                "messages",
+                where={"thread_id": anchor.thread_id, "created_at": {"$gt": anchor.created_at}},
+                order_by="created_at",
+                limit=span.after,
+            )
+            if span.after
+            else []
+        )
+        return [
+            *(MemoryMessage.from_row(r) for r in reversed(before)),
+            anchor,
+            *(MemoryMessage.from_row(r) for r in after),
+        ]
 
     # -- working memory ----------------------------------------------------------------------------------------
 
@@ -271,9 +308,13 @@ class Memory:
         return thread.metadata.get("working_memory") if thread is not None else None
 
     async def update_working_memory(
-        self, value: str | Mapping[str, Any], *, resource_id: str | None = None, thread_id: str | None = None,
+        self,
+        value: str | Mapping[str, Any],
+        *,
+        resource_id: str | None = None,
+        thread_id: str | None = None,
         merge: bool = False,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Store working memory: markdown, or (with a schema) an object; `merge=True` patches the stored object.
 
         Raises:
@@ -291,8 +332,9 @@ class Memory:
             resource = _need(resource_id, "resource_id")
             rows = await self.storage.select("resources", where={"id": resource})
             metadata = rows[0]["metadata"] if rows else {}
-            await self.storage.upsert("resources", [{"id": resource, "working_memory": text, "metadata": metadata,
-                                                      "updated_at": _now()}])  # fmt: skip
+            await self.storage.upsert(
+                "resources", [{"id": resource, "working_memory": text, "metadata": metadata, "updated_at": _now()}]
+            )
         else:
             thread = await self._thread(_need(thread_id, "thread_id"))
             await self.update_thread(thread.id, metadata={**thread.metadata, "working_memory": text})
@@ -310,22 +352,29 @@ class Memory:
         thread = await self.get_thread(thread_id)
         if thread is None:
             if resource_id is None:
-                raise MastraError(ErrorKind.VALIDATION, "MEMORY_RESOURCE_MISSING",
-                                  f"Thread `{thread_id}` does not exist; pass `resource_id=` to create it.")  # fmt: skip
+                raise MastraError(
+                    ErrorKind.VALIDATION,
+                    "MEMORY_RESOURCE_MISSING",
+                    f"Thread `{thread_id}` does not exist; pass `resource_id=` to create it.",
+                )
             return await self.create_thread(resource_id, thread_id=thread_id)
         if resource_id is not None and thread.resource_id != resource_id:
             raise MastraError(
-                ErrorKind.DOMAIN, "MEMORY_THREAD_OTHER_RESOURCE",
+                ErrorKind.DOMAIN,
+                "MEMORY_THREAD_OTHER_RESOURCE",
                 f"Thread `{thread_id}` belongs to resource `{thread.resource_id}`, not `{resource_id}`.",
-            )  # fmt: skip
+            )
         return thread
 
     async def append(self, thread: Thread, messages: Sequence[Message]) -> list[MemoryMessage]:
         """Store OpenAI-format messages at the end of a thread (no vectors yet); returns them as stored."""
         start = _now()
-        saved = [MemoryMessage(uuid.uuid4().hex, thread.id, thread.resource_id, role, parts,
-                               start + timedelta(microseconds=i))
-                 for i, (role, parts) in enumerate(from_openai(messages))]  # fmt: skip
+        saved = [
+            MemoryMessage(
+                uuid.uuid4().hex, thread.id, thread.resource_id, role, parts, start + timedelta(microseconds=i)
+            )
+            for i, (role, parts) in enumerate(from_openai(messages))
+        ]
         await self._store(thread, saved)
         return saved
 
@@ -334,29 +383,46 @@ class Memory:
             return
         current = await self.get_thread(thread.id) or thread  # the turn's tools may have changed its metadata
         touched = Thread(current.id, current.resource_id, current.title, current.metadata, current.created_at, _now())
-        await self.storage.transaction([UpsertOp("messages", [m.to_row() for m in messages]),
-                                        UpsertOp("threads", [touched.to_row()])])  # fmt: skip
+        await self.storage.transaction(
+            [UpsertOp("messages", [m.to_row() for m in messages]), UpsertOp("threads", [touched.to_row()])]
+        )
         self._announce("messages_saved", thread_id=thread.id, resource_id=thread.resource_id, count=len(messages))
 
-    async def write_vectors(self, messages: Sequence[MemoryMessage], known: Mapping[str, list[float]] | None = None) -> None:
+    async def write_vectors(
+        self, messages: Sequence[MemoryMessage], known: Mapping[str, list[float]] | None = None
+    ) -> None:
         """Write the vectors of the messages that have text; `known` holds vectors already computed, by id."""
-        if self.options.semantic_recall is False:
+        if self.options.semantic_recall is None:
             return
         texts = [m for m in messages if m.role in ("user", "assistant") and m.text]
         if not texts:
             return
         known = known or {}
         missing = [m for m in texts if m.id not in known]
-        computed = dict(zip([m.id for m in missing], await self.embedder.embed([m.text for m in missing]) if missing
-                            else [], strict=True))  # fmt: skip
+        computed = dict(
+            zip(
+                [m.id for m in missing],
+                await self.embedder.embed([m.text for m in missing]) if missing else [],
+                strict=True,
+            )
+        )
         vectors = [known.get(m.id) or computed[m.id] for m in texts]
         await self._ensure_index(len(vectors[0]))
         await self.vector.upsert(
-            self.index, [m.id for m in texts], vectors,
-            [{"thread_id": m.thread_id, "resource_id": m.resource_id, "role": m.role,
-              "created_at": m.created_at.timestamp()} for m in texts],
+            self.index,
+            [m.id for m in texts],
+            vectors,
+            [
+                {
+                    "thread_id": m.thread_id,
+                    "resource_id": m.resource_id,
+                    "role": m.role,
+                    "created_at": m.created_at.timestamp(),
+                }
+                for m in texts
+            ],
             [m.text for m in texts],
-        )  # fmt: skip
+        )
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` (writing vectors, naming a thread) in a background task of the running loop; `flush()`
@@ -404,7 +470,11 @@ class Memory:
         self._owned.clear()
 
     def __repr__(self) -> str:
-        return f"Memory(last_messages={self.options.last_messages}, semantic_recall={bool(self.options.semantic_recall)}, working_memory={bool(self.options.working_memory)})"
+        options = self.options
+        return (
+            f"Memory(last_messages={options.last_messages}, semantic_recall={options.semantic_recall is not None}, "
+            f"working_memory={options.working_memory is not None})"
+        )
 
 
 def _now() -> datetime:
@@ -413,13 +483,16 @@ def _now() -> datetime:
 
 def _check_id(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise MastraError(ErrorKind.VALIDATION, "MEMORY_ID_INVALID", f"`{name}` must be a non-empty str, got {value!r}.",
-                          details={"errors": [{"field": name, "expected": "a non-empty str"}]})  # fmt: skip
+        raise MastraError(
+            ErrorKind.VALIDATION,
+            "MEMORY_ID_INVALID",
+            f"`{name}` must be a non-empty str, got {value!r}.",
+            details={"errors": [{"field": name, "expected": "a non-empty str"}]},
+        )
     return value
 
 
 def _need(value: str | None, name: str) -> str:
     if value is None:
-        raise MastraError(ErrorKind.VALIDATION, "MEMORY_SCOPE_MISSING",
-                          f"This working memory's scope needs `{name}=`.")  # fmt: skip
+        raise MastraError(ErrorKind.VALIDATION, "MEMORY_SCOPE_MISSING", f"This working memory's scope needs `{name}=`.")
     return _check_id(value, name)

@@ -35,12 +35,24 @@ class Thread:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Thread:
-        return cls(row["id"], row["resource_id"], row["title"], dict(row["metadata"] or {}), row["created_at"],
-                   row["updated_at"])  # fmt: skip
+        return cls(
+            row["id"],
+            row["resource_id"],
+            row["title"],
+            dict(row["metadata"] or {}),
+            row["created_at"],
+            row["updated_at"],
+        )
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "resource_id": self.resource_id, "title": self.title, "metadata": self.metadata,
-                "created_at": self.created_at, "updated_at": self.updated_at}  # fmt: skip
+        return {
+            "id": self.id,
+            "resource_id": self.resource_id,
+            "title": self.title,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -65,12 +77,19 @@ class MemoryMessage:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> MemoryMessage:
-        return cls(row["id"], row["thread_id"], row["resource_id"], row["role"], list(row["content"] or []),
-                   row["created_at"])  # fmt: skip
+        return cls(
+            row["id"], row["thread_id"], row["resource_id"], row["role"], list(row["content"] or []), row["created_at"]
+        )
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "thread_id": self.thread_id, "resource_id": self.resource_id, "role": self.role,
-                "content": self.content, "created_at": self.created_at}  # fmt: skip
+        return {
+            "id": self.id,
+            "thread_id": self.thread_id,
+            "resource_id": self.resource_id,
+            "role": self.role,
+            "content": self.content,
+            "created_at": self.created_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,24 +111,41 @@ def from_openai(messages: Sequence[Message]) -> list[tuple[Role, list[Part]]]:
         content = message.get("content")
         if role == "tool":
             call_id = str(message.get("tool_call_id") or "")
-            parts.append({"type": "tool-result", "id": call_id, "name": names.get(call_id, message.get("name", "")),
-                          "result": content if isinstance(content, str) else json.dumps(content)})  # fmt: skip
+            parts.append(
+                {
+                    "type": "tool-result",
+                    "id": call_id,
+                    "name": names.get(call_id, message.get("name", "")),
+                    "result": content if isinstance(content, str) else json.dumps(content),
+                }
+            )
         elif role in ("system", "user", "assistant"):
             if isinstance(content, str) and content:
                 parts.append({"type": "text", "text": content})
             elif isinstance(content, list):  # OpenAI content parts: keep the text ones
-                parts.extend({"type": "text", "text": p["text"]} for p in content
-                             if isinstance(p, Mapping) and p.get("type") == "text")  # fmt: skip
+                parts.extend(
+                    {"type": "text", "text": p["text"]}
+                    for p in content
+                    if isinstance(p, Mapping) and p.get("type") == "text"
+                )
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {}
                 names[call["id"]] = function.get("name", "")
-                parts.append({"type": "tool-call", "id": call["id"], "name": function.get("name", ""),
-                              "arguments": function.get("arguments") or ""})  # fmt: skip
+                parts.append(
+                    {
+                        "type": "tool-call",
+                        "id": call["id"],
+                        "name": function.get("name", ""),
+                        "arguments": function.get("arguments") or "",
+                    }
+                )
         else:
-            raise MastraError(ErrorKind.VALIDATION, "MEMORY_MESSAGE_INVALID",
-                              f"Message {position} has role {role!r}; memory keeps system, user, assistant and tool "
-                              "messages.", details={"errors": [{"field": f"[{position}].role",
-                                                                "expected": "system, user, assistant or tool"}]})  # fmt: skip
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "MEMORY_MESSAGE_INVALID",
+                f"Message {position} has role {role!r}; memory keeps system, user, assistant and tool messages.",
+                details={"errors": [{"field": f"[{position}].role", "expected": "system, user, assistant or tool"}]},
+            )
         out.append((role, parts))  # type: ignore[arg-type]
     return out
 
@@ -120,14 +156,19 @@ def to_openai(messages: Sequence[MemoryMessage]) -> list[Message]:
     for message in messages:
         text = message.text
         if message.role == "tool":
-            out.extend({"role": "tool", "tool_call_id": p["id"], "content": p["result"]}
-                       for p in message.content if p.get("type") == "tool-result")  # fmt: skip
+            out.extend(
+                {"role": "tool", "tool_call_id": p["id"], "content": p["result"]}
+                for p in message.content
+                if p.get("type") == "tool-result"
+            )
             continue
         item: Message = {"role": message.role, "content": text or None}
         calls = [p for p in message.content if p.get("type") == "tool-call"]
         if calls:
-            item["tool_calls"] = [{"id": p["id"], "type": "function",
-                                   "function": {"name": p["name"], "arguments": p["arguments"]}} for p in calls]  # fmt: skip
+            item["tool_calls"] = [
+                {"id": p["id"], "type": "function", "function": {"name": p["name"], "arguments": p["arguments"]}}
+                for p in calls
+            ]
         elif item["content"] is None:
             continue  # nothing left to say (its tool calls were filtered out)
         out.append(item)

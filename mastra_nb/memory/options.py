@@ -22,8 +22,8 @@ class MessageRange(BaseModel):
     """How many messages around a recalled one come with it, before and after."""
 
     model_config = ConfigDict(extra="forbid")
-    before: int = Field(2, ge=0)
-    after: int = Field(2, ge=0)
+    before: int = Field(default=2, ge=0)
+    after: int = Field(default=2, ge=0)
 
 
 class SemanticRecall(BaseModel):
@@ -37,8 +37,8 @@ class SemanticRecall(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    top_k: int = Field(3, ge=1)
-    message_range: MessageRange = Field(default_factory=MessageRange)
+    top_k: int = Field(default=3, ge=1)
+    message_range: MessageRange = MessageRange()
     scope: Scope = "resource"
 
     @field_validator("message_range", mode="before")
@@ -62,39 +62,38 @@ class WorkingMemory(BaseModel):
     enabled: bool = True
     scope: Scope = "resource"
     template: str = DEFAULT_TEMPLATE
-    schema_: type[BaseModel] | None = Field(None, alias="schema")
+    schema_: type[BaseModel] | None = Field(default=None, alias="schema")
 
 
 class MemoryOptions(BaseModel):
     """Settings of a `Memory`.
 
     Attributes:
-        last_messages: how many of the thread's latest messages go into each prompt; False for none.
-        semantic_recall: recall of related past messages (True: the defaults of `SemanticRecall`; False: off).
-        working_memory: `WorkingMemory` settings; True for the default template; False (default) for none.
+        last_messages: how many of the thread's latest messages go into each prompt; 0 or False for none.
+        semantic_recall: recall of related past messages (True: the defaults of `SemanticRecall`; False or None:
+            off).
+        working_memory: `WorkingMemory` settings; True for the default template; False or None (default): none.
         generate_title: after a thread's first turn, ask the agent's model for the thread's title.
         processors: `TokenLimiter`, `ToolCallFilter` or other `MemoryProcessor`s applied, in order, to the
             messages loaded from memory before they go into the prompt.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-    last_messages: int | Literal[False] = 10
-    semantic_recall: SemanticRecall | Literal[False] = Field(default_factory=SemanticRecall)
-    working_memory: WorkingMemory | Literal[False] = False
+    last_messages: int = Field(default=10, ge=0)
+    semantic_recall: SemanticRecall | None = SemanticRecall()
+    working_memory: WorkingMemory | None = None
     generate_title: bool = False
     processors: list[Any] = Field(default_factory=list)
 
-    @field_validator("last_messages")
+    @field_validator("last_messages", mode="before")
     @classmethod
     def _last(cls, value: Any) -> Any:
-        if value is not False and value < 0:
-            raise ValueError("must be a count of messages >= 0, or False")
-        return value
+        return 0 if value is False else value
 
     @field_validator("semantic_recall", "working_memory", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
-        return {} if value is True else value
+        return {} if value is True else None if value is False else value
 
     @field_validator("processors")
     @classmethod

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryTurn", "begin_turn"]
 
-_TITLE_PROMPT = "Write a title of at most six words for a conversation that starts with the message below. " \
-                "Answer with the title only.\n\n{text}"  # fmt: skip
+_TITLE_PROMPT = (
+    "Write a title of at most six words for a conversation that starts with the message below. "
+    "Answer with the title only.\n\n{text}"
+)
 
 
 @dataclass
@@ -51,8 +53,11 @@ class MemoryTurn:
         if answer:
             messages.append({"role": "assistant", "content": answer})
         saved = await self.memory.append(self.thread, messages)
-        known = {m.id: self.query_vector for m in saved if self.query_vector is not None
-                 and m.role == "user" and m.text == self.query}  # fmt: skip
+        known = {
+            m.id: self.query_vector
+            for m in saved
+            if self.query_vector is not None and m.role == "user" and m.text == self.query
+        }
         self.memory.later(self.memory.write_vectors(saved, known))
         if self.memory.options.generate_title and not self.thread.title and model is not None and self.query:
             self.memory.later(_name_thread(self.memory, self.thread, self.query, model))
@@ -73,7 +78,7 @@ async def begin_turn(memory: Memory, thread_id: str, resource_id: str | None, in
 
     async def recall() -> None:
         settings = options.semantic_recall
-        if settings is False or not turn.query:
+        if settings is None or not turn.query:
             return
         turn.query_vector = await memory.embedder.embed_one(turn.query)
         if settings.scope == "resource":
@@ -82,20 +87,21 @@ async def begin_turn(memory: Memory, thread_id: str, resource_id: str | None, in
             turn.recalled = await memory.recall(turn.query_vector, thread_id=thread.id)
 
     async def working_memory() -> str | None:
-        if options.working_memory is False:
+        if options.working_memory is None:
             return None
         return await memory.get_working_memory(resource_id=thread.resource_id, thread_id=thread.id)
 
     _, _, current = await asyncio.gather(history(), recall(), working_memory())
     shown = {m.id for m in turn.history}
     turn.recalled = [r for r in turn.recalled if r.message.id not in shown]
-    if options.working_memory is not False:
+    if options.working_memory is not None:
         settings = options.working_memory
         turn.context.append({"role": "system", "content": working.instructions(settings, current)})
 
         async def update(value: Any) -> str:
-            await memory.update_working_memory(value, resource_id=thread.resource_id, thread_id=thread.id,
-                                               merge=settings.schema_ is not None)  # fmt: skip
+            await memory.update_working_memory(
+                value, resource_id=thread.resource_id, thread_id=thread.id, merge=settings.schema_ is not None
+            )
             return "Working memory updated."
 
         turn.tools.append(working.working_memory_tool(settings, update))
@@ -113,9 +119,11 @@ def recalled_block(recalled: Sequence[RecalledMessage], thread_id: str) -> str:
         where = "this conversation" if m.thread_id == thread_id else f"conversation {m.thread_id}"
         text = m.text or json.dumps(m.content)
         lines.append(f"- [{where}, {m.created_at:%Y-%m-%d %H:%M}] {m.role}: {text}")
-    return ("<recalled_messages>\n" + "\n".join(lines) + "\n</recalled_messages>\n"
-            "These messages were recalled from earlier conversations because they may be relevant. They are not "
-            "part of the current conversation.")  # fmt: skip
+    return (
+        "<recalled_messages>\n" + "\n".join(lines) + "\n</recalled_messages>\n"
+        "These messages were recalled from earlier conversations because they may be relevant. They are not "
+        "part of the current conversation."
+    )
 
 
 def _last_user_text(messages: Sequence[Message]) -> str:

@@ -39,14 +39,18 @@ def validated(settings: WorkingMemory, value: Any) -> str:
     """The text to store for `value`: markdown as given, or a schema's object as JSON after validation."""
     if settings.schema_ is None:
         if not isinstance(value, str):
-            raise MastraError(ErrorKind.VALIDATION, "MEMORY_WORKING_INVALID",
-                              f"Working memory with a template is markdown text, got {type(value).__name__}.")  # fmt: skip
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "MEMORY_WORKING_INVALID",
+                f"Working memory with a template is markdown text, got {type(value).__name__}.",
+            )
         return value
     try:
         obj = settings.schema_.model_validate(value)
     except ValidationError as error:
-        raise MastraError.from_validation(error, code="MEMORY_WORKING_INVALID",
-                                          subject=f"working memory ({settings.schema_.__name__})") from None  # fmt: skip
+        raise MastraError.from_validation(
+            error, code="MEMORY_WORKING_INVALID", subject=f"working memory ({settings.schema_.__name__})"
+        ) from None
     return obj.model_dump_json(exclude_none=True)
 
 
@@ -54,13 +58,17 @@ def instructions(settings: WorkingMemory, current: str | None) -> str:
     """The system message that shows the agent its working memory and how to change it."""
     if settings.schema_ is None:
         shown = current if current else settings.template
-        how = (f"Call `{TOOL_NAME}` with the whole updated markdown whenever you learn something worth remembering "
-               "(it replaces what is stored). Do not mention this memory to the user.")  # fmt: skip
+        how = (
+            f"Call `{TOOL_NAME}` with the whole updated markdown whenever you learn something worth remembering "
+            "(it replaces what is stored). Do not mention this memory to the user."
+        )
     else:
         shown = current or "{}"
         schema = json.dumps(settings.schema_.model_json_schema())
-        how = (f"Its JSON schema: {schema}. Call `{TOOL_NAME}` with only the fields that changed (they are merged "
-               "into what is stored; null removes a field). Do not mention this memory to the user.")  # fmt: skip
+        how = (
+            f"Its JSON schema: {schema}. Call `{TOOL_NAME}` with only the fields that changed (they are merged "
+            "into what is stored; null removes a field). Do not mention this memory to the user."
+        )
     return f"<working_memory>\n{shown}\n</working_memory>\nThis is your working memory about the user. {how}"
 
 
@@ -82,11 +90,18 @@ def working_memory_tool(settings: WorkingMemory, update: Callable[[Any], Awaitab
     async def patch(data: BaseModel) -> str:
         return await update(data.model_dump(exclude_unset=True))
 
-    return Tool(TOOL_NAME, "Update fields of your working memory about the user (merged into what is stored).",
-                patch, input_schema=patch_model)  # fmt: skip
+    return Tool(
+        TOOL_NAME,
+        "Update fields of your working memory about the user (merged into what is stored).",
+        patch,
+        input_schema=patch_model,
+    )
 
 
 def _partial(schema: type[BaseModel]) -> type[BaseModel]:
     """The schema with every field optional: an update sends only what changed."""
-    fields: dict[str, Any] = {name: (info.annotation | None, None) for name, info in schema.model_fields.items()}
+    fields: dict[str, Any] = {
+        name: (info.annotation | None, None)  # type: ignore[operator]
+        for name, info in schema.model_fields.items()
+    }
     return create_model(f"{schema.__name__}Update", **fields)

@@ -55,7 +55,8 @@ def load() -> Any:
             # Noise from inside litellm that its users cannot act on: pydantic deprecations on each streamed call,
             # and a pydantic note about some of litellm's TypedDicts when they are first used.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"litellm\.")
-            warnings.filterwarnings("ignore", message=r"Item '.*' on TypedDict class '.*' is using the `ReadOnly`")
+            readonly = r"Items? '.*' on TypedDict class '.*' (is|are) using the `ReadOnly`"
+            warnings.filterwarnings("ignore", message=readonly)
             from ._scripted_provider import PROVIDER, ScriptedHandler
 
             if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):

@@ -7,7 +7,19 @@ from .embedders import Embedder, LiteLLMEmbedder, LocalEmbedder, default_embedde
 from .rag import IngestResult, ingest, vector_query_tool
 
 __all__ = [
-    "METRICS", "ChromaVectorStore", "Chunk", "Document", "Embedder", "IndexInfo", "IngestResult",
-    "LiteLLMEmbedder", "LocalEmbedder", "Metric", "VectorMatch", "VectorStore", "default_embedder", "ingest",
+    "METRICS",
+    "ChromaVectorStore",
+    "Chunk",
+    "Document",
+    "Embedder",
+    "IndexInfo",
+    "IngestResult",
+    "LiteLLMEmbedder",
+    "LocalEmbedder",
+    "Metric",
+    "VectorMatch",
+    "VectorStore",
+    "default_embedder",
+    "ingest",
     "vector_query_tool",
-]  # fmt: skip
+]

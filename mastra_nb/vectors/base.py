@@ -55,7 +55,7 @@ class VectorStore(ABC):
     `mastra_nb.vectors.filters`.
     """
 
-    def bind(self, mastra: Any) -> None:
+    def bind(self, mastra: Any) -> None:  # noqa: B027 - a hook stores may override
         """Called when a hub takes this store; stores need nothing from the hub."""
 
     @abstractmethod
@@ -106,7 +106,7 @@ class VectorStore(ABC):
     ) -> None:
         """Delete vectors by id, or those whose metadata matches `filter`."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - a hook stores may override
         """Release what the store holds."""
 
     async def __aenter__(self) -> VectorStore:
@@ -134,16 +134,18 @@ def check_index_spec(dimension: Any, metric: Any) -> tuple[int, Metric]:
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
         raise invalid("VECTOR_INPUT_INVALID", f"`dimension` must be a positive int, got {dimension!r}.", "dimension")
     if metric not in METRICS:
-        raise invalid("VECTOR_INPUT_INVALID", f"`metric` must be one of {', '.join(METRICS)}; got {metric!r}.",
-                      "metric")  # fmt: skip
+        raise invalid(
+            "VECTOR_INPUT_INVALID", f"`metric` must be one of {', '.join(METRICS)}; got {metric!r}.", "metric"
+        )
     return dimension, metric
 
 
 def check_vector(vector: Any, dimension: int, index: str, where: str = "vector") -> list[float]:
     """A vector as a list of floats of the index's length; errors name the index and both lengths."""
     if isinstance(vector, str | bytes) or not hasattr(vector, "__len__"):
-        raise invalid("VECTOR_INPUT_INVALID", f"`{where}` must be a list of numbers, got {type(vector).__name__}.",
-                      where)  # fmt: skip
+        raise invalid(
+            "VECTOR_INPUT_INVALID", f"`{where}` must be a list of numbers, got {type(vector).__name__}.", where
+        )
     if len(vector) != dimension:
         raise MastraError(
             ErrorKind.VALIDATION,

@@ -49,7 +49,9 @@ class ChromaVectorStore(VectorStore):
         if path is not None and host is not None:
             raise base.invalid("VECTOR_INPUT_INVALID", "`ChromaVectorStore` takes `path=` or `host=`, not both.")
         self._temporary = path is None and host is None
-        self.path = Path(tempfile.mkdtemp(prefix="mastra-chroma-")) if self._temporary else path and Path(path)
+        self.path: Path | None = Path(path) if path is not None else None
+        if self._temporary:
+            self.path = Path(tempfile.mkdtemp(prefix="mastra-chroma-"))
         self.host, self.port, self.ssl, self.headers = host, port, ssl, dict(headers or {})
         self._client: Any = None
         self._lock = threading.Lock()
@@ -164,9 +166,7 @@ class ChromaVectorStore(VectorStore):
             raise base.invalid("VECTOR_INPUT_INVALID", "`ids` must be distinct non-empty strings.", "ids")
         for given, what in ((vectors, "vectors"), (metadata, "metadata"), (documents, "documents")):
             if given is not None and len(given) != len(ids):
-                raise base.invalid(
-                    "VECTOR_INPUT_INVALID", f"`{what}` has {len(given)} items for {len(ids)} ids.", what
-                )
+                raise base.invalid("VECTOR_INPUT_INVALID", f"`{what}` has {len(given)} items for {len(ids)} ids.", what)
         if not ids:
             return 0
 
@@ -212,11 +212,15 @@ class ChromaVectorStore(VectorStore):
         self, index: str, ids: Sequence[str] | None = None, filter: Mapping[str, Any] | None = None
     ) -> None:
         if ids is None and not filter:
-            raise base.invalid("VECTOR_INPUT_INVALID", "`delete` needs `ids=` or `filter=` (use `delete_index` "
-                               "to drop everything).")  # fmt: skip
+            raise base.invalid(
+                "VECTOR_INPUT_INVALID", "`delete` needs `ids=` or `filter=` (use `delete_index` to drop everything)."
+            )
         where = to_chroma(filter)
-        await self._call(lambda client: self._collection(client, index).delete(
-            ids=list(ids) if ids is not None else None, where=where))  # fmt: skip
+        await self._call(
+            lambda client: self._collection(client, index).delete(
+                ids=list(ids) if ids is not None else None, where=where
+            )
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -232,8 +236,9 @@ class ChromaVectorStore(VectorStore):
 def _info(collection: Any, *, count: bool = True) -> IndexInfo:
     meta = collection.metadata or {}
     metric = _METRICS.get(meta.get("hnsw:space", "l2"), "euclidean")
-    return IndexInfo(collection.name, int(meta.get("dimension") or 0), cast(Metric, metric),
-                     collection.count() if count else -1)  # fmt: skip
+    return IndexInfo(
+        collection.name, int(meta.get("dimension") or 0), cast(Metric, metric), collection.count() if count else -1
+    )
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -243,8 +248,9 @@ def _is_not_found(exc: Exception) -> bool:
 def _translate(exc: Exception) -> MastraError:
     if type(exc).__name__ == "InvalidArgumentError":
         return MastraError(ErrorKind.VALIDATION, "VECTOR_INPUT_INVALID", f"Chroma refused the request: {exc}")
-    return MastraError(ErrorKind.SYSTEM, "VECTOR_STORE_ERROR", f"Chroma failed: {type(exc).__name__}: {exc}",
-                       retryable=True)  # fmt: skip
+    return MastraError(
+        ErrorKind.SYSTEM, "VECTOR_STORE_ERROR", f"Chroma failed: {type(exc).__name__}: {exc}", retryable=True
+    )
 
 
 _NO_EMBEDDING: Any = None
@@ -261,8 +267,11 @@ def _no_embedding() -> Any:
                 pass
 
             def __call__(self, input: Documents) -> Embeddings:
-                raise MastraError(ErrorKind.SYSTEM, "VECTOR_EMBEDDING_MISSING",
-                                  "mastra_nb passes vectors to Chroma itself; Chroma was asked to embed text.")  # fmt: skip
+                raise MastraError(
+                    ErrorKind.SYSTEM,
+                    "VECTOR_EMBEDDING_MISSING",
+                    "mastra_nb passes vectors to Chroma itself; Chroma was asked to embed text.",
+                )
 
             @staticmethod
             def name() -> str:

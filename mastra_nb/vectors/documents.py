@@ -66,8 +66,11 @@ class Document:
             raise _invalid("overlap", f"`overlap` must be an int from 0 to size - 1 ({size - 1}), got {overlap!r}.")
         pieces: list[tuple[str, dict[str, Any]]]
         if strategy == "markdown":
-            pieces = [(text, {"headings": " > ".join(path)} if path else {})
-                      for path, section in _sections(self.text) for text in _recursive(section, size, overlap)]  # fmt: skip
+            pieces = [
+                (text, {"headings": " > ".join(path)} if path else {})
+                for path, section in _sections(self.text)
+                for text in _recursive(section, size, overlap)
+            ]
         elif strategy == "sentence":
             pieces = [(text, {}) for text in _pack(_sentences(self.text), size, overlap, " ")]
         elif strategy == "token":
@@ -84,8 +87,12 @@ def _text(text: Any) -> str:
 
 
 def _invalid(field_name: str, message: str) -> MastraError:
-    return MastraError(ErrorKind.VALIDATION, "DOCUMENT_CHUNK_INVALID", message,
-                       details={"errors": [{"field": field_name, "expected": message}]})  # fmt: skip
+    return MastraError(
+        ErrorKind.VALIDATION,
+        "DOCUMENT_CHUNK_INVALID",
+        message,
+        details={"errors": [{"field": field_name, "expected": message}]},
+    )
 
 
 def _recursive(text: str, size: int, overlap: int, separators: tuple[str, ...] = _SEPARATORS) -> list[str]:

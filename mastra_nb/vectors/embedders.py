@@ -39,8 +39,11 @@ class Embedder(ABC):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """The vectors of `texts`, in order."""
         if isinstance(texts, str):
-            raise MastraError(ErrorKind.VALIDATION, "EMBEDDER_INPUT_INVALID",
-                              "`embed` takes a list of texts; use `embed_one(text)` for one.")  # fmt: skip
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "EMBEDDER_INPUT_INVALID",
+                "`embed` takes a list of texts; use `embed_one(text)` for one.",
+            )
         texts = [str(t) for t in texts]
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
@@ -111,8 +114,9 @@ class LocalEmbedder(Embedder):
         encoded = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        [hidden] = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                            "token_type_ids": np.zeros_like(ids)})  # fmt: skip
+        [hidden] = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
@@ -144,9 +148,12 @@ class LiteLLMEmbedder(Embedder):
         options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, str) or "/" not in model:
-            raise MastraError(ErrorKind.VALIDATION, "EMBEDDER_INPUT_INVALID",
-                              f"`LiteLLMEmbedder(model)` needs a provider prefix, e.g. "
-                              f"'openai/text-embedding-3-small'; got {model!r}.")  # fmt: skip
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "EMBEDDER_INPUT_INVALID",
+                f"`LiteLLMEmbedder(model)` needs a provider prefix, e.g. "
+                f"'openai/text-embedding-3-small'; got {model!r}.",
+            )
         self.name = model
         self.dimension = dimensions
         self.batch_size = batch_size

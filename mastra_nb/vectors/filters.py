@@ -17,8 +17,16 @@ __all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "to_chroma"]
 
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 LOGICAL_OPERATORS = ("$and", "$or", "$not")
-_NEGATED = {"$eq": "$ne", "$ne": "$eq", "$gt": "$lte", "$lte": "$gt", "$lt": "$gte", "$gte": "$lt",
-            "$in": "$nin", "$nin": "$in"}  # fmt: skip
+_NEGATED = {
+    "$eq": "$ne",
+    "$ne": "$eq",
+    "$gt": "$lte",
+    "$lte": "$gt",
+    "$lt": "$gte",
+    "$gte": "$lt",
+    "$in": "$nin",
+    "$nin": "$in",
+}
 _SCALARS = (str, int, float, bool)
 
 
@@ -53,8 +61,10 @@ def _terms(where: Mapping[str, Any], path: str, *, negate: bool) -> list[dict[st
         if key in ("$and", "$or"):
             if not isinstance(value, list | tuple) or not value:
                 raise _unsupported(f"`{key}` takes a non-empty list of filters", here)
-            parts = [_combine(_terms(_mapping(item, f"{here}[{i}]"), f"{here}[{i}]", negate=negate))
-                     for i, item in enumerate(value)]  # fmt: skip
+            parts = [
+                _combine(_terms(_mapping(item, f"{here}[{i}]"), f"{here}[{i}]", negate=negate))
+                for i, item in enumerate(value)
+            ]
             op = key if not negate else ("$or" if key == "$and" else "$and")
             out.append(parts[0] if len(parts) == 1 else {op: parts})
         elif key == "$not":

@@ -66,8 +66,11 @@ async def ingest(
     for doc in docs:
         doc = Document.from_text(doc) if isinstance(doc, str) else doc
         if not isinstance(doc, Document):
-            raise MastraError(ErrorKind.VALIDATION, "DOCUMENT_CHUNK_INVALID",
-                              f"`ingest` takes `Document`s or str, got {type(doc).__name__}.")  # fmt: skip
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "DOCUMENT_CHUNK_INVALID",
+                f"`ingest` takes `Document`s or str, got {type(doc).__name__}.",
+            )
         doc_id = str(doc.metadata.get("id") or hashlib.sha1(doc.text.encode()).hexdigest()[:16])
         chunks.extend((f"{doc_id}:{c.metadata['chunk']}", c) for c in doc.chunk(strategy, size, overlap))
     ready = False
@@ -77,8 +80,9 @@ async def ingest(
         if not ready:  # a provider's embedder knows its dimension only after its first call
             await store.create_index(index, len(vectors[0]), metric)
             ready = True
-        await store.upsert(index, [i for i, _ in batch], vectors, [_flat(c.metadata) for _, c in batch],
-                           [c.text for _, c in batch])  # fmt: skip
+        await store.upsert(
+            index, [i for i, _ in batch], vectors, [_flat(c.metadata) for _, c in batch], [c.text for _, c in batch]
+        )
         if on_progress is not None:
             on_progress(start + len(batch), len(chunks))
     return IngestResult(index, len(docs), len(chunks), [i for i, _ in chunks], time.perf_counter() - started)
@@ -114,16 +118,17 @@ def vector_query_tool(
         target = store
         if target is None:
             if context.mastra is None:
-                raise MastraError(ErrorKind.DOMAIN, "VECTORS_NOT_CONFIGURED",
-                                  f"`{id}` has no vector store: pass `store=` or register it with a hub that has "
-                                  "`vectors=`.")  # fmt: skip
+                raise MastraError(
+                    ErrorKind.DOMAIN,
+                    "VECTORS_NOT_CONFIGURED",
+                    f"`{id}` has no vector store: pass `store=` or register it with a hub that has `vectors=`.",
+                )
             target = context.mastra.vectors
         vector = await (embedder or default_embedder()).embed_one(query)
         matches = await target.query(index, vector, top_k=top_k, filter=filter)
         return [{"text": m.document, "score": round(m.score, 4), "metadata": m.metadata} for m in matches]
 
-    return Tool(id, description or f"Search the `{index}` knowledge base for passages relevant to a question.",
-                search)  # fmt: skip
+    return Tool(id, description or f"Search the `{index}` knowledge base for passages relevant to a question.", search)
 
 
 def _flat(metadata: Mapping[str, Any]) -> dict[str, Any]:
