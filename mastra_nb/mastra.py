@@ -9,9 +9,9 @@ operation.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .config import MastraConfig
@@ -23,9 +23,9 @@ from .telemetry.tracing import Telemetry
 if TYPE_CHECKING:
     from .evals.scores import Scores
     from .memory import Memory
-    from .vectors import VectorStore
     from .telemetry.metrics import Metrics
     from .telemetry.traces import Traces
+    from .vectors import VectorStore
     from .workflows import Run
 
 __all__ = ["Mastra"]

@@ -350,8 +350,10 @@ def test_runs_resume_and_graph_work_on_stored_runs(shell):
     run_id = shell.user_ns["first"].run_id
     listed = ok(shell, "%mastra runs --status suspended --workflow gated")
     assert listed._repr_html_().count("<tr data-row>") == 2 and run_id in repr(listed)
-    shown = ok(shell, f"%mastra resume {run_id}")
-    assert shown.status == "suspended" and "keep 4?" in shown._repr_html_()
+    shown = ok(shell, f"%mastra resume {run_id}")  # the run's live graph above its resume form
+    assert shown.run.status == "suspended" and "keep 4?" in shown._repr_html_()
+    assert [step["path"] for step in shown.form.steps] == ["1"] and shown.graph.statuses["1"] == ["suspended", 1]
+    assert "application/vnd.jupyter.widget-view+json" in shown._repr_mimebundle_()
     resumed, printed = run(shell, f"%mastra resume {run_id} --data '{{\"approved\": true}}'")
     assert resumed.status == "success" and resumed.output == 4
     assert f"Resuming run `{run_id}`" in printed and "✓ step `gate` at 1: success" in printed
@@ -359,8 +361,13 @@ def test_runs_resume_and_graph_work_on_stored_runs(shell):
     rejected = ok(shell, f"%mastra resume {shell.user_ns['second'].run_id} --data decision")
     assert rejected.output == 0
     graph = ok(shell, "%mastra graph gated --run last")
-    assert 'data-status="success"' in graph._repr_html_()
-    assert "<svg" in ok(shell, "%mastra graph gated")._repr_mimebundle_()["image/svg+xml"]
+    assert graph.following == "run" and 'data-status="success"' in graph._repr_html_()
+    latest = ok(shell, "%mastra graph gated")  # the same cell again: the widget it showed before is closed
+    assert graph.closed and latest.following == "latest"
+    bundle, _ = latest._repr_mimebundle_()
+    assert "<svg" in bundle["text/html"] and "application/vnd.jupyter.widget-view+json" in bundle
+    latest.close()
+    shown.close()
 
 
 def test_a_suspended_run_resumes_from_storage_in_a_new_hub(shell, tmp_path):
@@ -389,10 +396,21 @@ def test_mastra_usage_errors(shell):
         assert expected in printed and "Traceback" not in printed, (line, printed)
 
 
-def test_chat_shows_the_agent_for_now(shell):
+def test_chat_opens_the_chat_widget(shell):
     scripted_calc(shell, "'unused'")
-    agent, printed = run(shell, "%mastra chat calc")
-    assert agent is hub(shell).get_agent("calc") and "%%ask calc" in printed
+    chat = ok(shell, "%mastra chat calc")
+    assert chat.agent is hub(shell).get_agent("calc") and chat.messages == []
+    chat.close()
+
+
+def test_trace_opens_the_waterfall_of_the_latest_trace(shell):
+    ok(shell, APPROVAL)
+    ok(shell, "first = run_sync(gated.create_run().start(2))")
+    waterfall = ok(shell, "%mastra trace last")
+    assert waterfall.trace_id == shell.user_ns["first"].trace_id
+    assert waterfall.spans[0]["kind"] == "workflow" and [r["name"] for r in waterfall.spans if r["kind"] == "step"]
+    assert "<table" in waterfall._repr_html_()
+    waterfall.close()
 
 
 def test_help_text_describes_each_magic(shell):
@@ -401,4 +419,5 @@ def test_help_text_describes_each_magic(shell):
     assert "%%tool [--name NAME]" in docs["tool"] and "exactly" not in docs["tool"]
     assert "%%agent" in docs["agent"] and "--model" in docs["agent"] and "--tools" in docs["agent"]
     assert "{name}" in docs["ask"] and "--output" in docs["ask"] and "--as" in docs["ask"]
-    assert "%mastra resume RUN_ID" in docs["mastra"] and "static displays" in docs["mastra"]
+    assert "%mastra resume RUN_ID" in docs["mastra"] and "%mastra trace" in docs["mastra"]
+    assert "widgets" in docs["mastra"]

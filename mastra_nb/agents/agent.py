@@ -379,7 +379,9 @@ class Agent:
             turn.produced_from = len(conversation)
         return run, turn
 
-    async def _memory_turn(self, thread_id: str | None, resource_id: str | None, inputs: list[Message]) -> MemoryTurn | None:
+    async def _memory_turn(
+        self, thread_id: str | None, resource_id: str | None, inputs: list[Message]
+    ) -> MemoryTurn | None:
         memory = self.memory if self.memory is not None else (self._hub.memory if self._hub is not None else None)
         if thread_id is None:
             if resource_id is not None:

@@ -1,8 +1,10 @@
-"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, config, reset.
+"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, trace, config, reset.
 
 Each takes the magics (for the hub and the notebook's namespace) and the parsed arguments, and returns what the
 cell shows. Stored runs are read from the hub's storage, so `%mastra runs` and `%mastra resume` work after a kernel
-restart once the workflow has been defined again.
+restart once the workflow has been defined again. `graph`, `resume`, `chat` and `trace` return widgets
+(`widgets/`), each registered under its cell so that re-running the cell closes the widget it showed before; without
+anywidget they fall back to the static displays.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ class View:
 def run(magics: MastraMagics, args: Namespace) -> Any:
     """Carry out one `%mastra` command."""
     commands: dict[str, Callable[[MastraMagics, Namespace], Any]] = {
-        "overview": overview, "runs": runs, "resume": resume, "graph": graph, "chat": chat, "config": config,
-        "reset": reset,
+        "overview": overview, "runs": runs, "resume": resume, "graph": graph, "chat": chat, "trace": trace,
+        "config": config, "reset": reset,
     }  # fmt: skip
     needs_target = {"resume": "RUN_ID", "graph": "WORKFLOW", "chat": "AGENT"}
     if args.command in needs_target and not args.target:
@@ -69,7 +71,7 @@ def overview(magics: MastraMagics, args: Namespace) -> View:
     return View(hub_html(hub, rows, storage=str(hub.config.storage_path)), text)
 
 
-def runs(magics: MastraMagics, args: Namespace) -> View:
+def runs(magics: MastraMagics, args: Namespace) -> Any:
     where: dict[str, Any] = {}
     if args.status:
         if args.status not in _STATUSES:
@@ -77,15 +79,19 @@ def runs(magics: MastraMagics, args: Namespace) -> View:
         where["status"] = args.status
     if args.workflow:
         where["workflow_id"] = args.workflow
-    rows = run_sync(magics.hub.storage.select("workflow_runs", where=where, order_by="-created_at", limit=args.limit))
+    hub = magics.hub
+    rows = run_sync(hub.storage.select("workflow_runs", where=where, order_by="-created_at", limit=args.limit))
     text = "\n".join(f"{r['run_id']}  {r['workflow_id']}  {r['status']}" for r in rows) or "no runs"
-    return View(runs_table(rows), text)
+    return _widget(
+        "runs", "", lambda w: w.RunsView(hub, status=args.status or "", workflow=args.workflow or "", limit=args.limit),
+        fallback=View(runs_table(rows), text), hint=False,
+    )  # fmt: skip
 
 
-def resume(magics: MastraMagics, args: Namespace) -> Run:
+def resume(magics: MastraMagics, args: Namespace) -> Any:
     found = _load_run(magics, args.target)
-    if args.data is None:
-        return found  # its display shows what each suspended step waits for
+    if args.data is None:  # the run's live graph and a form per suspended step
+        return _widget("resume", found.run_id, lambda w: w.RunPanel(found), fallback=found)
     data = _resume_data(magics, args.data)
     progress: queue.Queue[Event] = queue.Queue()
     subscription = found.watch(progress.put)
@@ -99,20 +105,46 @@ def resume(magics: MastraMagics, args: Namespace) -> Run:
 
 def graph(magics: MastraMagics, args: Namespace) -> Any:
     workflow = magics.hub.get_workflow(args.target)
-    if not args.run:
-        return workflow
+    found: Run | None = None
     if args.run == "last":
         [latest] = run_sync(workflow.list_runs(limit=1)) or [None]
         if latest is None:
             raise MagicError(f"Workflow `{workflow.id}` has no stored runs yet.")
-        return run_sync(workflow.get_run(latest["run_id"]))
-    return run_sync(workflow.get_run(args.run))
+        found = run_sync(workflow.get_run(latest["run_id"]))
+    elif args.run:
+        found = run_sync(workflow.get_run(args.run))
+    return _widget("graph", workflow.id, lambda w: w.GraphWidget(workflow, found), fallback=found or workflow)
 
 
 def chat(magics: MastraMagics, args: Namespace) -> Any:
     agent = magics.hub.get_agent(args.target)
-    print(f"Ask `{agent.name}` with `%%ask {agent.name}`; the chat widget comes with the widgets.")
-    return agent
+    return _widget("chat", agent.name, lambda w: w.ChatWidget(agent), fallback=agent)
+
+
+def trace(magics: MastraMagics, args: Namespace) -> Any:
+    hub = magics.hub
+    trace_id = args.target or "last"
+    if trace_id == "last":
+        listed = run_sync(hub.traces.list(limit=1))
+        if not listed:
+            raise MagicError("No trace is stored yet: run an agent or a workflow first.")
+        trace_id = listed[0].trace_id
+    found = run_sync(hub.traces.get(trace_id))
+    return _widget("trace", trace_id, lambda w: w.TraceWidget(found, hub.traces), fallback=found)
+
+
+def _widget(kind: str, target: str, make: Callable[[Any], Any], fallback: Any, hint: bool = True) -> Any:
+    """The widget `make(widgets)` builds, shown in place of what the cell showed before; `fallback` (a static
+    display) when anywidget is not installed."""
+    from . import widgets
+
+    if not widgets.available():
+        if hint:
+            print("The interactive widget needs anywidget: pip install 'mastra_nb[notebook]'. A static view instead:")
+        return fallback
+    from .widgets._base import display_key, shown_for
+
+    return shown_for(display_key(kind, target), make(widgets))
 
 
 def config(magics: MastraMagics, args: Namespace) -> View:

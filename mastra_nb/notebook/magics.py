@@ -244,10 +244,13 @@ class MastraMagics(Magics):
         "command",
         nargs="?",
         default="overview",
-        choices=["overview", "runs", "resume", "graph", "chat", "config", "reset"],
+        choices=["overview", "runs", "resume", "graph", "chat", "trace", "config", "reset"],
         help="What to show or do.",
     )
-    @argument("target", nargs="?", help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat`.")
+    @argument(
+        "target", nargs="?", help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat`, TRACE_ID (or 'last') "
+        "for `trace`."
+    )
     @argument("--status", "-s", help="runs: only runs with this status (suspended, success, failed, running, ...).")
     @argument("--workflow", "-w", help="runs: only runs of this workflow.")
     @argument("--limit", "-n", type=int, default=20, help="runs: how many, newest first (default 20).")
@@ -262,18 +265,21 @@ class MastraMagics(Magics):
           %mastra                          agents, tools, workflows and recent runs, as tables
           %mastra runs [--status S] [--workflow W] [--limit N]
                                            stored workflow runs, newest first
-          %mastra resume RUN_ID            the run: its graph, its steps, what a suspended step waits for
+          %mastra resume RUN_ID            the run's live graph and a resume form per suspended step
+                                           (Resume continues the run in the background)
           %mastra resume RUN_ID --data D [--step S]
                                            resume a suspended run with data D (JSON or a variable),
                                            showing each step as it completes; works after a kernel restart
           %mastra graph WORKFLOW [--run RUN_ID|last]
-                                           the workflow's graph, coloured by a run's step statuses
-          %mastra chat AGENT               the agent's card (ask it with %%ask AGENT)
+                                           the workflow's live graph: follows that run, or the next run
+                                           started; click a step for its input, output, error and timing
+          %mastra chat AGENT               a chat with the agent: streaming answers, tool calls, stop
+          %mastra trace [TRACE_ID|last]    a trace as a waterfall of spans (default: the latest trace)
           %mastra config                   the settings in force and where they come from
           %mastra reset                    close the hub's storage and start an empty hub (stored runs stay)
 
-        For now `resume`, `graph` and `chat` show static displays (they read well in exported notebooks); the
-        interactive resume form, live graph and chat widgets come with the widgets.
+        `resume`, `graph`, `chat` and `trace` show widgets (with anywidget installed), which also carry a static
+        snapshot for exported notebooks; re-running their cell closes the widget it showed before.
         """
         from . import commands
 

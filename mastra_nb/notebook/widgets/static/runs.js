@@ -1,0 +1,71 @@
+// The runs table: filters (status, workflow), a row per stored run, and Open, which shows the run's graph and
+// resume form below (Python puts them there).
+
+const STATUSES = ["", "running", "suspended", "success", "failed", "canceled", "pending"];
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function select(options, current, onChange) {
+  const box = el("select");
+  for (const option of options) {
+    const item = el("option", null, option || "all");
+    item.value = option;
+    box.append(item);
+  }
+  box.value = current;
+  box.addEventListener("change", () => onChange(box.value));
+  return box;
+}
+
+function render({ model, el: root }) {
+  root.classList.add("mastra-widget", "mastra-runs");
+
+  function setFilter(name, value) {
+    model.set(name, value);
+    model.save_changes();
+  }
+
+  function draw() {
+    root.replaceChildren();
+    const header = el("div", "mastra-row");
+    header.append(el("span", "mastra-kind", "runs"), el("span", "mastra-muted", "status"),
+      select(STATUSES, model.get("status"), (v) => setFilter("status", v)), el("span", "mastra-muted", "workflow"),
+      select(["", ...model.get("workflows")], model.get("workflow"), (v) => setFilter("workflow", v)),
+      el("span", "mastra-muted", model.get("message") || ""));
+    const table = el("table", "mastra-runs-table");
+    const head = el("tr");
+    for (const name of ["run", "workflow", "status", "created", "updated", ""]) head.append(el("th", null, name));
+    table.append(head);
+    for (const row of model.get("rows") || []) {
+      const line = el("tr");
+      line.dataset.runId = row.run_id;
+      line.classList.toggle("opened", row.run_id === model.get("opened"));
+      const pill = el("span", "mastra-status", row.status);
+      pill.dataset.status = row.status;
+      const open = el("button", null, row.status === "suspended" ? "Resume…" : "Open");
+      open.addEventListener("click", () => model.send({ type: "open", run_id: row.run_id }));
+      const cells = [el("code", null, row.run_id), el("code", null, row.workflow_id), pill,
+        el("span", null, row.created_at || ""), el("span", null, row.updated_at || ""), open];
+      for (const cell of cells) {
+        const td = el("td");
+        td.append(cell);
+        line.append(td);
+      }
+      table.append(line);
+    }
+    if (!(model.get("rows") || []).length) root.append(header, el("div", "mastra-muted", "No runs."));
+    else root.append(header, table);
+  }
+
+  draw();
+  const names = ["change:rows", "change:status", "change:workflow", "change:opened", "change:message"];
+  for (const name of names) model.on(name, draw);
+  return () => { for (const name of names) model.off(name, draw); };
+}
+
+export default { render };

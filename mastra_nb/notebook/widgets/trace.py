@@ -1,0 +1,108 @@
+"""`TraceWidget`: a trace as a waterfall: one row per span, indented as the tree, a bar for when it ran, with its
+duration, tokens, cost and error; a click on a row shows its input, output and attributes.
+
+```
+ hub.traces.get(trace_id) ──> rows [{span_id, depth, name, kind, status, start_ms, duration_ms, ...}] ──> trace.js
+ trace.js ──{"type": "refresh"}──> the trace read again (spans are stored as they end, so a running trace grows)
+```
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from ...errors import MastraError
+from ..html import card
+from ._base import STATIC, MastraWidget, css, spawn
+
+if TYPE_CHECKING:
+    from ...telemetry.traces import SpanRecord, Trace, Traces
+
+__all__ = ["TraceWidget"]
+
+_VALUE_CHARS = 2000
+
+
+class TraceWidget(MastraWidget):
+    """The waterfall of `trace`; with `traces` (`hub.traces`), the front end's refresh button reads it again."""
+
+    _esm = STATIC / "trace.js"
+    _css = css("trace.css")
+
+    trace_id = traitlets.Unicode("").tag(sync=True)
+    duration_ms = traitlets.Float(0.0).tag(sync=True)
+    spans: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, trace: Trace, traces: Traces | None = None) -> None:
+        super().__init__(trace_id=trace.trace_id)
+        self.traces = traces
+        self.task: Any = None
+        self._show(trace)
+        self.on_msg(self._on_message)
+
+    def _show(self, trace: Trace) -> None:
+        self.trace = trace
+        start = min(s.start_time for s in trace.spans)
+        rows = []
+        for root in trace.roots:
+            for span, depth in _walk(root, 0):
+                rows.append(_row(span, depth, (span.start_time - start).total_seconds() * 1000))
+        with self.hold_sync():
+            self.duration_ms = round(trace.duration_ms, 3)
+            self.spans = rows
+
+    def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "refresh":
+            self.refresh()
+
+    def refresh(self) -> Any:
+        """Read the trace again from storage in the background; returns the task (None without `traces`)."""
+        if self.traces is None:
+            self.message = "This trace was given without `hub.traces`; it cannot be read again."
+            return None
+        self.task = spawn(self._reload())
+        return self.task
+
+    async def _reload(self) -> None:
+        assert self.traces is not None
+        try:
+            trace = await self.traces.get(self.trace_id)
+        except MastraError as error:
+            self.message = f"[{error.code}] {error.message}"
+            return
+        self._show(trace)
+        self.message = ""
+
+    def snapshot(self) -> str:
+        return card("Trace", self.trace_id, self.trace._repr_html_(), subtitle=f"{self.duration_ms:.1f} ms")
+
+    def __repr__(self) -> str:
+        return f"TraceWidget({self.trace_id!r}, spans={len(self.spans)})"
+
+
+def _walk(span: SpanRecord, depth: int) -> Any:
+    yield span, depth
+    for child in span.children:
+        yield from _walk(child, depth + 1)
+
+
+def _row(span: SpanRecord, depth: int, start_ms: float) -> dict[str, Any]:
+    attributes = span.attributes
+    tokens = attributes.get("mastra.usage.total_tokens")
+    return {
+        "span_id": span.span_id, "depth": depth, "name": span.name, "kind": span.kind,
+        "status": str(attributes.get("mastra.status") or span.status), "error": span.error,
+        "start_ms": round(start_ms, 3), "duration_ms": round(span.duration_ms, 3),
+        "tokens": tokens, "cost_usd": attributes.get("mastra.usage.cost_usd"),
+        "input": _value(span.input), "output": _value(span.output),
+        "attributes": {k: _value(v) for k, v in attributes.items() if k not in ("mastra.input", "mastra.output")},
+    }  # fmt: skip
+
+
+def _value(value: Any) -> Any:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return json.loads(text) if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + "…"

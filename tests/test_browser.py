@@ -1,0 +1,238 @@
+"""The widgets in a real JupyterLab, driven by a real browser (Playwright with Debian's /usr/bin/chromium).
+
+A JupyterLab server starts on 127.0.0.1 (a free port, a known token, its config, data and runtime folders under a
+temporary folder, news and update checks off), on a notebook written here: it defines a workflow that suspends,
+runs it, and shows `%mastra resume RUN_ID` (the run's live graph and resume form); then a scripted agent with a tool
+and `%mastra chat`. The browser fills the form (once wrongly: the field error shows inline, nothing is sent), presses
+Resume, and sees the node turn to success; the run's success is then read from the DuckDB file once the kernel has
+let go of it. Screenshots go to build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+TOKEN = "mastra-nb-browser-test"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium"),
+]
+
+WORKFLOW = """\
+from pydantic import BaseModel, Field
+from mastra_nb import StepContext, Workflow, step
+
+class Approval(BaseModel):
+    approved: bool
+    reviewer: str = Field(min_length=1, description="who decided")
+
+@step
+def double(n: int) -> int:
+    return n * 2
+
+@step(resume=Approval)
+def gate(n: int, ctx: StepContext) -> int:
+    if ctx.resume_data is None:
+        ctx.suspend({"question": f"keep {n}?"})
+    return n if ctx.resume_data.approved else 0
+
+gated = mastra.add_workflow(Workflow("gated", input=int, output=int).then(double).then(gate).commit(), replace=True)
+result = await gated.create_run().start(3)
+print(result.run_id, result.status)
+"""
+
+TOOL = '''%%tool
+def add(a: int, b: int) -> int:
+    """Add two numbers.
+
+    Args:
+        a: the first.
+        b: the second.
+    """
+    return a + b
+'''
+
+AGENT_MODEL = """\
+from mastra_nb import ScriptedModel, ScriptedReply
+model = ScriptedModel([ScriptedReply.call("add", a=2, b=3), lambda m: "The sum is " + m[-1]["content"] + "."])
+"""
+
+
+def _notebook(path: Path) -> None:
+    cells = [
+        "%load_ext mastra_nb", WORKFLOW, "%mastra resume {result.run_id}",
+        TOOL, AGENT_MODEL, "%%agent calc --model model --tools add\nYou add numbers with the add tool.",
+        "%mastra chat calc",
+    ]  # fmt: skip
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _api(url: str, path: str, method: str = "GET") -> Any:
+    request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A JupyterLab server on a folder holding `widgets.ipynb`; yields its URL and the folder."""
+    home = tmp_path_factory.mktemp("lab")
+    root = home / "notebooks"
+    root.mkdir()
+    _notebook(root / "widgets.ipynb")
+    config = home / "config"
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "default_setting_overrides.json").write_text(json.dumps({
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    }))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASTRA_", "JUPYTER"))}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    )  # fmt: skip
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+        "--ServerApp.port_retries=0",
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _api(url, "/api/status")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"JupyterLab did not start: {(home / 'server.log').read_text()}") from None
+                time.sleep(0.3)
+        yield url, root
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab: tuple[str, Path]) -> Iterator[Any]:
+    """The notebook open in chromium, run from top to bottom."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        tab = browser.new_page(viewport={"width": 1280, "height": 1100})
+        tab.set_default_timeout(60_000)
+        tab.goto(f"{url}/lab/tree/widgets.ipynb?token={TOKEN}")
+        tab.wait_for_selector(".jp-Notebook .jp-Cell")
+        tab.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
+        tab.wait_for_function(
+            "() => { const w = window.jupyterapp.shell.currentWidget;"
+            " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+            " && w.sessionContext.session.kernel.status === 'idle'; }"
+        )
+        tab.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        yield tab
+        browser.close()
+
+
+def _shot(target: Any, name: str) -> None:
+    target.screenshot(path=str(SHOTS / name))
+
+
+def test_a_chat_turn_with_a_tool_call(page):
+    chat = page.locator(".mastra-chat").first
+    box = chat.locator("textarea")
+    box.wait_for()
+    box.fill("What is 2 + 3?")
+    box.press("Enter")
+    chat.locator('.mastra-chat-tool[data-tool="add"]').wait_for()
+    page.locator('.mastra-chat[data-busy="false"] .mastra-chat-assistant[data-status="done"]').wait_for()
+    answer = chat.locator(".mastra-chat-assistant").last.inner_text()
+    assert "The sum is 5." in answer and '"a": 2' in answer
+    assert chat.locator(".mastra-chat-user").first.inner_text().endswith("What is 2 + 3?")
+    _shot(chat, "04_chat_with_a_tool_call.png")
+
+
+def test_the_form_resumes_the_run_and_the_graph_turns_to_success(lab, page):
+    url, root = lab
+    graph = page.locator(".mastra-graph").first
+    graph.locator('g.node[data-path="1"][data-status="suspended"]').wait_for()
+    assert graph.locator('g.node[data-path="0"]').get_attribute("data-status") == "success"
+    form = page.locator(".mastra-form").first
+    form.locator('[data-step-path="1"]').wait_for()
+    assert "keep 6?" in form.locator(".mastra-form-payload").inner_text()
+    form.locator("input[name=approved]").check()
+    cell = page.locator(".jp-Cell").nth(2)
+    _shot(cell, "01_graph_and_resume_form.png")
+
+    form.locator("button", has_text="Resume").click()  # reviewer left empty: refused, inline
+    error = form.locator('[data-error-for="reviewer"]')
+    page.wait_for_function("el => el.textContent.includes('at least 1 character')", arg=error.element_handle())
+    _shot(cell, "02_resume_form_field_error.png")
+    assert graph.locator('g.node[data-path="1"]').get_attribute("data-status") == "suspended"
+
+    form.locator("input[name=reviewer]").fill("ann")
+    form.locator("button", has_text="Resume").click()
+    graph.locator('g.node[data-path="1"][data-status="success"]').wait_for()
+    page.locator('.mastra-form[data-status="success"]').wait_for()
+    assert "The run succeeded." in form.inner_text()
+    graph.locator('g.node[data-path="1"]').click()  # the detail of the step: its input, output and resume data
+    graph.locator('.mastra-graph-record[data-path="1"]').wait_for()
+    assert '"reviewer": "ann"' in graph.locator(".mastra-graph-detail").inner_text()
+    _shot(cell, "03_resumed_run_succeeded.png")
+
+    # The kernel holds the DuckDB file: shut it down, then read the run from storage.
+    run_id = page.locator(".mastra-form strong").first.inner_text().removeprefix("run ").strip()
+    for session in _api(url, "/api/sessions"):
+        _api(url, f"/api/kernels/{session['kernel']['id']}", method="DELETE")
+    from mastra_nb import DuckDBStore, run_sync
+
+    store = DuckDBStore(root / ".mastra" / "mastra.duckdb")
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            rows = run_sync(store.select("workflow_runs", where={"run_id": run_id}))
+            break
+        except Exception:  # the kernel may still be letting go of the file's lock
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    run_sync(store.close())
+    assert rows[0]["status"] == "success" and rows[0]["output"] == 6

@@ -1,0 +1,373 @@
+"""The widgets' Python side, with a real hub: a real `InMemoryStore` or a DuckDB file under `tmp_path`, real runs
+emitting real events. What the front end would receive is the widgets' synced state (their traits); a message from
+the front end goes through the widget's own comm handler (`_handle_msg`), as a click in JupyterLab would.
+
+The browser side (the ES modules in a real JupyterLab) is tested in `test_browser.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, StepContext, Workflow, step, tool
+from mastra_nb.models import ScriptedModel, ScriptedReply
+from mastra_nb.notebook.widgets import ChatWidget, GraphWidget, ResumeForm, RunPanel, RunsView, TraceWidget
+from mastra_nb.notebook.widgets._base import Throttle, display_key, shown_for
+from mastra_nb.notebook.widgets.forms import fields
+
+
+class Approval(BaseModel):
+    approved: bool
+    reviewer: str
+    level: Literal["low", "high"] = "low"
+    due: datetime.date | None = None
+    budget: float = 0.0
+    tags: list[str] = []
+
+
+@step
+def double(n: int) -> int:
+    return n * 2
+
+
+@step(resume=Approval)
+def gate(n: int, ctx: StepContext) -> int:
+    if ctx.resume_data is None:
+        ctx.suspend({"question": f"keep {n}?"})
+    return n if ctx.resume_data.approved else 0
+
+
+@step
+def square(n: int) -> int:
+    return n * n
+
+
+def gated(hub: Mastra) -> Workflow:
+    workflow = Workflow("gated", input=int, output=int).then(double).then(gate).commit()
+    return hub.add_workflow(workflow)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def hub() -> Mastra:
+    return Mastra(storage=InMemoryStore())
+
+
+async def settle(hub: Mastra, widget: GraphWidget) -> None:
+    await hub.events.drain()
+    widget.flush()
+
+
+# -- the graph --------------------------------------------------------------------------------------------------
+
+
+async def test_a_node_turns_success_when_its_step_completes(hub):
+    workflow = gated(hub)
+    graph = GraphWidget(workflow)
+    assert graph.statuses == {} and graph.run_id == "" and graph.following == "latest"
+    run = workflow.create_run()
+    await run.start(3)
+    await settle(hub, graph)
+    assert graph.run_id == run.run_id and graph.run_status == "suspended"
+    assert graph.statuses == {"0": ["success", 1], "1": ["suspended", 1]}
+    await run.resume({"approved": True, "reviewer": "ann"})
+    await settle(hub, graph)
+    assert graph.statuses["1"] == ["success", 1] and graph.run_status == "success"
+    snapshot = graph._repr_mimebundle_()[0]["text/html"]
+    assert 'data-path="1"' in snapshot and 'data-status="success"' in snapshot
+    graph.close()
+
+
+async def test_clicking_a_node_shows_its_input_output_and_timing(hub):
+    workflow = gated(hub)
+    run = workflow.create_run()
+    await run.start(4)
+    graph = GraphWidget(workflow, run)
+    assert graph.following == "run" and graph.statuses["1"] == ["suspended", 1]
+    graph.selected = "0"  # what a click on the node sets, through the comm
+    [item] = graph.detail["items"]
+    assert graph.detail["label"] == "double" and item["input"] == 4 and item["output"] == 8
+    assert item["status"] == "success" and item["duration_ms"] is not None and item["started_at"]
+    graph.selected = "1"
+    assert graph.detail["items"][0]["suspend_payload"] == {"question": "keep 8?"}
+    graph.close()
+
+
+async def test_a_graph_following_one_run_ignores_the_others(hub):
+    workflow = gated(hub)
+    first = workflow.create_run()
+    await first.start(1)
+    graph = GraphWidget(workflow, first)
+    await workflow.create_run().start(2)
+    await workflow.create_run().start(3)
+    await settle(hub, graph)
+    assert graph.run_id == first.run_id
+    graph.close()
+
+
+async def test_a_thousand_item_foreach_is_throttled(hub):
+    workflow = hub.add_workflow(Workflow("many", input=list[int], output=list[int]).foreach(square, 10).commit())
+    graph = GraphWidget(workflow, interval=0.05)
+    pushes: list[dict] = []
+    graph.observe(lambda change: pushes.append(change["new"]), names="statuses")
+    result = await workflow.create_run().start(list(range(1000)))
+    await settle(hub, graph)
+    assert result.status == "success" and graph.statuses == {"0": ["success", 0], "0.*": ["success", 1000]}
+    assert len(pushes) < 60, f"{len(pushes)} updates for 2,000 step events"
+    graph.selected = "0.*"
+    assert graph.detail["count"] == 1000 and len(graph.detail["items"]) == 20  # the last 20, not all
+    graph.close()
+
+
+def test_the_throttle_flushes_at_once_then_once_per_interval():
+    calls: list[float] = []
+    throttle = Throttle(lambda: calls.append(1), interval=0.2)
+    for _ in range(100):
+        throttle.touch()
+    assert len(calls) == 1  # the first at once; the rest wait for the timer
+    throttle.touch(now=True)
+    assert len(calls) == 2
+    throttle.cancel()
+
+
+async def test_closing_leaves_no_subscription_and_rerunning_replaces_the_widget(hub):
+    workflow = gated(hub)
+    before = len(hub.events.subscriptions)
+    graph = GraphWidget(workflow)
+    assert len(hub.events.subscriptions) == before + 2
+    graph.close()
+    assert len(hub.events.subscriptions) == before and graph.closed
+    # Re-running a cell: the widget shown for the same key closes the one shown before.
+    key = display_key("graph", workflow.id)
+    first = shown_for(key, GraphWidget(workflow))
+    second = shown_for(key, GraphWidget(workflow))
+    assert first.closed and not second.closed and len(hub.events.subscriptions) == before + 2
+    run = workflow.create_run()
+    await run.start(2)
+    await settle(hub, second)
+    panel = shown_for(display_key("resume", run.run_id), RunPanel(run))
+    run_subscriptions = len(run._events.subscriptions)
+    assert run_subscriptions == 1  # the form watches the run
+    panel.close()
+    second.close()
+    assert len(hub.events.subscriptions) == before and len(run._events.subscriptions) == 0
+    assert panel.graph.closed and panel.form.closed
+
+
+# -- the resume form -------------------------------------------------------------------------------------------
+
+
+async def test_the_form_is_built_from_the_resume_schema(hub):
+    workflow = gated(hub)
+    run = workflow.create_run()
+    await run.start(3)
+    form = ResumeForm(run)
+    [entry] = form.steps
+    schema = gate.resume.json_schema()
+    assert entry["path"] == "1" and entry["step_id"] == "gate" and entry["payload"] == {"question": "keep 6?"}
+    assert entry["schema"] == schema
+    assert [f["name"] for f in entry["fields"]] == list(schema["properties"])
+    kinds = {f["name"]: f["kind"] for f in entry["fields"]}
+    assert kinds == {"approved": "bool", "reviewer": "text", "level": "enum", "due": "date", "budget": "number",
+                     "tags": "json"}  # fmt: skip
+    required = {f["name"] for f in entry["fields"] if f["required"]}
+    assert required == set(schema["required"]) == {"approved", "reviewer"}
+    assert next(f for f in entry["fields"] if f["name"] == "level")["options"] == ["low", "high"]
+    assert "keep 6?" in form.snapshot() and "resume-fields" in form.snapshot()
+    form.close()
+
+
+def test_fields_of_schemas_that_are_not_objects():
+    assert [(f["name"], f["kind"]) for f in fields({"type": "integer"})] == [("", "integer")]
+    assert [(f["name"], f["kind"]) for f in fields(None)] == [("", "json")]
+    nested = fields({"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
+                                                       "inner": {"type": "object"}}})  # fmt: skip
+    assert [f["kind"] for f in nested] == ["datetime", "json"]
+
+
+async def test_an_invalid_value_is_refused_with_its_field_error(hub):
+    workflow = gated(hub)
+    run = workflow.create_run()
+    await run.start(3)
+    form = ResumeForm(run)
+    assert form.submit("1", {"approved": True, "reviewer": "ann", "level": "medium", "budget": "lots"}) is None
+    assert set(form.errors["1"]) == {"level", "budget"} and "low" in form.errors["1"]["level"]
+    assert form.submit("1", {"approved": True, "reviewer": "ann", "tags": "[oops"}) is None
+    assert "not valid JSON" in form.errors["1"]["tags"]
+    assert form.submit("1", {"reviewer": "ann"}) is None and form.errors["1"] == {"approved": "required"}
+    stored = await workflow.get_run(run.run_id)
+    assert stored.status == "suspended" and run.status == "suspended" and not form.busy  # nothing was sent
+    form.close()
+
+
+async def test_resume_continues_the_run_in_the_background(hub):
+    workflow = gated(hub)
+    run = workflow.create_run()
+    await run.start(3)
+    panel = RunPanel(run)
+    form, graph = panel.form, panel.graph
+    values = {"approved": True, "reviewer": "ann", "level": "high", "due": "2026-12-01", "tags": '["a"]'}
+    task = form.submit("1", values)
+    assert form.busy and form.status == "running" and form.errors == {}
+    assert isinstance(task, asyncio.Task)  # on this (the kernel's) loop: the caller returned at once
+    await task
+    await settle(hub, graph)
+    assert form.status == "success" and form.message == "The run succeeded." and form.steps == [] and not form.busy
+    assert run.output == 6 and graph.statuses["1"] == ["success", 1] and graph.run_status == "success"
+    resumed_with = run.result.steps["1"].resume_payload
+    assert resumed_with["level"] == "high" and resumed_with["due"] == "2026-12-01" and resumed_with["tags"] == ["a"]
+    panel.close()
+
+
+async def test_a_click_reaches_the_form_through_its_comm(hub):
+    workflow = gated(hub)
+    run = workflow.create_run()
+    await run.start(5)
+    form = ResumeForm(run)
+    message = {"type": "resume", "path": "1", "values": {"approved": False, "reviewer": "bo"}}
+    form._handle_msg({"content": {"data": {"method": "custom", "content": message}}, "buffers": []})
+    await form.task
+    assert run.status == "success" and run.output == 0 and form.status == "success"
+    form.close()
+
+
+def test_a_run_loaded_from_duckdb_after_a_restart_resumes_from_the_form(tmp_path):
+    from mastra_nb import run_sync
+
+    path = tmp_path / "runs.duckdb"
+    store = DuckDBStore(path)
+    first = Mastra(storage=store)
+    result = run_sync(gated(first).create_run().start(7))
+    run_sync(first.shutdown())
+    run_sync(store.close())
+    # A new hub on the same file, as a restarted kernel would make, with the workflow defined again.
+    store = DuckDBStore(path)
+    second = Mastra(storage=store)
+    workflow = gated(second)
+    run = run_sync(workflow.get_run(result.run_id))
+    form = ResumeForm(run)
+    assert [s["path"] for s in form.steps] == ["1"] and form.steps[0]["payload"] == {"question": "keep 14?"}
+    future = form.submit("1", {"approved": True, "reviewer": "cy"})  # no running loop here: the private loop
+    future.result(timeout=30)
+    assert form.status == "success"
+    stored = run_sync(workflow.get_run(result.run_id))
+    assert stored.status == "success" and stored.output == 14
+    form.close()
+    run_sync(second.shutdown())
+    run_sync(store.close())
+
+
+# -- chat and trace --------------------------------------------------------------------------------------------
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers.
+
+    Args:
+        a: the first.
+        b: the second.
+    """
+    return a + b
+
+
+def calc(hub: Mastra, *script: object) -> Agent:
+    model = ScriptedModel(list(script))
+    return hub.add_agent(Agent("calc", "You add numbers with the add tool.", model, tools=[add]))  # type: ignore[no-any-return]
+
+
+async def test_a_chat_turn_streams_the_answer_with_its_tool_card(hub):
+    agent = calc(hub, ScriptedReply.call("add", a=2, b=3), lambda m: "The sum is " + m[-1]["content"] + ".",
+                 lambda m: f"You said {len([x for x in m if x['role'] == 'user'])} things.")  # fmt: skip
+    chat = ChatWidget(agent)
+    pushes: list[list] = []
+    chat.observe(lambda change: pushes.append(change["new"]), names="messages")
+    task = chat.send("What is 2 + 3?")
+    assert chat.busy and chat.send("again?") is None  # one turn at a time
+    await task
+    user, answer = chat.messages
+    assert user == {"role": "user", "text": "What is 2 + 3?", "tools": [], "status": "done"}
+    assert answer["text"] == "The sum is 5." and answer["status"] == "done" and answer["scripted"]
+    [card] = answer["tools"]
+    assert card["name"] == "add" and card["arguments"] == {"a": 2, "b": 3} and card["result"] == 5
+    assert not chat.busy and len(pushes) >= 2
+    await chat.send("And now?")  # the conversation so far goes with the next turn
+    assert chat.messages[-1]["text"] == "You said 2 things."
+    snapshot = chat.snapshot()
+    assert "What is 2 + 3?" in snapshot and "The sum is 5." in snapshot and 'data-tool="add"' in snapshot
+    chat.close()
+
+
+async def test_stop_ends_the_turn_and_keeps_what_was_said(hub):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @tool
+    async def wait(seconds: int) -> str:
+        """Wait.
+
+        Args:
+            seconds: how long.
+        """
+        started.set()
+        await release.wait()
+        return "done"
+
+    agent = hub.add_agent(Agent("slow", "", ScriptedModel([ScriptedReply.call("wait", seconds=9), "never"]),
+                                tools=[wait]))  # fmt: skip
+    chat = ChatWidget(agent)
+    task = chat.send("wait for it")
+    await started.wait()
+    chat._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "stop"}}}, "buffers": []})
+    await asyncio.wait([task])
+    answer = chat.messages[-1]
+    assert answer["status"] == "stopped" and not chat.busy and answer["tools"][0]["name"] == "wait"
+    chat.close()
+
+
+async def test_the_trace_waterfall_has_a_row_per_span(hub):
+    agent = calc(hub, ScriptedReply.call("add", a=1, b=2), "3.")
+    result = await agent.generate("1 + 2?")
+    trace = await hub.traces.get(result.trace_id)
+    widget = TraceWidget(trace, hub.traces)
+    assert [row["span_id"] for row in widget.spans] == [s.span_id for r in trace.roots for s in r.walk()]
+    root, *rest = widget.spans
+    assert root["depth"] == 0 and root["start_ms"] == 0 and root["kind"] == "agent" and root["duration_ms"] > 0
+    tool_row = next(r for r in rest if r["kind"] == "tool")
+    assert tool_row["depth"] >= 1 and tool_row["input"] == {"a": 1, "b": 2} and tool_row["output"] == 3
+    assert all(0 <= r["start_ms"] <= widget.duration_ms for r in widget.spans)
+    await widget.refresh()
+    assert len(widget.spans) == len(trace.spans) and trace.trace_id in widget.snapshot()
+    widget.close()
+
+
+# -- runs ------------------------------------------------------------------------------------------------------
+
+
+async def test_the_runs_view_filters_reloads_and_opens_a_run(hub):
+    workflow = gated(hub)
+    waiting = workflow.create_run()
+    await waiting.start(1)
+    view = RunsView(hub)
+    assert [r["run_id"] for r in view.table.rows] == [waiting.run_id] and view.table.workflows == ["gated"]
+    done = workflow.create_run()
+    await done.start(2)
+    await done.resume({"approved": True, "reviewer": "ann"})
+    await hub.events.drain()
+    await asyncio.sleep(0.6)  # the reload after the events is throttled (0.5 s)
+    await view.task
+    assert {r["run_id"]: r["status"] for r in view.table.rows} == {waiting.run_id: "suspended", done.run_id: "success"}
+    view.table.status = "suspended"  # what the front end's filter sets
+    await view.task
+    assert [r["run_id"] for r in view.table.rows] == [waiting.run_id]
+    assert view.table.snapshot().count("<tr data-row>") == 1
+    message = {"type": "open", "run_id": waiting.run_id}
+    view.table._handle_msg({"content": {"data": {"method": "custom", "content": message}}, "buffers": []})
+    panel = view.panel
+    assert panel is not None and view.children == (view.table, panel) and panel.form.steps[0]["path"] == "1"
+    before = len(hub.events.subscriptions)
+    view.close()
+    assert panel.graph.closed and panel.form.closed and len(hub.events.subscriptions) == before - 4
