@@ -24,6 +24,7 @@ from mastra_nb.storage import (
     Storage,
     UpsertOp,
 )
+from mastra_nb.storage.base import InsertOp, UpdateRowsOp
 
 UTC = timezone.utc
 
@@ -301,6 +302,61 @@ async def test_transaction_with_a_bad_op_writes_nothing(store: Storage, bad: Any
     assert await store.list() == ["keep"]
     assert await store.count("threads") == 0
     assert await store.select("scores") == before_rows
+
+
+async def test_insert_op_adds_new_rows_and_refuses_a_stored_key(store: Storage) -> None:
+    await store.transaction([InsertOp("threads", [{"id": "t1", "title": "one"}, {"id": "t2", "title": "two"}])])
+    assert [r["title"] for r in await store.select("threads")] == ["one", "two"]
+    with pytest.raises(MastraError) as info:
+        await store.transaction(
+            [SetOp("k", 1), InsertOp("threads", [{"id": "t3"}]), InsertOp("threads", [{"id": "t2", "title": "x"}])]
+        )
+    assert (info.value.kind, info.value.code) == (ErrorKind.DOMAIN, "STORAGE_CONFLICT")
+    assert "`threads`" in info.value.message and "`UpsertOp`" in info.value.message
+    assert await store.list() == []  # all or nothing
+    assert [(r["id"], r["title"]) for r in await store.select("threads")] == [("t1", "one"), ("t2", "two")]
+
+
+async def test_update_rows_op_sets_only_the_given_columns(store: Storage) -> None:
+    when = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    await store.upsert("threads", [{"id": "t1", "title": "a", "metadata": {"k": 1}}, {"id": "t2", "title": "b"}])
+    await store.transaction([UpdateRowsOp("threads", {"id": "t1"}, {"metadata": {"k": [2]}, "updated_at": when})])
+    rows = {r["id"]: r for r in await store.select("threads")}
+    assert (rows["t1"]["title"], rows["t1"]["metadata"], rows["t1"]["updated_at"]) == ("a", {"k": [2]}, when)
+    assert rows["t2"]["metadata"] is None and rows["t2"]["title"] == "b"
+    await store.transaction(
+        [UpdateRowsOp("threads", {}, {"title": "all"}), UpdateRowsOp("threads", {"id": "no"}, {"title": "x"})]
+    )
+    assert [r["title"] for r in await store.select("threads")] == ["all", "all"]
+    for bad, needle in [
+        (UpdateRowsOp("threads", {"id": "t1"}, {"id": "t9"}), "primary key"),
+        (UpdateRowsOp("threads", {"id": "t1"}, {}), "non-empty"),
+        (UpdateRowsOp("threads", {"id": "t1"}, {"colour": "red"}), "colour"),
+        (UpdateRowsOp("threads", {"id": "t1"}, {"created_at": "not a time"}), "created_at"),
+    ]:
+        with pytest.raises(MastraError) as info:
+            await store.transaction([bad])
+        assert info.value.kind is ErrorKind.VALIDATION and needle in info.value.message, info.value.message
+
+
+async def test_load_run_reads_a_run_and_its_journal_in_seq_order(store: Storage) -> None:
+    await store.upsert("workflow_runs", [{"run_id": "r1", "workflow_id": "w", "status": "suspended"}])
+    await store.upsert(
+        "workflow_steps",
+        [
+            {"run_id": "r1", "position": "1", "seq": 2, "step_id": "b", "output": {"n": [1]}},
+            {"run_id": "r1", "position": "0.10", "seq": 0, "step_id": "a"},
+            {"run_id": "r1", "position": "0.2", "seq": 1, "step_id": "a"},
+            {"run_id": "r2", "position": "0", "seq": 0, "step_id": "other"},
+        ],
+    )
+    run, steps = await store.load_run("r1", "w")
+    assert run is not None and run["status"] == "suspended" and set(run) == set(TABLES["workflow_runs"].column_names)
+    assert [s["position"] for s in steps] == ["0.10", "0.2", "1"] and steps[2]["output"] == {"n": [1]}
+    assert steps == [await store.select("workflow_steps", where={"run_id": "r1"}, order_by="seq")][0]
+    assert await store.load_run("r1", "another_workflow") == (None, [])
+    assert await store.load_run("r9") == (None, [])
+    assert (await store.load_run("r1"))[0] == run
 
 
 # -- domain tables -----------------------------------------------------------------------------

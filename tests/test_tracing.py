@@ -431,3 +431,22 @@ def test_otlp_is_off_unless_asked():
     assert otlp_requested({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not otlp_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_TRACES_EXPORTER": "none"})
     assert json.loads(json.dumps(Telemetry(enabled=False).enabled)) is False
+
+
+async def test_a_resumed_block_gets_a_span_and_a_finished_one_does_not(tmp_path):
+    hub, _ = traced_hub(tmp_path)
+    workflow = hub.add_workflow(
+        Workflow("blocks", input=Num, output=Num)
+        .parallel([inc("a"), inc("b")])
+        .map(lambda data: Num(n=data["a"].n + data["b"].n))
+        .parallel([gate(), inc("c")])
+        .map(lambda data: data["gate"])
+    )
+    run = workflow.create_run()
+    assert (await run.start({"n": 1})).status == "suspended"
+    resumed = await run.resume({"approved": True})
+    assert resumed.status == "success" and resumed.output == Num(n=4)
+    root = (await hub.traces.get(resumed.trace_id)).root
+    assert [s.name for s in root.children] == ["parallel 2"]  # block 0 is done and replayed; block 2 is not
+    assert [s.name for s in root.children[0].children] == ["step gate"]  # `c` succeeded before: replayed
+    await hub.shutdown()

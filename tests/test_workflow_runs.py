@@ -312,3 +312,34 @@ async def test_time_travel_restores_the_state_as_it_was_at_that_step():
     assert (await original.start({"n": 0})).output == ["a", "b"]
     assert (await original.time_travel("b")).output == ["a", "b"]  # not ["a", "b", "b"]
     assert (await original.time_travel("a")).output == ["a", "b"]  # from the initial state
+
+
+async def test_starting_a_run_whose_id_is_stored_is_refused_and_the_stored_run_is_kept():
+    hub = new_hub()
+    workflow = hub.add_workflow(Workflow("reuse", input=Num).then(gate()))
+    assert (await workflow.create_run("order-1").start({"n": 1})).status == "suspended"
+    before = (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps"))
+    again = workflow.create_run("order-1")
+    with pytest.raises(MastraError) as info:
+        await again.start({"n": 2})
+    assert info.value.code == "RUN_ALREADY_EXISTS" and "`await workflow.get_run(run_id)`" in info.value.message
+    assert again.status == "pending"
+    assert (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps")) == before
+    assert (await (await workflow.get_run("order-1")).resume({"approved": True})).output == Num(n=1)
+
+
+async def test_a_second_object_resuming_a_run_already_resumed_fails_without_changing_it():
+    """Two objects loaded while the run was suspended: the first resume wins; the second one finds the rows
+    the first wrote and fails rather than writing over them."""
+    hub = new_hub()
+    calls: list[str] = []
+    workflow = hub.add_workflow(Workflow("twice", input=Num).then(gate()).then(counting("after", calls)))
+    run_id = (await workflow.create_run().start({"n": 2})).run_id
+    first, second = await workflow.get_run(run_id), await workflow.get_run(run_id)
+    assert (await first.resume({"approved": True})).output == Num(n=3)
+    stored = (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps"))
+    with pytest.raises(MastraError) as info:
+        await second.resume({"approved": False})
+    assert info.value.code == "STORAGE_CONFLICT"
+    assert (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps")) == stored
+    assert (await workflow.get_run(run_id)).result.output == Num(n=3)

@@ -26,7 +26,7 @@ from .tables import Condition, Table
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["DeleteOp", "DeleteRowsOp", "Op", "SetOp", "Storage", "UpsertOp"]
+__all__ = ["DeleteOp", "DeleteRowsOp", "InsertOp", "Op", "SetOp", "Storage", "UpdateRowsOp", "UpsertOp"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,16 @@ class UpsertOp:
 
 
 @dataclass(frozen=True)
+class InsertOp:
+    """Insert new `rows` into a domain `table`. A row whose primary key is already stored fails the whole
+    transaction with `STORAGE_CONFLICT`. For rows known to be new (an append-only journal) this is several
+    times cheaper than `UpsertOp` in DuckDB, whose replace is a delete and an insert with index checks."""
+
+    table: str
+    rows: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
 class DeleteRowsOp:
     """Delete the rows of `table` matching `where` (same filter language as `Storage.select`)."""
 
@@ -61,7 +71,17 @@ class DeleteRowsOp:
     where: Mapping[str, Any]
 
 
-Op = SetOp | DeleteOp | UpsertOp | DeleteRowsOp
+@dataclass(frozen=True)
+class UpdateRowsOp:
+    """Set the columns in `values` on the rows of `table` matching `where` (same filter language as
+    `Storage.select`); other columns keep their values. Primary key columns cannot be set."""
+
+    table: str
+    where: Mapping[str, Any]
+    values: Mapping[str, Any]
+
+
+Op = SetOp | DeleteOp | UpsertOp | InsertOp | DeleteRowsOp | UpdateRowsOp
 
 
 # Validated writes, as stores receive them. Values are already encoded; nothing here can be invalid.
@@ -79,6 +99,7 @@ class KVDelete:
 class RowsPut:
     table: Table
     rows: tuple[dict[str, Any], ...]  # full encoded rows, unique by primary key
+    replace: bool = True  # False: the rows are new, and a stored primary key is a `STORAGE_CONFLICT`
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,14 @@ class RowsDelete:
     where: tuple[Condition, ...]  # result: how many rows were deleted
 
 
-Write = KVPut | KVDelete | RowsPut | RowsDelete
+@dataclass(frozen=True)
+class RowsUpdate:
+    table: Table
+    where: tuple[Condition, ...]
+    values: dict[str, Any]  # column -> encoded value, never a primary key column; result: rows updated
+
+
+Write = KVPut | KVDelete | RowsPut | RowsDelete | RowsUpdate
 
 
 def _invalid(code: str, message: str) -> MastraError:
@@ -112,6 +140,17 @@ def _expires_at(ttl: Any, now: float) -> float | None:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
         raise _invalid("STORAGE_ARGUMENT_INVALID", f"`ttl` must be a positive number of seconds, got {ttl!r}.")
     return now + ttl
+
+
+def conflict(table: Table, cause: str) -> MastraError:
+    """The error of an `InsertOp` whose row is already stored; both stores raise it alike."""
+    return MastraError(
+        ErrorKind.DOMAIN,
+        "STORAGE_CONFLICT",
+        f"`InsertOp` into `{table.name}`: a row with the same primary key is already stored ({cause}); use "
+        f"`UpsertOp` (or `upsert`) to replace rows.",
+        details={"table": table.name, "cause": cause},
+    )
 
 
 def _int_arg(value: Any, name: str, *, minimum: int) -> int:
@@ -331,15 +370,19 @@ class Storage(ABC):
             return KVDelete((_key(op.key, "DeleteOp"),))
         if isinstance(op, UpsertOp):
             return self._rows_put(tables.get_table(op.table), op.rows)
+        if isinstance(op, InsertOp):
+            return self._rows_put(tables.get_table(op.table), op.rows, replace=False)
         if isinstance(op, DeleteRowsOp):
             return self._rows_delete(op.table, op.where)
+        if isinstance(op, UpdateRowsOp):
+            return self._rows_update(op.table, op.where, op.values)
         raise _invalid(
             "STORAGE_ARGUMENT_INVALID",
-            f"expected SetOp, DeleteOp, UpsertOp or DeleteRowsOp, got {type(op).__name__}.",
+            f"expected SetOp, DeleteOp, UpsertOp, InsertOp, DeleteRowsOp or UpdateRowsOp, got {type(op).__name__}.",
         )
 
     @staticmethod
-    def _rows_put(table: Table, rows: Any) -> RowsPut:
+    def _rows_put(table: Table, rows: Any, replace: bool = True) -> RowsPut:
         if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
             raise _invalid(
                 "STORAGE_ARGUMENT_INVALID",
@@ -351,7 +394,7 @@ class Storage(ABC):
             key = tuple(encoded[name] for name in table.primary_key)
             unique.pop(key, None)  # last wins, and takes the last position
             unique[key] = encoded
-        return RowsPut(table, tuple(unique.values()))
+        return RowsPut(table, tuple(unique.values()), replace)
 
     @staticmethod
     def _rows_delete(table: str, where: Any) -> RowsDelete:
@@ -359,6 +402,26 @@ class Storage(ABC):
         if where is None:
             raise _invalid("STORAGE_ARGUMENT_INVALID", "`delete_rows` needs `where`; pass {} to delete all rows.")
         return RowsDelete(spec, tables.normalize_where(spec, where))
+
+    @staticmethod
+    def _rows_update(table: str, where: Any, values: Any) -> RowsUpdate:
+        spec = tables.get_table(table)
+        if where is None:
+            raise _invalid("STORAGE_ARGUMENT_INVALID", "`UpdateRowsOp` needs `where`; pass {} to update all rows.")
+        if not isinstance(values, Mapping) or not values:
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", f"`UpdateRowsOp` on `{spec.name}` needs a non-empty mapping of `values`."
+            )
+        encoded = {}
+        for name, value in values.items():
+            column = spec.column(name)
+            if column.name in spec.primary_key:
+                raise _invalid(
+                    "STORAGE_ARGUMENT_INVALID",
+                    f"`UpdateRowsOp` cannot set `{spec.name}.{name}`, a primary key column; delete and insert instead.",
+                )
+            encoded[column.name] = tables.encode(column, value, f"`{spec.name}.{name}`")
+        return RowsUpdate(spec, tables.normalize_where(spec, where), encoded)
 
     async def _commit(self, op: str, writes: builtins.list[Write], count: int | None) -> builtins.list[Any]:
         self._check_open()
@@ -415,6 +478,38 @@ class Storage(ABC):
                 DeleteRowsOp("workflow_runs", {"run_id": {"$in": ids}}),
             ])  # fmt: skip
         return len(ids)
+
+    async def load_run(
+        self, run_id: str, workflow_id: str | None = None
+    ) -> tuple[dict[str, Any] | None, builtins.list[dict[str, Any]]]:
+        """A workflow run's row and its journal rows in journal order (`seq`), read together.
+
+        Returns `(None, [])` when no run `run_id` (of `workflow_id`, when given) is stored.
+        """
+        runs, steps = tables.get_table("workflow_runs"), tables.get_table("workflow_steps")
+        where: dict[str, Any] = {"run_id": run_id}
+        if workflow_id is not None:
+            where["workflow_id"] = workflow_id
+        run_where, step_where = tables.normalize_where(runs, where), tables.normalize_where(steps, {"run_id": run_id})
+        self._check_open()
+        raw_run, raw_steps = await self._read_run(run_where, step_where)
+        self._accessed("select", len(raw_steps) + (raw_run is not None))
+        if raw_run is None:
+            return None, []
+        rows = [tables.decode_row(steps, raw) for raw in raw_steps]
+        rows.sort(key=lambda row: (row["seq"] is None, row["seq"] or 0, row["position"]))
+        return tables.decode_row(runs, raw_run), rows
+
+    async def _read_run(
+        self, run_where: tuple[Condition, ...], step_where: tuple[Condition, ...]
+    ) -> tuple[Mapping[str, Any] | None, Sequence[Mapping[str, Any]]]:
+        """Stored cells of the run row matching `run_where` (or None) and, if there is one, of the journal rows
+        matching `step_where`, in any order. A store may override this to read both in one round trip."""
+        runs, steps = tables.get_table("workflow_runs"), tables.get_table("workflow_steps")
+        found = await self._select_rows(runs, run_where, tables.normalize_order(runs, None), 1, 0)
+        if not found:
+            return None, []
+        return found[0], await self._select_rows(steps, step_where, tables.normalize_order(steps, None), None, 0)
 
     # -- what a store implements ---------------------------------------------------------------
     @abstractmethod

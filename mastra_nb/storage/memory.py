@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import KVDelete, KVPut, RowsDelete, RowsPut, Storage, Write
+from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict
 from .tables import TABLES, Condition, Table
 
 __all__ = ["InMemoryStore"]
@@ -135,8 +135,16 @@ class InMemoryStore(Storage):
         rows = self._tables[write.table.name]
         if isinstance(write, RowsPut):
             for row in write.rows:
-                put(rows, tuple(row[name] for name in write.table.primary_key), dict(row))
+                pk = tuple(row[name] for name in write.table.primary_key)
+                if not write.replace and pk in rows:
+                    raise conflict(write.table, f"key {dict(zip(write.table.primary_key, pk, strict=True))}")
+                put(rows, pk, dict(row))
             return len(write.rows)
+        if isinstance(write, RowsUpdate):
+            changed = [(pk, row) for pk, row in rows.items() if _matches(row, write.where)]
+            for pk, row in changed:
+                put(rows, pk, {**row, **write.values})
+            return len(changed)
         assert isinstance(write, RowsDelete)
         doomed = [pk for pk, row in rows.items() if _matches(row, write.where)]
         for pk in doomed:

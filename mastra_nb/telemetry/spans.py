@@ -201,11 +201,7 @@ def workflow_block(execution: Any, kind: str, path: str, attributes: Mapping[str
     """The span of a parallel block, a branch, a loop, a foreach or a sleep at `path`; a block the journal shows
     done (every record inside it a success) is replayed, and gets no span."""
     telemetry = active_telemetry(execution.run.workflow.mastra)
-    if not telemetry.enabled:
-        return telemetry.silent()
-    inside = f"{path}."
-    done = [r.status == "success" for p, r in execution.journal.records.items() if p.startswith(inside) or p == path]
-    if done and all(done):
+    if not telemetry.enabled or execution.replayed(path):
         return telemetry.silent()
     return telemetry.span(kind, f"{kind} {path}", {
         "mastra.workflow.id": execution.run.workflow.id, "mastra.run.id": execution.run.run_id,

@@ -19,6 +19,7 @@ from ..evals.attach import score_step
 from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
 from ..retry import retry_async
 from ..telemetry import spans
+from ..telemetry.tracing import active_telemetry
 from ._journal import Record, now
 from .graph import BranchNode, ForeachNode, LoopNode, MapNode, Node, ParallelNode, SleepNode, StepNode
 from .signals import BailSignal, Signal, Suspended, SuspendSignal
@@ -56,6 +57,8 @@ class Execution:
         self.overrides = overrides or {}
         self._hub_events = run.workflow.mastra.events
         self._run_events = run._events
+        self._tracing: bool | None = None  # whether steps get spans; decided inside the run's span, once
+        self._done_blocks: set[str] | None = None  # see `replayed`
 
     # -- walking ------------------------------------------------------------------------------------------
 
@@ -90,6 +93,15 @@ class Execution:
             return await self._sleep(node, data, path)
 
     async def _unit(self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any]) -> Any:
+        if self._tracing is None:
+            self._tracing = active_telemetry(self.run.workflow.mastra).enabled
+        if not self._tracing and not getattr(unit, "scorers", None):  # tight loops' common case: no span, no judge
+            if isinstance(unit, Step):
+                output = await self._step(unit, data, path, scope)
+            else:
+                output = await self._nested(unit, data, path)
+            scope[unit.id] = output
+            return output
         with spans.workflow_step(self, unit, path, data) as span:
             if isinstance(unit, Step):
                 output = await self._step(unit, data, path, scope)
@@ -248,15 +260,19 @@ class Execution:
 
         async def attempt(number: int) -> Any:
             current.attempt = number
-            ctx = StepContext(self, scope, step, path, resume_data, number)
+            ctx = StepContext(self, scope, step, path, resume_data, number) if step.wants_context else None
             return await _guarded(step, subject, step.call(value, ctx))
 
         try:
             value = step.input.validate(data, "STEP_INPUT_INVALID", f"input of {subject}")
             current.input = step.input.dump(value, f"The input of {subject}")
-            output = step.output.validate(
-                await retry_async(attempt, step.retries), "STEP_OUTPUT_INVALID", f"output of {subject}"
-            )
+            if step.retries.attempts == 1:  # no retries: one coroutine fewer per step
+                current.attempt = 1
+                ctx = StepContext(self, scope, step, path, resume_data, 1) if step.wants_context else None
+                returned = await _guarded(step, subject, step.call(value, ctx))
+            else:
+                returned = await retry_async(attempt, step.retries)
+            output = step.output.validate(returned, "STEP_OUTPUT_INVALID", f"output of {subject}")
             current.output = step.output.dump(output, f"The output of {subject}")
         except SuspendSignal as signal:
             try:
@@ -297,6 +313,22 @@ class Execution:
         self.journal.put(current)
         self._emit(STEP_COMPLETED, current.path, current.step_id, status="failed", error=failure.to_dict())
         return failure
+
+    def replayed(self, path: str) -> bool:
+        """Whether the journal shows the block at `path` done (it has records, and every record at or inside it is
+        a success), so that a replay gives it no span. Answered from an index of the journal built once per pass,
+        which keeps a loop of blocks linear: a block's records are all written after it opens, so the journal
+        as the first block found it says the same about every later block as the journal at its opening."""
+        if self._done_blocks is None:
+            done: dict[str, bool] = {}
+            for path_of, record in self.journal.records.items():
+                success = record.status == "success"
+                prefix = ""
+                for part in path_of.split("."):
+                    prefix = f"{prefix}.{part}" if prefix else part
+                    done[prefix] = done.get(prefix, True) and success
+            self._done_blocks = {prefix for prefix, success in done.items() if success}
+        return path in self._done_blocks
 
     # -- state and events -----------------------------------------------------------------------------
 

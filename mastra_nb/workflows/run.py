@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -111,8 +111,8 @@ class Run:
         self._cancel_requested = False
 
     @classmethod
-    async def load(cls, workflow: Workflow, row: dict[str, Any]) -> Run:
-        """Rebuild a run from its stored row and journal (in a fresh object, maybe a fresh process)."""
+    def load(cls, workflow: Workflow, row: dict[str, Any], steps: list[dict[str, Any]]) -> Run:
+        """Rebuild a run from its stored row and journal rows (in a fresh object, maybe a fresh process)."""
         snapshot = row["snapshot"] or {}
         run = cls(workflow, row["run_id"], row["resource_id"], snapshot.get("durability", workflow.durability))
         run.status, run.created_at = row["status"], row["created_at"] or run.created_at
@@ -130,7 +130,7 @@ class Run:
             )
         run.suspended, run.parent = snapshot.get("suspended", []), snapshot.get("parent")
         run._initial_state = snapshot.get("initial_state")
-        await run._journal.load()
+        run._journal.restore(steps)
         return run
 
     # -- the public API -------------------------------------------------------------------------------------
@@ -282,7 +282,16 @@ class Run:
         self.status, self.suspended, self.error = "running", [], None
         # A run row marked running is how a crashed run is found again. A resumed run's stored row still says
         # suspended, which is as good a recovery point until the journal's next batch writes the new status.
-        await self._save(flush=not resumed or self._journal.durability == "strict")
+        try:
+            await self._save(flush=not resumed or self._journal.durability == "strict")
+        except MastraError as error:
+            if resumed or error.code != "STORAGE_CONFLICT":
+                raise
+            self.status = "pending"  # nothing was written: the stored run of that id is left as it was
+            raise self._error(
+                "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or start a "
+                "new run with another id",
+            ) from error  # fmt: skip
         self._announce(WORKFLOW_STARTED, resumed=resumed)
         workflow = self.workflow
         try:
@@ -395,9 +404,11 @@ def orphaned(row: dict[str, Any]) -> bool:
 
 
 def _step_result(record: Record) -> StepResult:
-    return StepResult(
-        path=record.path, step_id=record.step_id, status=record.status, input=record.input, output=record.output,
-        suspend_payload=record.suspend_payload, resume_payload=record.resume_payload, error=record.error,
-        attempts=record.attempt, started_at=record.started_at, ended_at=record.ended_at,
-        suspended_at=record.suspended_at, resumed_at=record.resumed_at,
-    )  # fmt: skip
+    # Filled in directly: a frozen dataclass's __init__ sets each of 13 fields through object.__setattr__,
+    # which made building a 1,000-item foreach's result a fifth of its cost.
+    result = object.__new__(StepResult)
+    result.__dict__.update({name: getattr(record, source) for name, source in _RESULT_FIELDS})
+    return result
+
+
+_RESULT_FIELDS = tuple((f.name, "attempt" if f.name == "attempts" else f.name) for f in fields(StepResult))

@@ -161,11 +161,12 @@ class Step:
         self.timeout = timeout
         self.scorers = attached_scorers(scorers, f"`Step({id!r}, scorers=...)`")
         self._is_async = inspect.iscoroutinefunction(execute)
-        self._wants_context = _count_parameters(id, execute) == 2
+        self.wants_context = _count_parameters(id, execute) == 2  # else the engine builds no `StepContext`
 
-    async def call(self, data: Any, ctx: StepContext) -> Any:
-        """Run the function once (the engine adds validation, retries and the journal around it)."""
-        args = (data, ctx) if self._wants_context else (data,)
+    async def call(self, data: Any, ctx: StepContext | None) -> Any:
+        """Run the function once (the engine adds validation, retries and the journal around it); `ctx` may be
+        None when the function takes no context."""
+        args = (data, ctx) if self.wants_context else (data,)
         if self._is_async:
             result = self.fn(*args)
         else:

@@ -222,13 +222,13 @@ class Workflow:
         live = LIVE.get(run_id)
         if live is not None and live.workflow.id == self.id:
             return live
-        rows = await self.mastra.storage.select("workflow_runs", where={"run_id": run_id, "workflow_id": self.id})
-        if not rows:
+        row, steps = await self.mastra.storage.load_run(run_id, self.id)
+        if row is None:
             raise MastraError(
                 ErrorKind.DOMAIN, "RUN_NOT_FOUND", f"Workflow `{self.id}` has no run `{run_id}` in its storage.",
                 details={"run_id": run_id},
             )  # fmt: skip
-        return await Run.load(self, rows[0])
+        return Run.load(self, row, steps)
 
     async def list_runs(
         self, status: RunStatus | None = None, resource_id: str | None = None, limit: int | None = None
