@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_agents
+import bench_memory
 import bench_notebook
 import bench_storage
 import bench_telemetry
@@ -23,6 +24,7 @@ def main() -> None:
         ("Tools", bench_tools),
         ("Workflows", bench_workflows),
         ("Agents and models", bench_agents),
+        ("Memory and vectors", bench_memory),
         ("Notebook (a fresh kernel each round)", bench_notebook),
         ("Tracing", bench_telemetry),
     ):

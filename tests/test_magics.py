@@ -256,6 +256,47 @@ def test_ask_fills_in_notebook_names_and_attributes(shell):
     assert answer.text == 'Lisbon for 3 days? Keep {braces} and {"a": 1}.'
 
 
+def test_an_agent_with_memory_continues_a_thread_across_asks(shell):
+    # The scripted model answers with what it was shown: the conversation's earlier user messages.
+    ok(
+        shell,
+        "from mastra_nb import ScriptedModel\n"
+        "model = ScriptedModel([lambda m: ' | '.join(x['content'] for x in m if x['role'] == 'user')] * 5)",
+    )
+    ok(shell, "%%agent keeper --model model --memory\nYou remember.")
+    ok(shell, "%%ask keeper --thread trip\nI fly to Lisbon on Friday.")
+    answer = ok(shell, "%%ask keeper --thread trip\nWhen do I fly?")
+    assert answer.text == "I fly to Lisbon on Friday. | When do I fly?"
+    fresh = ok(shell, "%%ask keeper --thread other --resource someone-else\nWhen do I fly?")
+    assert fresh.text == "When do I fly?"  # another resource's thread: no history, nothing recalled
+    memory = hub(shell).get_agent("keeper").memory
+    stored = run_sync_in(shell, "await mastra.get_agent('keeper').memory.list_messages('trip')")
+    assert [m.text for m in stored][::2] == ["I fly to Lisbon on Friday.", "When do I fly?"]
+    assert memory.options.working_memory is not None  # the kernel's memory keeps working memory too
+
+
+def test_memory_from_a_notebook_variable_and_a_thread_without_memory(shell):
+    ok(
+        shell,
+        "from mastra_nb import ScriptedModel\nfrom mastra_nb.memory import Memory\n"
+        "mem = Memory(options={'semantic_recall': False})\nmodel = ScriptedModel(['ok'] * 3)",
+    )
+    agent = ok(shell, "%%agent short --model model --memory mem\nBe brief.")
+    assert agent.memory is shell.user_ns["mem"]
+    error, printed = run(shell, "%%agent bad --model model --memory nothing\nx")
+    assert isinstance(error, MagicError) and "`--memory nothing` must name a `Memory`" in printed
+    ok(shell, "%%agent forgetful --model model\nx")
+    error, printed = run(shell, "%%ask forgetful --thread t\nhi")
+    assert "AGENT_MEMORY_MISSING" in printed and "memory=Memory()" in printed
+
+
+def run_sync_in(shell: InteractiveShell, expression: str):
+    """Evaluate an awaitable expression in the shell through `run_sync`, as a script would."""
+    return ok(
+        shell, f"from mastra_nb import run_sync\nasync def _probe():\n    return {expression}\nrun_sync(_probe())"
+    )
+
+
 def test_an_undefined_name_in_the_prompt_is_named(shell):
     scripted_calc(shell, "'unused'")
     error, printed = run(shell, "%%ask calc\nWhat about {nowhere}?")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ..agents import Agent, AgentResult
     from ..mastra import Mastra
+    from ..memory import Memory
     from ..models import Model
     from ..tools import Tool
 
@@ -56,6 +57,9 @@ class MastraMagics(Magics):
     stream = Bool(True, help="Show `%%ask` replies as they are written, with tool calls as they happen.").tag(
         config=True
     )
+    resource_id = Unicode(
+        "notebook-user", help="The memory resource (whose threads, working memory and recall) of `%%ask --thread`."
+    ).tag(config=True)
     hub_name = Unicode("mastra", help="The notebook variable the kernel's hub is bound to ('' binds none).").tag(
         config=True
     )
@@ -63,6 +67,7 @@ class MastraMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._hub: Mastra | None = None
+        self._kernel_memory: tuple[Mastra, Memory] | None = None
 
     @property
     def ip(self) -> InteractiveShell:
@@ -167,12 +172,17 @@ class MastraMagics(Magics):
     @argument("--agents", "-a", default="", help="Comma-separated registered agents it may delegate to.")
     @argument("--max-steps", type=int, help="The most model calls in one answer.")
     @argument("--description", "-d", help="What the agent does, for agents that delegate to it.")
+    @argument(
+        "--memory", nargs="?", const="", default=None, metavar="VAR",
+        help="Keep conversations: the kernel's memory (last messages, semantic recall, working memory; stored beside "
+        "the notebook), or the `Memory` in notebook variable VAR. Ask with `%%ask NAME --thread T`.",
+    )  # fmt: skip
     @friendly
     def agent_magic(self, line: str, cell: str) -> Agent:
         """Define an agent: the cell body is its instructions.
 
         The agent is registered in the kernel's hub (re-running the cell replaces it) and shown as a card. Ask it
-        with `%%ask NAME`. (Conversation memory, `--memory`, comes with the memory feature.)
+        with `%%ask NAME`; with `--memory`, `%%ask NAME --thread T` continues the conversation `T`.
 
         Example::
 
@@ -189,6 +199,7 @@ class MastraMagics(Magics):
         made = Agent(
             args.name, textwrap.dedent(cell).strip(), self._model(args.model), tools=tools, workflows=workflows,
             agents=agents, max_steps=args.max_steps, description=args.description,
+            memory=self._memory(args.memory) if args.memory is not None else None,
         )  # fmt: skip
         return hub.add_agent(made, replace=True)  # type: ignore[no-any-return]
 
@@ -200,14 +211,16 @@ class MastraMagics(Magics):
     @argument("--output", "-o", help="A pydantic model (a notebook variable) the answer must match.")
     @argument("--as", dest="target", help="Also store the answer in this notebook variable.")
     @argument("--max-steps", type=int, help="The most model calls for this answer.")
+    @argument("--thread", help="Continue this conversation (the agent needs `%%agent --memory`).")
+    @argument("--resource", help="Whose conversation (default: MastraMagics.resource_id, 'notebook-user').")
     @friendly
     def ask_magic(self, line: str, cell: str) -> AgentResult:
         """Ask an agent: the cell body is the prompt; `{name}` is replaced by the notebook variable `name`
         (`{name.attr}` works too; `{{` and `}}` are literal braces).
 
         The reply streams into the cell with each tool call as it happens; the answer is the cell's result (so `_`
-        holds it; `--as NAME` keeps it in a variable too). (`--thread`, for memory across turns, comes with the
-        memory feature.)
+        holds it; `--as NAME` keeps it in a variable too). With `--thread T`, the agent's memory brings the thread's
+        history, its working memory and related past messages into the prompt, and keeps the turn.
 
         Example::
 
@@ -223,7 +236,8 @@ class MastraMagics(Magics):
         live = LiveAnswer(self.shell, agent.name) if self.stream else None
         result: AgentResult | None = None
         try:
-            for event in iterate(agent.stream(prompt, output=output, max_steps=args.max_steps)):
+            memory = {"thread_id": args.thread, "resource_id": args.resource or self.resource_id} if args.thread else {}
+            for event in iterate(agent.stream(prompt, output=output, max_steps=args.max_steps, **memory)):
                 if live is not None:
                     live.show(event)
                 if event.kind == "finish":
@@ -248,8 +262,9 @@ class MastraMagics(Magics):
         help="What to show or do.",
     )
     @argument(
-        "target", nargs="?", help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat`, TRACE_ID (or 'last') "
-        "for `trace`."
+        "target",
+        nargs="?",
+        help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat`, TRACE_ID (or 'last') for `trace`.",
     )
     @argument("--status", "-s", help="runs: only runs with this status (suspended, success, failed, running, ...).")
     @argument("--workflow", "-w", help="runs: only runs of this workflow.")
@@ -317,6 +332,20 @@ class MastraMagics(Magics):
         if isinstance(value, str):
             return Model(value)
         raise MagicError(f"`--model {spec}` is a {type(value).__name__}; give a litellm model name or a `Model`.")
+
+    def _memory(self, name: str) -> Memory:
+        """The `Memory` in notebook variable `name`, or (for "") the kernel's: made on first use, kept per hub."""
+        from ..memory import Memory
+
+        if name:
+            value = self.ip.user_ns.get(name)
+            if not isinstance(value, Memory):
+                raise MagicError(f"`--memory {name}` must name a `Memory` defined in the notebook.")
+            return value
+        hub = self.hub
+        if self._kernel_memory is None or self._kernel_memory[0] is not hub:
+            self._kernel_memory = (hub, Memory(options={"working_memory": True}))
+        return self._kernel_memory[1]
 
     def _output_model(self, name: str) -> type[Any]:
         from pydantic import BaseModel
