@@ -2,8 +2,9 @@
 
 Rows live in the storage's `threads`, `messages` and `resources` tables; each text message's vector lives in
 its resource's index (`index_for`), with the message's thread and role as metadata, so recall searches a
-resource without a filter and a thread with one. Vectors are written after the rows, and an agent turn leaves the assistant's vectors to a
-background task (`flush()` waits for it): a reply never waits on embedding its own text.
+resource without a filter and a thread with one. Vectors are written after the rows, and an agent turn leaves
+the assistant's vectors to a background task (`flush()` waits for it): a reply never waits on embedding its own
+text.
 """
 
 from __future__ import annotations
