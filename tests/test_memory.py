@@ -259,7 +259,7 @@ async def test_an_agent_turn_gets_history_working_memory_and_the_recalled_messag
     assert "- Name: Ada\n- Home: Oslo" in system_texts(last)  # working memory, updated by the tool in thread "old"
     recalled = last["messages"][2]["content"]
     assert "<recalled_messages>" in recalled and "My flight to Lisbon leaves on Friday morning." in recalled
-    assert "conversation old" in recalled  # marked with where it came from
+    assert "[related; conversation old," in recalled  # marked as the match, with where it came from
     assert [m["content"] for m in last["messages"][3:]] == ["Remind me to buy milk.", "Sure.",
                                                              "When am I travelling to Portugal?"]  # fmt: skip
     assert "update_working_memory" in {t["function"]["name"] for t in last["tools"]}

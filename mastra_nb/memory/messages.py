@@ -71,6 +71,18 @@ class MemoryMessage:
         """The message's text parts, joined."""
         return "\n".join(p["text"] for p in self.content if p.get("type") == "text" and p.get("text"))
 
+    def describe(self) -> str:
+        """One line of what the message says, tool calls and results included, for a prompt or a listing."""
+        parts = []
+        for part in self.content:
+            if part.get("type") == "text":
+                parts.append(part["text"])
+            elif part.get("type") == "tool-call":
+                parts.append(f"(called {part['name']} with {part['arguments']})")
+            elif part.get("type") == "tool-result":
+                parts.append(f"(result of {part['name'] or 'a tool'}: {part['result']})")
+        return " ".join(parts)
+
     @property
     def tool_names(self) -> list[str]:
         return [p["name"] for p in self.content if p.get("type") in ("tool-call", "tool-result")]

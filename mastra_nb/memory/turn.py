@@ -10,7 +10,6 @@ user's was computed for recall already) and a generated title are written in the
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -112,17 +111,18 @@ async def begin_turn(memory: Memory, thread_id: str, resource_id: str | None, in
 
 
 def recalled_block(recalled: Sequence[RecalledMessage], thread_id: str) -> str:
-    """The recalled messages as one system message, each marked with its thread and time."""
+    """The recalled messages as one system message: each with its conversation and time, the ones the search
+    matched marked "related", their neighbours "context"."""
     lines = []
     for item in recalled:
         m = item.message
         where = "this conversation" if m.thread_id == thread_id else f"conversation {m.thread_id}"
-        text = m.text or json.dumps(m.content)
-        lines.append(f"- [{where}, {m.created_at:%Y-%m-%d %H:%M}] {m.role}: {text}")
+        kind = "related" if item.matched else "context"
+        lines.append(f"- [{kind}; {where}, {m.created_at:%Y-%m-%d %H:%M}] {m.role}: {m.describe()}")
     return (
         "<recalled_messages>\n" + "\n".join(lines) + "\n</recalled_messages>\n"
-        "These messages were recalled from earlier conversations because they may be relevant. They are not "
-        "part of the current conversation."
+        "These messages were recalled from earlier conversations because they may be relevant to the new message "
+        "(the related ones most of all). They are not part of the current conversation."
     )
 
 
