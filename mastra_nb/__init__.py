@@ -41,6 +41,14 @@ _EXPORTS: dict[str, str] = {
     "ScriptedReply": "mastra_nb.models",
     "Telemetry": "mastra_nb.telemetry",
     "configure_logging": "mastra_nb.telemetry",
+    "Memory": "mastra_nb.memory",
+    "MemoryOptions": "mastra_nb.memory",
+    "VectorStore": "mastra_nb.vectors",
+    "ChromaVectorStore": "mastra_nb.vectors",
+    "Embedder": "mastra_nb.vectors",
+    "LocalEmbedder": "mastra_nb.vectors",
+    "LiteLLMEmbedder": "mastra_nb.vectors",
+    "Document": "mastra_nb.vectors",
     "Scorer": "mastra_nb.evals",
     "JudgePrompt": "mastra_nb.evals",
     "run_evals": "mastra_nb.evals",
@@ -51,6 +59,8 @@ __all__ = [
     "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
     "Step", "step", "StepContext", "Workflow", "Run", "RunResult",
     "Agent", "AgentResult", "Model", "ScriptedModel", "ScriptedReply",
+    "Memory", "MemoryOptions", "VectorStore", "ChromaVectorStore", "Embedder", "LocalEmbedder", "LiteLLMEmbedder",
+    "Document",
     "Telemetry", "configure_logging", "Scorer", "JudgePrompt", "run_evals",
 ]  # fmt: skip
 
@@ -91,9 +101,11 @@ if TYPE_CHECKING:
     from .evals import JudgePrompt, Scorer, run_evals
     from .events import Event, EventBus
     from .mastra import Mastra
+    from .memory import Memory, MemoryOptions
     from .models import Model, ScriptedModel, ScriptedReply
     from .retry import RetryPolicy
     from .storage import DuckDBStore, InMemoryStore, Storage
     from .telemetry import Telemetry, configure_logging
     from .tools import Tool, ToolContext, tool
+    from .vectors import ChromaVectorStore, Document, Embedder, LiteLLMEmbedder, LocalEmbedder, VectorStore
     from .workflows import Run, RunResult, Step, StepContext, Workflow, step
