@@ -3,9 +3,11 @@
 A JupyterLab server starts on 127.0.0.1 (a free port, a known token, its config, data and runtime folders under a
 temporary folder, news and update checks off), on a notebook written here: it defines a workflow that suspends,
 runs it, and shows `%mastra resume RUN_ID` (the run's live graph and resume form); then a scripted agent with a tool
-and `%mastra chat`. The browser fills the form (once wrongly: the field error shows inline, nothing is sent), presses
-Resume, and sees the node turn to success; the run's success is then read from the DuckDB file once the kernel has
-let go of it. Screenshots go to build/screenshots/.
+and `%mastra chat`; then an agent with the kernel's memory, one `%%ask` turn in a thread, and `%mastra memory`. The
+browser fills the form (once wrongly: the field error shows inline, nothing is sent), presses Resume, and sees the
+node turn to success; the run's success is then read from the DuckDB file once the kernel has let go of it. In the
+memory view it opens the thread, searches by meaning and saves the working memory. Screenshots go to
+build/screenshots/.
 """
 
 from __future__ import annotations
@@ -73,11 +75,19 @@ model = ScriptedModel([ScriptedReply.call("add", a=2, b=3), lambda m: "The sum i
 """
 
 
+MEMORY = [
+    'keeper_model = ScriptedModel(["Noted: Lisbon on Friday."] * 3)',
+    "%%agent keeper --model keeper_model --memory\nYou remember what the user says.",
+    "%%ask keeper --thread trip --resource ada\nMy flight to Lisbon leaves on Friday.",
+    "%mastra memory keeper --resource ada",
+]
+
+
 def _notebook(path: Path) -> None:
     cells = [
         "%load_ext mastra_nb", WORKFLOW, "%mastra resume {result.run_id}",
         TOOL, AGENT_MODEL, "%%agent calc --model model --tools add\nYou add numbers with the add tool.",
-        "%mastra chat calc",
+        "%mastra chat calc", *MEMORY,
     ]  # fmt: skip
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -188,6 +198,22 @@ def test_a_chat_turn_with_a_tool_call(page):
     assert "The sum is 5." in answer and '"a": 2' in answer
     assert chat.locator(".mastra-chat-user").first.inner_text().endswith("What is 2 + 3?")
     _shot(chat, "04_chat_with_a_tool_call.png")
+
+
+def test_the_memory_view_reads_a_thread_searches_and_saves_working_memory(page):
+    view = page.locator(".mastra-memory").first
+    view.locator('.mastra-memory-thread[data-thread-id="trip"]').click()
+    view.locator(".mastra-memory-conversation .mastra-memory-assistant").wait_for()
+    assert "My flight to Lisbon leaves on Friday." in view.locator(".mastra-memory-conversation").inner_text()
+    view.locator("input[name=query]").fill("When do I travel to Portugal?")
+    view.locator("input[name=query]").press("Enter")
+    view.locator(".mastra-memory-results .mastra-memory-message.matched").first.wait_for()
+    editor = view.locator("textarea[name=working]")
+    editor.fill("# About the user\n- Name: Ada\n- Travels: Lisbon on Friday\n")
+    view.locator("button", has_text="Save").click()
+    saved = view.locator(".mastra-memory-saved").element_handle()
+    page.wait_for_function("el => el.textContent === 'Saved.'", arg=saved)
+    _shot(view, "05_memory_view.png")
 
 
 def test_the_form_resumes_the_run_and_the_graph_turns_to_success(lab, page):

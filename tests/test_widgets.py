@@ -14,9 +14,19 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, StepContext, Workflow, step, tool
+from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, MastraConfig, StepContext, Workflow, step, tool
+from mastra_nb.memory import DEFAULT_TEMPLATE, Memory
 from mastra_nb.models import ScriptedModel, ScriptedReply
-from mastra_nb.notebook.widgets import ChatWidget, GraphWidget, ResumeForm, RunPanel, RunsView, TraceWidget
+from mastra_nb.notebook.magics import MastraMagics
+from mastra_nb.notebook.widgets import (
+    ChatWidget,
+    GraphWidget,
+    MemoryView,
+    ResumeForm,
+    RunPanel,
+    RunsView,
+    TraceWidget,
+)
 from mastra_nb.notebook.widgets._base import Throttle, display_key, shown_for
 from mastra_nb.notebook.widgets.forms import fields
 
@@ -371,3 +381,218 @@ async def test_the_runs_view_filters_reloads_and_opens_a_run(hub):
     before = len(hub.events.subscriptions)
     view.close()
     assert panel.graph.closed and panel.form.closed and len(hub.events.subscriptions) == before - 4
+
+
+# -- chat with memory and approvals ----------------------------------------------------------------------------
+
+
+def click(widget, message: dict) -> None:
+    """What a click in the front end sends: a custom message through the widget's comm."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": message}}, "buffers": []})
+
+
+@pytest.fixture
+async def memory_hub(tmp_path):
+    """A hub with a `Memory` on a DuckDB file and a Chroma folder under `tmp_path`, with the local embedder."""
+    from mastra_nb.vectors import ChromaVectorStore
+
+    memory = Memory(options={"working_memory": True, "semantic_recall": {"top_k": 1, "message_range": 0}})
+    storage, vectors = DuckDBStore(tmp_path / "mastra.duckdb"), ChromaVectorStore(tmp_path / "chroma")
+    hub = Mastra(storage=storage, vectors=vectors, memory=memory, config=MastraConfig.load(environ={}))
+    yield hub
+    await hub.shutdown()
+    await vectors.close()
+    await storage.close()
+
+
+async def test_the_chat_picks_a_thread_and_its_turns_go_to_that_thread(memory_hub):
+    hub, memory = memory_hub, memory_hub.memory
+    # The scripted model answers with the user messages it was shown: what the thread's history brought.
+    seen = lambda m: " | ".join(x["content"] for x in m if x["role"] == "user")  # noqa: E731
+    agent = hub.add_agent(Agent("keeper", "You remember.", ScriptedModel([seen] * 4)))
+    await memory.save_messages("trip", ["I fly to Lisbon on Friday.", {"role": "assistant", "content": "Noted."}],
+                               resource_id="ada")  # fmt: skip
+    chat = ChatWidget(agent, resource_id="ada")
+    assert chat.has_memory and chat.thread_id == "" and chat.threads == [{"id": "trip", "title": ""}]
+    click(chat, {"type": "thread", "thread_id": "trip"})
+    await chat.task
+    assert chat.thread_id == "trip" and [(m["role"], m["text"]) for m in chat.messages] == [
+        ("user", "I fly to Lisbon on Friday."), ("assistant", "Noted.")]  # fmt: skip
+    await chat.send("When do I fly?")
+    assert chat.messages[-1]["text"] == "I fly to Lisbon on Friday. | When do I fly?"
+    stored = await memory.list_messages("trip")
+    assert [m.text for m in stored][-2:] == ["When do I fly?", "I fly to Lisbon on Friday. | When do I fly?"]
+    # A new thread: an empty transcript; the first turn makes the thread, which the picker then lists.
+    await chat.pick_thread("")
+    assert chat.messages == [] and chat.thread_id == ""
+    await chat.send("Hello")
+    assert chat.thread_id not in ("", "trip") and chat.messages[-1]["text"] == "Hello"
+    assert {t["id"] for t in chat.threads} == {"trip", chat.thread_id}
+    assert (await memory.get_thread(chat.thread_id)).resource_id == "ada"
+    assert "thread" in chat.snapshot() and chat.thread_id in chat.snapshot()
+    chat.close()
+
+
+async def test_a_pending_tool_call_is_approved_or_declined_from_the_chat(hub):
+    runs: list[str] = []
+
+    @tool(requires_approval=True)
+    def wire(amount: int) -> str:
+        """Send money.
+
+        Args:
+            amount: how much.
+        """
+        runs.append(f"sent {amount}")
+        return f"sent {amount}"
+
+    script = [ScriptedReply.call("wire", amount=5), lambda m: "Done: " + m[-1]["content"],
+              ScriptedReply.call("wire", amount=9), lambda m: "Not sent: " + m[-1]["content"]]  # fmt: skip
+    agent = hub.add_agent(Agent("bank", "You send money.", ScriptedModel(script), tools=[wire]))
+    chat = ChatWidget(agent)
+    assert not chat.has_memory
+    await chat.send("Send 5.")
+    answer = chat.messages[-1]
+    [pending] = answer["pending"]
+    assert pending["tool"] == "wire" and pending["arguments"] == {"amount": 5} and runs == []
+    assert answer["tools"][0]["waiting"] and "waiting for approval" in chat.snapshot()
+    assert [p.call_id for p in await agent.pending_approvals()] == [pending["call_id"]]
+    assert chat.decide(pending["run_id"], "no-such-call", True) is None  # only a waiting call can be decided
+    click(chat, {"type": "approve", "run_id": pending["run_id"], "call_id": pending["call_id"]})
+    await chat.task
+    answer = chat.messages[-1]
+    assert runs == ["sent 5"] and answer["pending"] == [] and answer["text"] == "Done: sent 5"
+    assert answer["tools"][0]["result"] == "sent 5" and answer["tools"][0]["decision"] == "approved"
+    assert await agent.pending_approvals() == []
+
+    await chat.send("Send 9.")  # the approved exchange went into the conversation the next turn is sent with
+    [pending] = chat.messages[-1]["pending"]
+    await chat.decide(pending["run_id"], pending["call_id"], False)
+    answer = chat.messages[-1]
+    assert runs == ["sent 5"] and answer["text"].startswith("Not sent: ")
+    assert "TOOL_CALL_DECLINED" in answer["tools"][0]["error"]
+    chat.close()
+
+
+# -- memory -----------------------------------------------------------------------------------------------------
+
+
+async def test_the_memory_view_shows_threads_messages_working_memory_and_search(memory_hub):
+    hub, memory = memory_hub, memory_hub.memory
+    await memory.save_messages(
+        "trip",
+        ["My flight to Lisbon leaves on Friday.", {"role": "assistant", "content": "Have a good trip."}],
+        resource_id="ada",
+    )
+    await memory.save_messages("food", "I am allergic to peanuts.", resource_id="ada")
+    await memory.save_messages("else", "Someone else's thread.", resource_id="bo")
+    before = len(hub.events.subscriptions)
+    view = MemoryView(memory, "ada", hub=hub)
+    assert len(hub.events.subscriptions) == before + 1
+    await view.task
+    assert [t["id"] for t in view.threads] == ["food", "trip"]  # most recently active first
+    assert view.working == {"enabled": True, "scope": "resource", "schema": None, "value": DEFAULT_TEMPLATE}
+    click(view, {"type": "thread", "thread_id": "trip"})
+    await view.task
+    assert [(m["role"], m["text"]) for m in view.messages] == [
+        ("user", "My flight to Lisbon leaves on Friday."), ("assistant", "Have a good trip.")]  # fmt: skip
+
+    click(view, {"type": "save", "value": "- Name: Ada\n- Allergy: peanuts"})
+    await view.task
+    assert view.working_saved == "Saved." and view.working_error == ""
+    assert await memory.get_working_memory(resource_id="ada") == "- Name: Ada\n- Allergy: peanuts"
+
+    click(view, {"type": "search", "query": "When do I travel to Portugal?"})
+    await view.task
+    [hit] = view.results
+    assert hit["matched"] and hit["thread_id"] == "trip" and hit["text"] == "My flight to Lisbon leaves on Friday."
+    assert hit["score"] is not None
+
+    # A turn saved elsewhere (an agent, another cell) refreshes the view, throttled.
+    flushes = view.throttle.flushes
+    await memory.save_messages("trip", "And back on Sunday.", resource_id="ada")
+    await hub.events.drain()
+    await asyncio.sleep(0.35)
+    await view.task
+    assert view.throttle.flushes > flushes and view.messages[-1]["text"] == "And back on Sunday."
+    assert [t["id"] for t in view.threads] == ["trip", "food"]
+
+    snapshot = view._repr_mimebundle_()[0]["text/html"]
+    assert 'data-table="threads"' in snapshot and "And back on Sunday." in snapshot and "- Allergy: peanuts" in snapshot
+    assert 'data-table="recall"' in snapshot and "Portugal" in snapshot
+
+    click(view, {"type": "resource", "resource_id": "bo"})
+    await view.task
+    assert [t["id"] for t in view.threads] == ["else"] and view.thread_id == "" and view.messages == []
+    view.close()
+    assert len(hub.events.subscriptions) == before
+
+
+class Profile(BaseModel):
+    name: str
+    age: int | None = None
+
+
+async def test_an_invalid_working_memory_is_refused_inline_and_nothing_is_stored(tmp_path):
+    memory = Memory(InMemoryStore(), options={"working_memory": {"schema": Profile}, "semantic_recall": False})
+    await memory.update_working_memory({"name": "Ada"}, resource_id="ada")
+    view = MemoryView(memory, "ada")
+    await view.task
+    assert view.working["schema"] == Profile.model_json_schema() and view.working["value"] == '{"name":"Ada"}'
+    await view.save_working_memory('{"name": "Ada", "age": "old"}')
+    assert "age" in view.working_error and "MEMORY_WORKING_INVALID" in view.working_error and not view.working_saved
+    await view.save_working_memory("{oops")
+    assert view.working_error.startswith("not valid JSON")
+    assert await memory.get_working_memory(resource_id="ada") == '{"name":"Ada"}'
+    await view.save_working_memory('{"name": "Ada", "age": 36}')
+    assert view.working_error == "" and view.working["value"] == '{"name":"Ada","age":36}'
+    view.close()
+    await memory.close()
+
+
+def test_mastra_memory_opens_the_memory_view_of_an_agent(tmp_path):
+    from mastra_nb import run_sync
+
+    memory = Memory(InMemoryStore(), options={"semantic_recall": False})
+    hub = Mastra(storage=InMemoryStore(), config=MastraConfig.load(environ={}))
+    hub.add_agent(Agent("keeper", "You remember.", ScriptedModel(["ok"]), memory=memory))
+    hub.add_agent(Agent("plain", "No memory.", ScriptedModel(["ok"])))
+    run_sync(memory.save_messages("t1", "hello", resource_id="ada"))
+    magics = MastraMagics()
+    magics.bind(hub)
+    view = magics.mastra_magic("memory keeper --resource ada")
+    view.task.result(timeout=30)
+    assert isinstance(view, MemoryView) and view.resource_id == "ada" and [t["id"] for t in view.threads] == ["t1"]
+    again = magics.mastra_magic("memory")  # the one memory of the hub's agents; the default resource
+    again.task.result(timeout=30)
+    assert again.memory is memory and again.resource_id == "notebook-user" and again.threads == []
+    with pytest.raises(Exception, match="has no memory"):
+        magics.mastra_magic("memory plain")
+    view.close()
+    again.close()
+    run_sync(hub.shutdown())
+
+
+async def test_time_travel_forks_the_opened_run_from_a_step_and_opens_the_fork(hub):
+    workflow = gated(hub)
+    run = workflow.create_run()
+    await run.start(3)
+    await run.resume({"approved": True, "reviewer": "ann"})
+    view = RunsView(hub)
+    view.open_run(run.run_id)
+    assert [(s["path"], s["step_id"], s["input"]) for s in view.table.steps] == [("0", "double", 3), ("1", "gate", 6)]
+    click(view.table, {"type": "time_travel", "run_id": run.run_id, "path": "0", "input": "5"})
+    assert view.table.busy
+    await view.task
+    fork = view.panel.run
+    assert fork.run_id != run.run_id and fork.parent == {"run_id": run.run_id, "path": "0"}
+    assert fork.status == "suspended" and view.panel.form.steps[0]["payload"] == {"question": "keep 10?"}
+    assert view.table.opened == fork.run_id and fork.run_id in [r["run_id"] for r in view.table.rows]
+    assert "fork of" in view.table.message and not view.table.busy
+    click(view.table, {"type": "time_travel", "path": "0", "input": "{oops"})
+    assert "RUN_INPUT_INVALID" in view.table.message
+    await view.time_travel("7")  # a path the opened run never reached
+    assert "RUN_STEP_NOT_FOUND" in view.table.message and not view.table.busy
+    stored = await workflow.get_run(run.run_id)
+    assert stored.status == "success" and stored.output == 6  # the forked run's history is untouched
+    view.close()

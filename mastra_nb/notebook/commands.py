@@ -1,8 +1,8 @@
-"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, trace, config, reset.
+"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, trace, memory, config, reset.
 
 Each takes the magics (for the hub and the notebook's namespace) and the parsed arguments, and returns what the
 cell shows. Stored runs are read from the hub's storage, so `%mastra runs` and `%mastra resume` work after a kernel
-restart once the workflow has been defined again. `graph`, `resume`, `chat` and `trace` return widgets
+restart once the workflow has been defined again. `runs`, `graph`, `resume`, `chat`, `trace` and `memory` return widgets
 (`widgets/`), each registered under its cell so that re-running the cell closes the widget it showed before; without
 anywidget they fall back to the static displays.
 """
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from argparse import Namespace
 
     from ..events import Event
+    from ..memory import Memory
     from ..workflows import Run
     from .magics import MastraMagics
 
@@ -52,7 +53,7 @@ def run(magics: MastraMagics, args: Namespace) -> Any:
     """Carry out one `%mastra` command."""
     commands: dict[str, Callable[[MastraMagics, Namespace], Any]] = {
         "overview": overview, "runs": runs, "resume": resume, "graph": graph, "chat": chat, "trace": trace,
-        "config": config, "reset": reset,
+        "memory": memory, "config": config, "reset": reset,
     }  # fmt: skip
     needs_target = {"resume": "RUN_ID", "graph": "WORKFLOW", "chat": "AGENT"}
     if args.command in needs_target and not args.target:
@@ -131,6 +132,39 @@ def trace(magics: MastraMagics, args: Namespace) -> Any:
         trace_id = listed[0].trace_id
     found = run_sync(hub.traces.get(trace_id))
     return _widget("trace", trace_id, lambda w: w.TraceWidget(found, hub.traces), fallback=found)
+
+
+def memory(magics: MastraMagics, args: Namespace) -> Any:
+    hub = magics.hub
+    found = _memory_of(magics, args.target)
+    resource = args.resource or magics.resource_id
+    threads = run_sync(found.list_threads(resource))
+    rows = [[code(t.id), esc(t.title or ""), esc(t.updated_at)] for t in threads]
+    text = "\n".join(f"{t.id}  {t.title or ''}" for t in threads) or f"no threads of `{resource}`"
+    fallback = View(card("Memory", resource, table(["thread", "title", "updated"], rows, kind="threads")), text)
+    return _widget("memory", resource, lambda w: w.MemoryView(found, resource, hub=hub), fallback=fallback)
+
+
+def _memory_of(magics: MastraMagics, agent_name: str | None) -> Memory:
+    """The memory of the agent named, else the one memory the hub and its agents use."""
+    hub = magics.hub
+    if agent_name:
+        agent = hub.get_agent(agent_name)
+        found = agent.memory if agent.memory is not None else hub.memory
+        if found is None:
+            raise MagicError(f"Agent `{agent.name}` has no memory: define it with `%%agent {agent.name} --memory` "
+                             "(or `Agent(..., memory=Memory())`).")  # fmt: skip
+        return found
+    memories: dict[int, Memory] = {}
+    for candidate in (hub.memory, *(a.memory for a in hub.list_agents().values())):
+        if candidate is not None:
+            memories.setdefault(id(candidate), candidate)
+    if len(memories) == 1:
+        return next(iter(memories.values()))
+    if not memories:
+        raise MagicError("No agent of this hub has memory yet: `%%agent NAME --memory` gives one the kernel's memory.")
+    with_memory = sorted(n for n, a in hub.list_agents().items() if a.memory is not None)
+    raise MagicError(f"Agents use different memories; name one: `%mastra memory AGENT` ({', '.join(with_memory)}).")
 
 
 def _widget(kind: str, target: str, make: Callable[[Any], Any], fallback: Any, hint: bool = True) -> Any:

@@ -258,13 +258,14 @@ class MastraMagics(Magics):
         "command",
         nargs="?",
         default="overview",
-        choices=["overview", "runs", "resume", "graph", "chat", "trace", "config", "reset"],
+        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset"],
         help="What to show or do.",
     )
     @argument(
         "target",
         nargs="?",
-        help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat`, TRACE_ID (or 'last') for `trace`.",
+        help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat` (and optionally `memory`), TRACE_ID (or "
+        "'last') for `trace`.",
     )
     @argument("--status", "-s", help="runs: only runs with this status (suspended, success, failed, running, ...).")
     @argument("--workflow", "-w", help="runs: only runs of this workflow.")
@@ -272,6 +273,7 @@ class MastraMagics(Magics):
     @argument("--data", "-d", help="resume: the resume data: JSON, or a notebook variable holding it.")
     @argument("--step", help="resume: the suspended step (id or path), when several are suspended.")
     @argument("--run", "-r", help="graph: colour the steps by this run's statuses ('last': the newest run).")
+    @argument("--resource", help="memory: whose threads (default: MastraMagics.resource_id, 'notebook-user').")
     @friendly
     def mastra_magic(self, line: str) -> Any:
         """Look at the kernel's hub and its stored runs.
@@ -290,11 +292,14 @@ class MastraMagics(Magics):
                                            started; click a step for its input, output, error and timing
           %mastra chat AGENT               a chat with the agent: streaming answers, tool calls, stop
           %mastra trace [TRACE_ID|last]    a trace as a waterfall of spans (default: the latest trace)
+          %mastra memory [AGENT] [--resource R]
+                                           a resource's threads and messages, its working memory (editable)
+                                           and a semantic search box (the agent's memory, else the only one)
           %mastra config                   the settings in force and where they come from
           %mastra reset                    close the hub's storage and start an empty hub (stored runs stay)
 
-        `resume`, `graph`, `chat` and `trace` show widgets (with anywidget installed), which also carry a static
-        snapshot for exported notebooks; re-running their cell closes the widget it showed before.
+        `runs`, `resume`, `graph`, `chat`, `trace` and `memory` show widgets (with anywidget installed), which also
+        carry a static snapshot for exported notebooks; re-running their cell closes the widget it showed before.
         """
         from . import commands
 

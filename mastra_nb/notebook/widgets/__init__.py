@@ -1,5 +1,5 @@
-"""The widgets: a live workflow graph, the resume form, chat, a trace waterfall, the runs view, and the run panel
-that puts a run's graph and form together.
+"""The widgets: a live workflow graph, the resume form, chat, a trace waterfall, the runs view, the memory view,
+and the run panel that puts a run's graph and form together.
 
 ```
  GraphWidget (graph.py)   hub events ──throttled──> node colours;  click ──> input, output, error, timing
@@ -7,7 +7,8 @@ that puts a run's graph and form together.
  RunPanel    (panel.py)   a run's GraphWidget above its ResumeForm (`%mastra resume RUN_ID`)
  ChatWidget  (chat.py)    agent.stream() ──throttled──> messages, tool cards;  stop
  TraceWidget (trace.py)   hub.traces.get() ──> a waterfall of spans
- RunsView    (runs.py)    stored runs, filtered ──> open one: its RunPanel below the table
+ RunsView    (runs.py)    stored runs, filtered ──> open one: its RunPanel below the table; time travel from a step
+ MemoryView  (memory.py)  a resource's threads, messages, working memory (editable) and semantic search
  _base.py                 MastraWidget (static snapshot, cleanup on close), Throttle, spawn, static/*.js|css
 ```
 Each is an anywidget whose ES module and CSS ship in `static/` (no bundler, no CDN). anywidget is imported with
@@ -20,11 +21,11 @@ import importlib
 import importlib.util
 from typing import Any
 
-__all__ = ["ChatWidget", "GraphWidget", "ResumeForm", "RunPanel", "RunsView", "TraceWidget"]
+__all__ = ["ChatWidget", "GraphWidget", "MemoryView", "ResumeForm", "RunPanel", "RunsView", "TraceWidget"]
 
 _HOMES = {
     "GraphWidget": "graph", "ResumeForm": "resume", "RunPanel": "panel", "ChatWidget": "chat", "TraceWidget": "trace",
-    "RunsView": "runs",
+    "RunsView": "runs", "MemoryView": "memory",
 }  # fmt: skip
 
 

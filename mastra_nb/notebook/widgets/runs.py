@@ -1,15 +1,17 @@
 """`RunsView`: stored workflow runs with status and workflow filters; a row opens the run's live graph and, when it
-is suspended, its resume form, below the table.
+is suspended, its resume form, below the table; an opened run can be forked from one of its steps (time travel).
 
 ```
  storage.workflow_runs ──> RunsTable.rows ──> runs.js (filters, rows, Open)
  hub events workflow:* / step:suspended ──Throttle──> rows read again (in the background)
  runs.js ──{"type": "open", run_id}──> RunsView.open_run ──> RunPanel(run) below the table
+ runs.js ──{"type": "time_travel", run_id, path, input}──> run.time_travel(path, input) ──> the fork's RunPanel
 ```
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,7 @@ from .panel import RunPanel
 if TYPE_CHECKING:
     from ...events import Event
     from ...mastra import Mastra
+    from ...workflows import Run
 
 __all__ = ["RunsTable", "RunsView"]
 
@@ -43,6 +46,9 @@ class RunsTable(MastraWidget):
     workflow = traitlets.Unicode("").tag(sync=True)
     limit = traitlets.Int(20).tag(sync=True)
     opened = traitlets.Unicode("").tag(sync=True)
+    # The opened run's steps, for time travel: [{path, step_id, status, input}]
+    steps: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 
     def snapshot(self) -> str:
@@ -95,11 +101,15 @@ class RunsView(ipywidgets.VBox):  # type: ignore[misc]
         self.throttle.touch()
 
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "open":
-            try:
+        if not isinstance(content, dict):
+            return
+        try:
+            if content.get("type") == "open":
                 self.open_run(str(content.get("run_id", "")))
-            except MastraError as error:
-                self.table.message = f"[{error.code}] {error.message}"
+            elif content.get("type") == "time_travel":
+                self.time_travel(str(content.get("path", "")), _parse(content.get("input")))
+        except MastraError as error:
+            self.table.message = f"[{error.code}] {error.message}"
 
     def open_run(self, run_id: str) -> RunPanel:
         """Show the run's graph (and its resume form) below the table, in place of the one shown before."""
@@ -111,13 +121,41 @@ class RunsView(ipywidgets.VBox):  # type: ignore[misc]
                 f"Run `{run_id}` belongs to a workflow this kernel has not registered: define it and "
                 "`mastra.add_workflow(...)` first (a restart forgets code, not runs).",
             )  # fmt: skip
-        run = run_sync(workflow.get_run(run_id))
+        return self._show(run_sync(workflow.get_run(run_id)))
+
+    def _show(self, run: Run) -> RunPanel:
         if self.panel is not None:
             self.panel.close()
         self.panel = RunPanel(run)
         self.children = [self.table, self.panel]
-        self.table.opened, self.table.message = run_id, ""
+        steps = [{"path": s.path, "step_id": s.step_id, "status": s.status, "input": _plain(s.input)}
+                 for s in run.result.steps.values()]  # fmt: skip
+        with self.table.hold_sync():
+            self.table.opened, self.table.message, self.table.steps = run.run_id, "", steps
         return self.panel
+
+    def time_travel(self, path: str, input: Any = None) -> Any:
+        """Fork the opened run from the step at `path` (with its stored input, or `input`) as a new run, in the
+        background; the fork's graph and form then replace the opened run's. Returns the task."""
+        if self.panel is None:
+            raise MastraError(ErrorKind.VALIDATION, "RUN_NOT_OPENED", "Open a run first, then fork it from a step.")
+        run = self.panel.run
+        self.table.busy, self.table.message = True, f"Forking run {run.run_id} from step {path}…"
+        self.task = spawn(self._travel(run, path, input))
+        return self.task
+
+    async def _travel(self, run: Run, path: str, input: Any) -> None:
+        try:
+            result = await run.time_travel(path, input)
+            fork = await run.workflow.get_run(result.run_id)
+        except MastraError as error:
+            self.table.busy, self.table.message = False, f"[{error.code}] {error.message}"
+            return
+        self.table.rows = await self._select()
+        if not self.table.closed:
+            self._show(fork)
+            self.table.message = f"Run {fork.run_id} is a fork of {run.run_id} from step {path}: {fork.status}."
+        self.table.busy = False
 
     def close(self) -> None:
         if self.panel is not None:
@@ -138,3 +176,19 @@ class RunsView(ipywidgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "\n".join(f"{r['run_id']}  {r['workflow_id']}  {r['status']}" for r in self.table.rows) or "no runs"
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _parse(text: Any) -> Any:
+    """The fork's input from the front end's box: JSON, or None (the step's stored input) when empty."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise MastraError(
+            ErrorKind.VALIDATION, "RUN_INPUT_INVALID", f"The fork's input is not valid JSON: {error}."
+        ) from None

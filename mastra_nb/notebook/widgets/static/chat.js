@@ -1,4 +1,5 @@
-// The chat: the conversation (Python streams it in, throttled), tool-call cards, a box to write in, Send and Stop.
+// The chat: a thread picker (when the agent has memory), the conversation (Python streams it in, throttled),
+// tool-call cards with Approve / Decline for calls that wait for a decision, a box to write in, Send and Stop.
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -7,14 +8,26 @@ function el(tag, className, text) {
   return node;
 }
 
-function toolCard(tool) {
+function toolCard(tool, pending, model) {
   const box = el("div", "mastra-chat-tool");
   box.dataset.tool = tool.name;
   const line = el("div", "mastra-row");
-  const state = tool.error ? "failed" : tool.result === null || tool.result === undefined ? "running" : "success";
-  const pill = el("span", "mastra-status", state === "running" ? "calling" : state === "failed" ? "error" : "done");
+  let state = tool.error ? "failed" : tool.result === null || tool.result === undefined ? "running" : "success";
+  if (tool.waiting && state === "running") state = "waiting";
+  const labels = { running: tool.decision ? tool.decision : "calling", failed: "error", success: "done",
+    waiting: "waiting for approval" };
+  const pill = el("span", "mastra-status", labels[state]);
   pill.dataset.status = state;
   line.append(el("span", "mastra-kind", "tool"), el("code", null, tool.name), pill);
+  if (pending) {  // this call waits for a decision: Approve runs it, Decline tells the model it was declined
+    box.dataset.pending = "true";
+    for (const [label, type] of [["Approve", "approve"], ["Decline", "decline"]]) {
+      const button = el("button", type === "approve" ? "mastra-primary" : null, label);
+      button.disabled = model.get("busy");
+      button.addEventListener("click", () => model.send({ type, run_id: pending.run_id, call_id: pending.call_id }));
+      line.append(button);
+    }
+  }
   box.append(line);
   const args = el("pre");
   args.textContent = JSON.stringify(tool.arguments, null, 2);
@@ -31,7 +44,10 @@ function toolCard(tool) {
 function render({ model, el: root }) {
   root.classList.add("mastra-widget", "mastra-chat");
   const header = el("div", "mastra-row");
-  header.append(el("span", "mastra-kind", "chat"), el("strong", null, model.get("agent_name")));
+  const picker = el("select", "mastra-chat-threads");
+  picker.addEventListener("change", () => model.send({ type: "thread", thread_id: picker.value }));
+  const pickerLabel = el("span", "mastra-muted");
+  header.append(el("span", "mastra-kind", "chat"), el("strong", null, model.get("agent_name")), pickerLabel, picker);
   const transcript = el("div", "mastra-chat-transcript");
   const form = el("form", "mastra-chat-input");
   const box = el("textarea");
@@ -59,12 +75,17 @@ function render({ model, el: root }) {
         who.append(pill);
       }
       item.append(who);
-      for (const tool of message.tools || []) item.append(toolCard(tool));
+      const pending = new Map((message.pending || []).map((p) => [p.call_id, p]));
+      for (const tool of message.tools || []) {
+        item.append(toolCard(tool, pending.get(tool.id), model));
+        pending.delete(tool.id);
+      }
       const text = el("div", "mastra-chat-text", message.text);
       if (message.status === "streaming") text.classList.add("streaming");
       item.append(text);
-      for (const pending of message.pending || []) {
-        item.append(el("div", "mastra-muted", `waiting for approval: ${pending.tool} (call ${pending.call_id})`));
+      for (const waiting of pending.values()) {  // a waiting call without a card (not streamed): one of its own
+        item.append(toolCard({ id: waiting.call_id, name: waiting.tool, arguments: waiting.arguments,
+          result: null, error: null, waiting: true }, waiting, model));
       }
       if (message.error) item.append(el("div", "mastra-chat-error", message.error));
       transcript.append(item);
@@ -76,7 +97,27 @@ function render({ model, el: root }) {
     const busy = model.get("busy");
     send.disabled = busy;
     stop.disabled = !busy;
+    picker.disabled = busy;
     root.dataset.busy = busy ? "true" : "false";
+    for (const button of transcript.querySelectorAll("[data-pending] button")) button.disabled = busy;
+  }
+
+  function drawThreads() {
+    const show = model.get("has_memory");
+    picker.style.display = pickerLabel.style.display = show ? "" : "none";
+    if (!show) return;
+    pickerLabel.textContent = `thread of ${model.get("resource_id")}`;
+    const current = model.get("thread_id");
+    const options = [["", "new thread"], ...(model.get("threads") || []).map((t) => [t.id, t.title || t.id])];
+    if (current && !options.some(([id]) => id === current)) options.push([current, `${current} (new)`]);
+    picker.replaceChildren();
+    for (const [id, label] of options) {
+      const option = el("option", null, label);
+      option.value = id;
+      picker.append(option);
+    }
+    picker.value = current;
+    root.dataset.threadId = current;
   }
 
   function submit() {
@@ -94,7 +135,9 @@ function render({ model, el: root }) {
 
   drawMessages();
   drawBusy();
-  const handlers = [["change:messages", drawMessages], ["change:busy", drawBusy]];
+  drawThreads();
+  const handlers = [["change:messages", drawMessages], ["change:messages", drawBusy], ["change:busy", drawBusy],
+    ["change:threads", drawThreads], ["change:thread_id", drawThreads], ["change:has_memory", drawThreads]];
   for (const [name, fn] of handlers) model.on(name, fn);
   return () => { for (const [name, fn] of handlers) model.off(name, fn); };
 }

@@ -1,5 +1,5 @@
 // The runs table: filters (status, workflow), a row per stored run, and Open, which shows the run's graph and
-// resume form below (Python puts them there).
+// resume form below (Python puts them there); for the opened run, time travel: fork it from one of its steps.
 
 const STATUSES = ["", "running", "suspended", "success", "failed", "canceled", "pending"];
 
@@ -60,10 +60,37 @@ function render({ model, el: root }) {
     }
     if (!(model.get("rows") || []).length) root.append(header, el("div", "mastra-muted", "No runs."));
     else root.append(header, table);
+    const steps = model.get("steps") || [];
+    if (model.get("opened") && steps.length) root.append(timeTravel(steps));
+  }
+
+  // Fork the opened run from a step: the step's stored input is the default, editable as JSON.
+  function timeTravel(steps) {
+    const bar = el("div", "mastra-row mastra-runs-travel");
+    const input = el("input");
+    input.name = "travel-input";
+    const pick = select(steps.map((s) => s.path), steps[0].path, (path) => fill(path));
+    pick.name = "travel-step";
+    for (const option of pick.options) {
+      const step = steps.find((s) => s.path === option.value);
+      option.textContent = `${step.step_id} (${step.path}, ${step.status})`;
+    }
+    function fill(path) {
+      const step = steps.find((s) => s.path === path);
+      input.value = step && step.input !== undefined ? JSON.stringify(step.input) : "";
+    }
+    fill(pick.value);
+    const fork = el("button", "mastra-primary", "Time travel");
+    fork.disabled = model.get("busy");
+    fork.addEventListener("click", () => model.send({ type: "time_travel", path: pick.value, input: input.value }));
+    bar.append(el("span", "mastra-muted", `fork run ${model.get("opened")} from step`), pick,
+      el("span", "mastra-muted", "with input"), input, fork);
+    return bar;
   }
 
   draw();
-  const names = ["change:rows", "change:status", "change:workflow", "change:opened", "change:message"];
+  const names = ["change:rows", "change:status", "change:workflow", "change:opened", "change:message", "change:steps",
+    "change:busy"];
   for (const name of names) model.on(name, draw);
   return () => { for (const name of names) model.off(name, draw); };
 }
