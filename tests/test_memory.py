@@ -299,6 +299,34 @@ async def test_two_agents_with_the_same_resource_share_working_memory_and_recall
     await hub.shutdown()
 
 
+async def test_a_turn_paused_for_approval_is_saved_to_its_thread_once_approved(openai_server, make_model):
+    from mastra_nb import tool
+
+    @tool(requires_approval=True)
+    def book(city: str) -> str:
+        """Book a hotel.
+
+        Args:
+            city: where.
+        """
+        return f"booked in {city}"
+
+    hub = Mastra(storage=InMemoryStore(), memory=Memory(options={"semantic_recall": False}),
+                 config=MastraConfig.load(environ={}))  # fmt: skip
+    agent = hub.add_agent(Agent("booker", "Book hotels.", make_model(), tools=[book]))
+    openai_server.add(Reply(tool_calls=(("book", {"city": "Lisbon"}),)), "Done: booked in Lisbon.")
+    paused = await agent.generate("Book me a hotel in Lisbon.", thread_id="t", resource_id="ada")
+    assert paused.finish_reason == "approval_required"
+    assert await hub.memory.list_messages("t") == []  # nothing half-done in the thread
+    [waiting] = paused.pending_approvals
+    done = await agent.approve_tool_call(paused.run_id, waiting.call_id)
+    assert done.text == "Done: booked in Lisbon."
+    stored = await hub.memory.list_messages("t")
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert stored[2].content[0]["result"] == "booked in Lisbon" and stored[-1].text == "Done: booked in Lisbon."
+    await hub.shutdown()
+
+
 async def test_thread_without_memory_is_a_clear_error(make_model):
     agent = Agent("plain", "x", make_model())
     with pytest.raises(MastraError) as info:

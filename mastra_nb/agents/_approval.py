@@ -55,6 +55,7 @@ class Approvals:
                 "max_steps": run.max_steps, "tool_choice": run.tool_choice, "options": jsonable(dict(run.options)),
                 "output": run.output.__name__ if run.output is not None else None,
                 "require_approval": run.require_approval, "context": jsonable(dict(run.context)),
+                "memory": run.memory,
             },
         })  # fmt: skip
 

@@ -100,6 +100,7 @@ class Run:
     require_approval: bool
     on_step_finish: StepHook | None
     approvals: Approvals | None
+    memory: dict[str, Any] | None = None  # the memory thread and where the turn's own messages start
 
     def needs_approval(self, call: ToolCall) -> bool:
         # An unknown tool needs no approval: it is not run, the model only hears that it does not exist.

@@ -342,6 +342,7 @@ class Agent:
                 raise
             if result.finish_reason != "approval_required":
                 await approvals.finish(run_id, "completed")
+                await self._remember_resumed(settings.get("memory"), run, result)
             return result
         finally:
             self._busy.discard(run_id)
@@ -377,7 +378,17 @@ class Agent:
         conversation[:0] = ([{"role": "system", "content": system}] if system else []) + (turn.context if turn else [])
         if turn is not None:
             turn.produced_from = len(conversation)
+            run.memory = {"thread_id": turn.thread.id, "resource_id": turn.thread.resource_id,
+                          "start": len(conversation) - len(turn.inputs)}  # fmt: skip
         return run, turn
+
+    async def _remember_resumed(self, where: dict[str, Any] | None, run: Run, result: AgentResult) -> None:
+        """Save a turn that paused for approval to its memory thread, now that it has finished."""
+        memory = self.memory if self.memory is not None else (self._hub.memory if self._hub is not None else None)
+        if where is None or memory is None:
+            return
+        turn = MemoryTurn(memory, await memory.thread_for(where["thread_id"], where["resource_id"]), [])
+        await turn.finish(run.state.messages[where["start"] :], result.text, run.model)
 
     async def _memory_turn(
         self, thread_id: str | None, resource_id: str | None, inputs: list[Message]
@@ -492,8 +503,8 @@ class Agent:
 
 
 async def _remember(turn: MemoryTurn | None, run: Run, result: AgentResult) -> None:
-    """Save a finished turn to memory. A run that pauses for approval is not saved: its continuation
-    (`approve_tool_call`) runs without the thread."""
+    """Save a finished turn to memory. A run that pauses for approval is saved once its last call is decided
+    (`_remember_resumed`)."""
     if turn is None or result.finish_reason == "approval_required":
         return
     await turn.finish(run.state.messages[turn.produced_from :], result.text, run.model)
