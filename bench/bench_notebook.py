@@ -1,16 +1,21 @@
-"""From `%load_ext mastra_nb` to the first answer of a scripted `%%ask`, in a fresh kernel.
+"""From `%load_ext mastra_nb` to the first answer of `%%ask`, in a fresh kernel.
 
 Every round starts a new kernel process (on this interpreter), so litellm's import is paid again each time, and
 times are taken inside the kernel with `time.perf_counter()`: kernel start-up is not counted, the few milliseconds
-of messaging between cells are. Medians of the rounds:
+of messaging between cells are. Two models answer "Hello!" from the same script: a `ScriptedModel` (the demos'
+offline model, which answers in-process and never imports litellm), and a litellm-backed model (`Model(
+"mastra/scripted", mastra_script=...)`: litellm's custom-provider path, in-process, no network), which pays for
+litellm's import as a real provider's model would. Medians of the rounds:
 
 1. `%load_ext mastra_nb` alone.
-2. `%load_ext` → the first answer, the cells sent back to back: the worst case, where the warm-up thread that
-   imports litellm has no head start on the `%%ask` that needs it.
-3. The same with `MastraMagics.warm_up = False`: what the warm-up saves in that case.
-4. The `%%ask` cell alone when the cells before it come 3 s after `%load_ext` (a person writing them): the warm-up
-   has had that long.
-5. `import litellm` alone, in a fresh interpreter: the floor the warm-up hides.
+2. `%load_ext` → the first scripted answer, the cells sent back to back.
+3. The same with `MastraMagics.warm_up = False`: what the warm-up thread (importing litellm meanwhile, sharing the
+   GIL) costs the scripted answer.
+4. `%load_ext` → the first answer of the litellm-backed model, back to back: the warm-up has no head start.
+5. That model's `%%ask` cell alone when the cells before it come 3 s after `%load_ext` (a person writing them):
+   the warm-up has had that long.
+6. The same without the warm-up: the import is paid in the `%%ask` cell.
+7. `import litellm` alone, in a fresh interpreter: the floor the warm-up hides.
 
 Figures, not assertions.
 """
@@ -32,7 +37,12 @@ ROUNDS = 3
 PAUSE = 3.0  # seconds "a person" takes after `%load_ext` before the next cells arrive
 
 LOAD = "import time\n__t0 = time.perf_counter()\n%load_ext mastra_nb\n__loaded = time.perf_counter() - __t0"
-DEFINE = "from mastra_nb import ScriptedModel\nmodel = ScriptedModel(['Hello!'] * 10)"
+SCRIPTED = "from mastra_nb import ScriptedModel\nmodel = ScriptedModel(['Hello!'] * 10)"
+# The same script behind litellm's custom provider `mastra/...`: a model that needs litellm, with no network.
+LITELLM = (
+    "from mastra_nb import Model, ScriptedModel\n"
+    "model = Model('mastra/scripted', mastra_script=ScriptedModel(['Hello!'] * 10), retries=0)"
+)
 AGENT = "%%agent hello --model model\nSay hello."
 BEFORE_ASK = "__t1 = time.perf_counter()"
 ASK = "%%ask hello\nHi!"
@@ -42,8 +52,8 @@ REPORT = (
 )
 
 
-def _round(warm_up: bool, pause: float) -> dict[str, Any]:
-    """One fresh kernel: run the cells, return the kernel's own timings."""
+def _round(define: str, warm_up: bool, pause: float) -> dict[str, Any]:
+    """One fresh kernel: run the cells, with `define` making the model; return the kernel's own timings."""
     with tempfile.TemporaryDirectory() as folder:
         specs = KernelSpecManager(kernel_dirs=[])  # "python3" is then this interpreter's own ipykernel
         manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
@@ -54,7 +64,7 @@ def _round(warm_up: bool, pause: float) -> dict[str, Any]:
         printed: list[str] = []
         try:
             client.wait_for_ready(timeout=60)
-            for index, cell in enumerate((LOAD, DEFINE, AGENT, BEFORE_ASK, ASK, REPORT)):
+            for index, cell in enumerate((LOAD, define, AGENT, BEFORE_ASK, ASK, REPORT)):
                 if index == 1 and pause:
                     time.sleep(pause)
                 reply = client.execute_interactive(cell, timeout=120, output_hook=lambda m: _collect(m, printed))
@@ -82,19 +92,24 @@ def _litellm_import() -> float:
 
 
 def run() -> list[tuple[str, float, str]]:
-    warm = [_round(True, 0.0) for _ in range(ROUNDS)]
-    cold = [_round(False, 0.0) for _ in range(ROUNDS)]
-    paused = [_round(True, PAUSE) for _ in range(ROUNDS)]
+    scripted = [_round(SCRIPTED, True, 0.0) for _ in range(ROUNDS)]
+    scripted_cold = [_round(SCRIPTED, False, 0.0) for _ in range(ROUNDS)]
+    backed = [_round(LITELLM, True, 0.0) for _ in range(ROUNDS)]
+    paused = [_round(LITELLM, True, PAUSE) for _ in range(ROUNDS)]
+    paused_cold = [_round(LITELLM, False, PAUSE) for _ in range(ROUNDS)]
     imports = [_litellm_import() for _ in range(ROUNDS)]
 
     def median(rounds: list[dict[str, Any]], key: str) -> float:
         return statistics.median(r[key] for r in rounds)
 
+    every = scripted + scripted_cold + backed + paused + paused_cold
     return [
-        ("%load_ext mastra_nb", median(warm + cold + paused, "load") * 1000, "ms"),
-        ("%load_ext -> first scripted %%ask answer, cells back to back", median(warm, "answer"), "s"),
-        ("  the same without the litellm warm-up thread", median(cold, "answer"), "s"),
-        (f"%%ask cell alone, next cells {PAUSE:.0f} s after %load_ext", median(paused, "ask"), "s"),
+        ("%load_ext mastra_nb", median(every, "load") * 1000, "ms"),
+        ("%load_ext -> first scripted %%ask answer, cells back to back", median(scripted, "answer"), "s"),
+        ("  the same without the litellm warm-up thread", median(scripted_cold, "answer"), "s"),
+        ("%load_ext -> first litellm-backed answer, cells back to back", median(backed, "answer"), "s"),
+        (f"litellm-backed %%ask cell alone, cells {PAUSE:.0f} s after %load_ext", median(paused, "ask"), "s"),
+        ("  the same without the litellm warm-up thread", median(paused_cold, "ask"), "s"),
         ("import litellm alone (fresh interpreter)", statistics.median(imports), "s"),
     ]
 

@@ -462,3 +462,58 @@ def test_help_text_describes_each_magic(shell):
     assert "{name}" in docs["ask"] and "--output" in docs["ask"] and "--as" in docs["ask"]
     assert "%mastra resume RUN_ID" in docs["mastra"] and "%mastra trace" in docs["mastra"]
     assert "widgets" in docs["mastra"]
+
+
+def test_an_ask_is_one_trace_with_the_model_and_tool_spans_under_the_agent_span(shell):
+    # The stream runs as one task, so the agent's open span is the parent of everything its steps do.
+    scripted_calc(shell, "ScriptedReply.call('add', a=2, b=3)", "lambda m: 'The sum is ' + m[-1]['content'] + '.'")
+    answer = ok(shell, "%%ask calc\nWhat is 2 + 3?")
+    assert answer.trace_id is not None
+    trace = run_sync_in(shell, f"await mastra.traces.get({answer.trace_id!r})")
+    assert len(trace.roots) == 1
+    root = trace.root
+    assert (root.kind, root.name) == ("agent", "invoke_agent calc")
+    assert [(child.kind, child.name) for child in root.children] == [
+        ("model", "chat mastra/scripted"), ("tool", "execute_tool add"), ("model", "chat mastra/scripted"),
+    ]  # fmt: skip
+    assert {span.trace_id for span in trace.spans} == {answer.trace_id}
+    waterfall = ok(shell, "%mastra trace last")
+    assert waterfall.trace_id == answer.trace_id and [r["kind"] for r in waterfall.spans][:2] == ["agent", "model"]
+    waterfall.close()
+
+
+def test_iterate_runs_a_stream_as_one_task_pulled_item_by_item_and_cancels_it_when_left():
+    import asyncio
+    import contextvars
+
+    from mastra_nb.notebook._sync import iterate
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("probe", default="unset")
+    pulled: list[int] = []
+
+    async def numbers():
+        var.set("set by the stream")  # lost between items if each one were awaited in a task of its own
+        for n in range(5):
+            pulled.append(n)
+            await asyncio.sleep(0)
+            yield n, var.get()
+
+    seen = []
+    for item in iterate(numbers()):
+        seen.append(item)
+        if len(seen) == 2:
+            assert pulled == [0, 1]  # the stream waits for the loop body: it never runs ahead
+            break
+    assert seen == [(0, "set by the stream"), (1, "set by the stream")]
+    time.sleep(0.1)
+    assert pulled == [0, 1]  # leaving the loop cancelled the task: nothing more was pulled
+
+    async def failing():
+        yield 1
+        raise ValueError("broken")
+
+    got = []
+    with pytest.raises(ValueError, match="broken"):
+        for item in iterate(failing()):
+            got.append(item)
+    assert got == [1]

@@ -41,7 +41,9 @@ def cell_with(nb: Any, source: str) -> Any:
 
 
 def test_there_are_demo_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_workflows.ipynb"]
+    names = [p.name for p in NOTEBOOKS]
+    assert {"01_quickstart.ipynb", "02_workflows.ipynb", "04_traces_and_evals.ipynb"} <= set(names)
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name) for name in names)  # `make demo` runs them in this order
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -58,7 +60,7 @@ def test_committed_notebooks_are_clean(path):
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
-    """Both notebooks executed as `make demo` does; returns the executed notebooks, what was printed, the folder."""
+    """The notebooks executed as `make demo` does; returns the executed notebooks, what was printed, the folder."""
     out = tmp_path_factory.mktemp("demo")
     before = sorted(p.name for p in (ROOT / "notebooks").iterdir())
     command = [sys.executable, "-m", "mastra_nb.notebook.execute", *map(str, NOTEBOOKS), "--out", str(out)]
@@ -117,3 +119,25 @@ def test_the_readme_deep_links_the_quickstart_on_binder_and_shows_the_graph():
     assert (ROOT / "notebooks" / "01_quickstart.ipynb").exists()
     [image] = re.findall(r"!\[[^\]]+\]\((docs/images/[^)]+\.svg)\)", readme)
     assert "<svg" in (ROOT / image).read_text()
+
+
+def test_the_traces_and_evals_notebook_shows_a_trace_scores_and_an_eval_table(executed):
+    nb = executed[0]["04_traces_and_evals.ipynb"]
+    assert "Model in use: mastra/scripted, offline" in outputs_text(nb.cells[1])
+    trace = outputs_text(cell_with(nb, "trace = await mastra.traces.get(reply.trace_id)"))
+    assert "invoke_agent support" in trace and trace.count("<tr data-span='tool'>") == 2
+    assert trace.count("<tr data-span='model'>") == 2
+    tree = outputs_text(cell_with(nb, "print(trace.tree())")).splitlines()
+    assert tree[0].startswith("invoke_agent support") and all(line.startswith("  ") for line in tree[1:])
+    assert "TraceWidget(" in outputs_text(cell_with(nb, "%mastra trace last"))
+    builtin = outputs_text(cell_with(nb, "for scorer in (called_lookup, complete, mentions)"))
+    assert "tool-call-accuracy   1.00" in builtin and "completeness" in builtin and "keyword-coverage" in builtin
+    custom = outputs_text(cell_with(nb, "grounded = Scorer("))
+    assert "(1.0,\n 'The answer reports every status looked up.'" in custom and "'delayed': True" in custom
+    table = outputs_text(cell_with(nb, "evaluation = await run_evals("))
+    assert "grounded-status" in table and "tool-call-accuracy" in table and table.count("<tr>") == 6  # head, 4, mean
+    assert "{'tool-call-accuracy': 0.75," in outputs_text(cell_with(nb, "evaluation.means"))
+    stored = outputs_text(cell_with(nb, "stored = [s for s in await mastra.scores.list")).splitlines()
+    assert len(stored) == 12 and "case 3  tool-call-accuracy   0.00" in stored[-1]
+    worst = outputs_text(cell_with(nb, "worst = min(stored"))
+    assert "invoke_agent support" in worst and "<tr data-span='tool'>" not in worst

@@ -1,10 +1,11 @@
 """The one module that talks to litellm: loading it, calling it, and translating its errors.
 
-litellm costs ~4 s to import, so `load()` imports it on the first model call, never at package import. Before
-that import it sets `LITELLM_LOCAL_MODEL_COST_MAP=True` (unless the user set it) so litellm reads its bundled
-price list instead of fetching one from the internet; after it, it silences litellm's help banners and registers
-the `mastra/...` custom provider that serves `ScriptedModel`. Every exception litellm raises becomes a
-`MastraError` in `translate`, and nowhere else.
+litellm costs ~4 s to import, so `load()` imports it on the first call of a model that needs it, never at package
+import (a `ScriptedModel` answers without it). Before that import it sets `LITELLM_LOCAL_MODEL_COST_MAP=True`
+(unless the user set it) so litellm reads its bundled price list instead of fetching one from the internet; after
+it, it silences litellm's help banners and registers the `mastra/...` custom provider (a `ScriptedModel` served
+through litellm's own API). Every exception litellm raises becomes a `MastraError` in `translate`, and nowhere
+else.
 """
 
 from __future__ import annotations

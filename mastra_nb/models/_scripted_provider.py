@@ -1,7 +1,10 @@
-"""The litellm custom provider `mastra/...` that serves `ScriptedModel` (imported by `_litellm.load` only).
+"""The litellm custom provider `mastra/...`: a `ScriptedModel` served through litellm's own API (imported by
+`_litellm.load` only).
 
-litellm hands each call's unknown keyword arguments to the provider in `optional_params`; the scripted model
-passes itself there as `mastra_script`, and the provider asks it for the next reply.
+A `ScriptedModel` answers mastra_nb's calls itself, without litellm; this provider lets code that calls litellm
+directly use one too (the agents bench's hand-written floor does): `litellm.acompletion(model="mastra/scripted",
+messages=..., mastra_script=model)`. litellm hands unknown keyword arguments to the provider in `optional_params`,
+and the provider asks the model for its next reply.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.llms.custom_llm import CustomLLMError
 
+from .scripted import pieces
 from .types import ToolCall, Usage
 
 PROVIDER = "mastra"
@@ -47,9 +51,8 @@ class ScriptedHandler(CustomLLM):
     # An async generator where litellm's stub declares a coroutine returning an iterator; litellm iterates either.
     async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
         text, calls, usage = _reply(kwargs["optional_params"], kwargs["messages"])
-        step = max(1, len(text) // 3)
-        for start in range(0, len(text), step):  # a few deltas, so a stream looks like one
-            yield _chunk(text[start : start + step])
+        for piece in pieces(text):
+            yield _chunk(piece)
         for index, call in enumerate(calls):
             function = {"name": call.name, "arguments": call.arguments}
             yield _chunk("", tool_use={"id": call.id, "type": "function", "function": function, "index": index})

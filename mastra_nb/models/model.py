@@ -2,7 +2,8 @@
 
 `complete` and `stream` read top to bottom: is there a recording to replay? use it; otherwise try the model,
 retrying what can be retried, then each fallback in order; record the answer if asked. The calls themselves
-go through `_litellm`, the one module that imports litellm.
+go through `_send` and `_send_stream`, which hand them to `_litellm`, the one module that imports litellm (a
+`ScriptedModel` answers them itself, so the offline path never pays litellm's import).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class Model:
             for position, model in enumerate(chain):
                 for attempt in range(1, model.retries.attempts + 1):
                     try:
-                        async for item in _litellm.stream(model._kwargs(request, timeout), model.name):
+                        async for item in model._send_stream(model._kwargs(request, timeout)):
                             if isinstance(item, TextDelta):
                                 seen.append(item.text)
                                 yield item
@@ -213,7 +214,7 @@ class Model:
 
             async def attempt(_: int, model: Model = model) -> ModelResponse:
                 try:
-                    return await _litellm.complete(model._kwargs(request, timeout), model.name)
+                    return await model._send(model._kwargs(request, timeout))
                 except MastraError as error:
                     raise model._refine(error) from error
 
@@ -252,6 +253,18 @@ class Model:
         kwargs.update(self.options)
         kwargs.update(request.options)
         return kwargs
+
+    async def _send(self, kwargs: dict[str, Any]) -> ModelResponse:
+        """One attempt at one answer (through litellm).
+
+        Raises:
+            MastraError: the provider's error, translated.
+        """
+        return await _litellm.complete(kwargs, self.name)
+
+    def _send_stream(self, kwargs: dict[str, Any]) -> AsyncIterator[TextDelta | ModelResponse]:
+        """One streamed attempt (through litellm): text deltas, then the assembled `ModelResponse`."""
+        return _litellm.stream(kwargs, self.name)
 
     def _refine(self, error: MastraError) -> MastraError:
         """A subclass's chance to replace a translated provider error with a more precise one."""

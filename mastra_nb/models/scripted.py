@@ -1,9 +1,11 @@
 """`ScriptedModel`: an offline model for demos, docs and tests, whose replies come from a script.
 
 It is not a language model and never pretends to be one: its name is `mastra/scripted` (or another
-`mastra/...` name), results it produces say `scripted`, and each reply is exactly what the script says. It is
-reached through litellm all the same (a litellm custom provider, `_scripted_provider`), so an agent's tool loop,
-streaming, retries and record/replay run the same code as with a real model.
+`mastra/...` name), results it produces say `scripted`, and each reply is exactly what the script says. Only the
+provider call itself is its own (`_send`, `_send_stream`: the reply is made in-process, without importing litellm,
+which would cost a notebook's first answer ~3-4 s); an agent's tool loop, streaming, retries, fallbacks, spans and
+record/replay run the same `Model` code as with a real model. litellm's own API can serve it too, through the
+`mastra/...` custom provider (`_scripted_provider`).
 
 A script is a list of replies, used in order, one per model call:
 - a string: a text answer;
@@ -16,14 +18,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
 from ..retry import RetryPolicy
 from .model import Model
-from .types import Message, ToolCall, Usage
+from .types import Message, ModelResponse, TextDelta, ToolCall, Usage
 
 __all__ = ["ScriptItem", "ScriptedModel", "ScriptedReply"]
 
@@ -123,20 +125,31 @@ class ScriptedModel(Model):
         completion = max(1, len(reply.text) // 4) + sum(len(c.arguments) // 4 + 1 for c in calls)
         return reply.text, calls, Usage(prompt, completion, prompt + completion)
 
-    def _kwargs(self, request: Any, timeout: float | None) -> dict[str, Any]:
-        kwargs = super()._kwargs(request, timeout)
-        kwargs["mastra_script"] = self  # reaches the provider in `optional_params`; never sent anywhere
-        return kwargs
+    async def _send(self, kwargs: dict[str, Any]) -> ModelResponse:
+        text, calls, usage = self._reply(kwargs["messages"])
+        return ModelResponse(text, calls, "tool_calls" if calls else "stop", usage, self.name)
 
-    def _refine(self, error: MastraError) -> MastraError:
-        message = str(error.details.get("provider_message", ""))
-        if _MARK not in message:
-            return error
-        code, _, text = message.split(_MARK, 1)[1].partition(":")
-        return MastraError(ErrorKind.DOMAIN, code, text.strip(), details={"model": self.name})
+    async def _send_stream(self, kwargs: dict[str, Any]) -> AsyncIterator[TextDelta | ModelResponse]:
+        text, calls, usage = self._reply(kwargs["messages"])
+        for piece in pieces(text):
+            yield TextDelta(piece)
+        yield ModelResponse(text, calls, "tool_calls" if calls else "stop", usage, self.name)
+
+    def _reply(self, messages: list[Message]) -> tuple[str, tuple[ToolCall, ...], Usage]:
+        try:
+            return self.next_reply(messages)
+        except ValueError as exc:
+            code, _, text = str(exc).split(_MARK, 1)[-1].partition(":")
+            raise MastraError(ErrorKind.DOMAIN, code, text.strip(), details={"model": self.name}) from exc
 
     def __repr__(self) -> str:
         return f"ScriptedModel({self.name!r}, replies={len(self.script)}, used={self._position})"
+
+
+def pieces(text: str) -> list[str]:
+    """A reply's text in a few deltas, so that a scripted stream looks like one."""
+    step = max(1, len(text) // 3)
+    return [text[start : start + step] for start in range(0, len(text), step)]
 
 
 def _as_reply(item: Any, index: int, name: str) -> ScriptedReply:

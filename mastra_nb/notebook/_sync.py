@@ -1,19 +1,21 @@
-"""Async work driven from a magic: pulled step by step through `_async`, so output stays on the cell's thread.
+"""Async work driven from a magic: run on `_async`'s private loop, its output shown on the cell's thread.
 
 A magic is sync code on the kernel's main thread, and the kernel routes what that thread prints and displays to
-the running cell. The async API runs on `_async`'s private loop; these helpers bring its results and events back
-to the main thread one at a time, where the magic shows them. An interrupt (the kernel's stop button) reaches the
-main thread as `KeyboardInterrupt` and cancels the work on the private loop, as `run_sync` does: a workflow's
-journal keeps every step recorded so far, so an interrupted run can be restarted, never half-written.
+the running cell. The async API runs on `_async`'s private loop; these helpers run each piece of work there as one
+task and hand its items and events back to the main thread through a queue, where the magic shows them. An
+interrupt (the kernel's stop button) reaches the main thread as `KeyboardInterrupt` and cancels the work on the
+private loop, as `run_sync` does: a workflow's journal keeps every step recorded so far, so an interrupted run can
+be restarted, never half-written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from .._async import run_sync, submit
+from .._async import background_loop, submit
 
 __all__ = ["iterate", "run_with_progress"]
 
@@ -21,20 +23,54 @@ T = TypeVar("T")
 _END = object()
 
 
-def iterate(stream: AsyncIterator[T]) -> Iterator[T]:
-    """The items of an async iterator, for a sync `for` loop; each one is awaited on the private loop."""
+def iterate(stream: AsyncIterator[T], poll: float = 0.05) -> Iterator[T]:
+    """The items of an async iterator, for a sync `for` loop on this thread.
 
-    async def step() -> Any:
+    The whole iteration runs as one task on the private loop, so context variables the stream sets (the agent's
+    open span: its model and tool spans are its children, its result carries the trace id) live as long as the
+    stream, as under `async for`. Each item is handed over through a thread-safe queue, and the task asks the
+    stream for the next one only when this loop does: the stream never runs ahead of what the cell has shown, so
+    an interrupt leaves the tool call it stopped on on screen. Leaving the loop early or an interrupt cancels it.
+
+    Raises:
+        KeyboardInterrupt: after cancelling the stream, when the kernel is interrupted.
+        Exception: whatever the stream raised, after the items it yielded before.
+    """
+    loop = background_loop()
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    wanted = asyncio.Event()  # set from this thread: the loop body wants the next item
+
+    async def pump() -> None:
         try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return _END
+            while True:
+                await wanted.wait()
+                wanted.clear()
+                try:
+                    item = await stream.__anext__()
+                except StopAsyncIteration:
+                    return
+                items.put(item)
+        finally:
+            items.put(_END)
 
-    while True:
-        item = run_sync(step())
-        if item is _END:
-            return
-        yield item
+    future = submit(pump())
+    try:
+        while True:
+            loop.call_soon_threadsafe(wanted.set)
+            while True:
+                try:
+                    item = items.get(timeout=poll)
+                    break
+                except queue.Empty:
+                    if future.done() and items.empty():  # cancelled before it started: no end mark will come
+                        future.result()
+                        return
+            if item is _END:
+                future.result()  # the stream's error, if it failed
+                return
+            yield item
+    finally:
+        future.cancel()  # a no-op once it has finished
 
 
 def run_with_progress(

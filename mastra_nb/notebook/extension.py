@@ -1,9 +1,11 @@
 """`%load_ext mastra_nb`: register the magics, bind the kernel's hub, start warming litellm up.
 
 Loading stays well under a second: the magics module imports the hub and IPython's magic machinery, nothing heavy
-(DuckDB opens on the first storage use, litellm on the first model call). Because litellm alone takes 3-4 s to
-import, a daemon thread imports it right after loading (`MastraMagics.warm_up`), while the user writes the next
-cells; the first `%%ask` then waits only for what is left of that import.
+(DuckDB opens on the first storage use, litellm on the first call of a model that needs it; a `ScriptedModel`
+never does). Because litellm alone takes 3-4 s to import, a daemon thread imports it right after loading
+(`MastraMagics.warm_up`), while the user writes the next cells; the first `%%ask` of a litellm-backed model then
+waits only for what is left of that import. The thread shares the GIL with the cells: a scripted answer asked at
+once costs ~0.25 s more while it runs (`bench/bench_notebook.py`).
 
 The kernel's hub outlives `%reload_ext mastra_nb` (kept per shell in `_HUBS`), so reloading keeps the tools,
 agents and workflows already defined. `%mastra reset` replaces it.

@@ -111,20 +111,52 @@ class Trace:
     def __str__(self) -> str:
         return self.tree()
 
+    def __repr__(self) -> str:
+        return f"Trace({self.trace_id!r}, spans={len(self.spans)}, duration_ms={self.duration_ms:.1f})"
+
     def _repr_html_(self) -> str:
+        """A static waterfall: a row per span, indented as the tree, with a bar for when it ran (inline-styled, so
+        it reads the same in JupyterLab, nbconvert's HTML and on GitHub)."""
+        start = min(s.start_time for s in self.spans)
+        total = max(self.duration_ms, 1e-6)
+        cell = "padding: 2px 8px; border-bottom: 1px solid rgba(127, 127, 127, 0.2);"
         rows = []
         for root in self.roots:
             for span, depth in _with_depth(root, 0):
                 status = span.attributes.get("mastra.status") or span.status
-                colour = "#c0392b" if span.status == "error" else "inherit"
+                colour = _COLOURS.get(span.kind, "#78909c") if span.status != "error" else "#c62828"
+                left = (span.start_time - start).total_seconds() * 1000 / total * 100
+                width = max(span.duration_ms / total * 100, 0.4)
+                bar = _bar(left, width, colour)
+                tokens = span.attributes.get("mastra.usage.total_tokens")
+                status_style = "color: #c62828; font-weight: 600;" if span.status == "error" else ""
                 rows.append(
-                    f"<tr><td style='padding-left:{depth * 1.2 + 0.3:.1f}em'>{html.escape(span.name)}</td>"
-                    f"<td>{html.escape(span.kind)}</td><td style='text-align:right'>{span.duration_ms:.1f} ms</td>"
-                    f"<td style='color:{colour}'>{html.escape(str(status))}</td></tr>"
+                    f"<tr data-span='{html.escape(span.kind)}'>"
+                    f"<td style='{cell} padding-left: {depth * 1.2 + 0.4:.1f}em; white-space: nowrap;'>"
+                    f"{html.escape(span.name)}</td><td style='{cell} opacity: 0.7;'>{html.escape(span.kind)}</td>"
+                    f"<td style='{cell}'>{bar}</td>"
+                    f"<td style='{cell} text-align: right; white-space: nowrap;'>{span.duration_ms:.1f} ms</td>"
+                    f"<td style='{cell} text-align: right;'>{tokens if tokens is not None else ''}</td>"
+                    f"<td style='{cell} {status_style}'>{html.escape(str(status))}</td></tr>"
                 )
-        return (f"<div><b>Trace {html.escape(self.trace_id)}</b> ({len(self.spans)} spans)<table>"
-                "<tr><th>span</th><th>kind</th><th>duration</th><th>status</th></tr>"
-                f"{''.join(rows)}</table></div>")  # fmt: skip
+        head = "".join(f"<th style='{cell} text-align: left;'>{h}</th>" for h in
+                       ("span", "kind", "when", "duration", "tokens", "status"))  # fmt: skip
+        return (f"<div style='font-size: 13px;'><div><b>Trace</b> <code>{html.escape(self.trace_id)}</code> "
+                f"<span style='opacity: 0.7;'>{len(self.spans)} spans, {self.duration_ms:.1f} ms</span></div>"
+                f"<table style='border-collapse: collapse;'><tr>{head}</tr>{''.join(rows)}</table></div>")  # fmt: skip
+
+
+def _bar(left: float, width: float, colour: str) -> str:
+    """When a span ran, as a bar in a track that stands for the whole trace (`left` and `width` in %)."""
+    left = min(left, 99.6)
+    track = "position: relative; width: 240px; height: 10px; background: rgba(127, 127, 127, 0.1);"
+    shape = (f"position: absolute; left: {left:.2f}%; width: {min(width, 100 - left):.2f}%; min-width: 2px; "
+             f"height: 10px; background: {colour}; border-radius: 2px;")  # fmt: skip
+    return f'<div style="{track}"><div style="{shape}"></div></div>'
+
+
+_COLOURS = {"agent": "#5e35b1", "model": "#1e88e5", "tool": "#43a047", "workflow": "#6d4c41", "step": "#8d6e63",
+            "scorer": "#f9a825"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import concurrent.futures.thread  # its exit hook must be registered before `_flush_at_exit` (see there)
 import logging
 import threading
 import weakref
@@ -187,18 +188,25 @@ class SpanWriter(SpanProcessor):
 
 
 # Writers with rows that may still wait when the interpreter exits: they are written then, while mastra_nb's loop
-# still runs (this hook is registered after `_async`'s, so it runs before that one stops the loop).
+# still runs and worker threads are still accepted. The hook runs with threading's exit hooks (those that
+# `concurrent.futures` uses to refuse new work, run last registered first), so before the stores' writes in worker
+# threads are refused and before `_async`'s plain `atexit` hook stops the loop.
 _LIVE: weakref.WeakSet[SpanWriter] = weakref.WeakSet()
 _EXITING = False
 
 
-@atexit.register
 def _flush_at_exit() -> None:
     global _EXITING
     _EXITING = True  # timers that fire from now on write nothing: the loop stops right after this hook
     for writer in list(_LIVE):
         if writer._spans or writer._inflight:
             writer.force_flush(2000)
+
+
+try:
+    getattr(threading, "_register_atexit", atexit.register)(_flush_at_exit)
+except RuntimeError:  # first imported while the interpreter is already exiting: too late to flush anything
+    pass
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
