@@ -1,8 +1,8 @@
 """What an agent turn costs on top of the model client, and what litellm costs on top of the openai SDK.
 
 1. Framework overhead per model turn. An agent with one tool against an instant in-process model (a
-   `ScriptedModel`, served through litellm's custom-provider path): 10 tool turns, then an answer. The same loop
-   written directly against `litellm.acompletion` (same model, same script, same tool function) is the floor; the
+   `ScriptedModel`'s script, served through litellm's custom-provider path): 10 tool turns, then an answer. The same
+   loop written directly against `litellm.acompletion` (same model, same script, same tool function) is the floor; the
    difference, per turn, is what `Agent` adds (tool validation, records, events, the loop itself).
 2. litellm's cost per call over the plain `openai` SDK against the same local OpenAI-compatible server (run in its
    own process so the two do not share a GIL), with litellm's defaults and with the settings mastra_nb applies.
@@ -81,7 +81,10 @@ async def _agent_overhead(runs: int) -> list[tuple[str, float, str]]:
                 result = await add_numbers(**json.loads(call.function.arguments))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
 
-    agent = Agent("bench", INSTRUCTIONS, model, tools=[tool(add_numbers)], max_steps=TURNS)
+    # The same script through litellm's custom-provider path, as the floor: a `ScriptedModel` itself answers
+    # without litellm, which would make the difference meaningless.
+    through_litellm = Model(model.name, mastra_script=model, retries=0)
+    agent = Agent("bench", INSTRUCTIONS, through_litellm, tools=[tool(add_numbers)], max_steps=TURNS)
     Mastra(agents=[agent], storage=InMemoryStore())
 
     async def framework() -> str:

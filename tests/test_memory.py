@@ -268,6 +268,8 @@ async def test_an_agent_turn_gets_history_working_memory_and_the_recalled_messag
                                        "Friday morning."]  # fmt: skip
     await hub.events.drain()
     assert {e.payload["action"] for e in events} >= {"messages_saved", "working_memory"}
+    traced = await hub.traces.list(thread_id="new")  # the agent's spans carry the memory thread
+    assert len(traced) == 2 and result.trace_id in {t.trace_id for t in traced}  # its two turns
     await hub.shutdown()
 
 

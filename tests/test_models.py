@@ -183,7 +183,7 @@ def test_building_models_and_agents_does_not_import_litellm():
 # -- the scripted model ---------------------------------------------------------------------------------------
 
 
-async def test_scripted_model_answers_from_its_script_through_litellm():
+async def test_scripted_model_answers_from_its_script():
     seen: list[list[dict]] = []
 
     def echo(messages):

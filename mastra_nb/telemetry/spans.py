@@ -8,7 +8,7 @@ Components are read by duck typing, so telemetry imports nothing from agents, mo
 
 | kind | span name | main attributes |
 |---|---|---|
-| agent | `invoke_agent <agent>` | `gen_ai.agent.name`, `mastra.run.id`, tokens, cost, finish reason, steps |
+| agent | `invoke_agent <agent>` | `gen_ai.agent.name`, `mastra.run.id`, `mastra.thread.id`, tokens, cost, finish, steps |
 | model | `chat <model>` | `gen_ai.request.model`, `gen_ai.response.model`, tokens, cost, finish reasons, replayed |
 | tool | `execute_tool <tool>` | `gen_ai.tool.name`, `gen_ai.tool.call.id`, cached, attempts |
 | workflow | `workflow <id>` | `mastra.workflow.id`, `mastra.run.id`, resumed, status |
@@ -54,11 +54,13 @@ def event(name: str, **attributes: Any) -> None:
 
 
 def agent_run(agent: Any, run: Any, messages: Any) -> SpanScope:
-    """The span of one agent run (`generate`, `stream`, or a resume after approval)."""
+    """The span of one agent run (`generate`, `stream`, or a resume after approval), with its memory thread."""
+    memory = run.memory or {}
     span = active_telemetry(agent.mastra).span("agent", f"invoke_agent {agent.name}", {
         "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name,
         "gen_ai.agent.description": agent.description, "mastra.run.id": run.state.run_id,
         "gen_ai.request.model": run.model.name, "mastra.agent.max_steps": run.max_steps,
+        "mastra.thread.id": memory.get("thread_id"), "mastra.resource.id": memory.get("resource_id"),
     })  # fmt: skip
     span.input(messages)
     return span
