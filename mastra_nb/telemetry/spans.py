@@ -8,7 +8,7 @@ Components are read by duck typing, so telemetry imports nothing from agents, mo
 
 | kind | span name | main attributes |
 |---|---|---|
-| agent | `invoke_agent <agent>` | `gen_ai.agent.name`, `mastra.run.id`, `mastra.thread.id`, tokens, cost, finish, steps |
+| agent | `invoke_agent <agent>` | `gen_ai.agent.name`, `mastra.run.id`, `mastra.thread.id`, tokens, cost, steps |
 | model | `chat <model>` | `gen_ai.request.model`, `gen_ai.response.model`, tokens, cost, finish reasons, replayed |
 | tool | `execute_tool <tool>` | `gen_ai.tool.name`, `gen_ai.tool.call.id`, cached, attempts |
 | workflow | `workflow <id>` | `mastra.workflow.id`, `mastra.run.id`, resumed, status |
