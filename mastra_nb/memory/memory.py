@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ..errors import ErrorKind, MastraError
 from ..events import MEMORY_UPDATED
 from ..models.types import Message
-from ..storage.base import UpsertOp
+from ..storage.base import DeleteRowsOp, UpsertOp
 from . import working
 from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
 from .options import MemoryOptions, MessageRange, SemanticRecall, WorkingMemory
@@ -163,14 +163,15 @@ class Memory:
 
     async def delete_thread(self, thread_id: str) -> bool:
         """Delete a thread, its messages and their vectors; returns whether it existed."""
-        if await self.get_thread(thread_id) is None:
+        thread = await self.get_thread(thread_id)
+        if thread is None:
             return False
         await self.flush()
-        thread = await self._thread(thread_id)
         if await self._has_index(thread.resource_id):
             await self.vector.delete(self.index_for(thread.resource_id), filter={"thread_id": thread_id})
-        await self.storage.delete_rows("messages", {"thread_id": thread_id})
-        await self.storage.delete_rows("threads", {"id": thread_id})
+        await self.storage.transaction(
+            [DeleteRowsOp("messages", {"thread_id": thread_id}), DeleteRowsOp("threads", {"id": thread_id})]
+        )
         self._announce("thread_deleted", thread_id=thread_id)
         return True
 
