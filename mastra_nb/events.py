@@ -29,6 +29,7 @@ __all__ = [
     "MEMORY_UPDATED",
     "REQUEST_COMPLETED",
     "REQUEST_STARTED",
+    "SPANS_WRITTEN",
     "STEP_COMPLETED",
     "STEP_STARTED",
     "STEP_SUSPENDED",
@@ -61,6 +62,9 @@ MEMORY_UPDATED = "memory:updated"
 STORAGE_ACCESSED = "storage:accessed"
 ERROR_OCCURRED = "error:occurred"
 WARNING_RAISED = "warning:raised"
+# Beyond the seed's names: the span writer stored a batch of finished spans (payload: their `trace_ids`), so a
+# trace view can follow a run while it goes.
+SPANS_WRITTEN = "spans:written"
 
 EVENT_NAMES: tuple[str, ...] = (
     AGENT_CREATED, AGENT_DESTROYED, WORKFLOW_STARTED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, TOOL_EXECUTED,

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import time
+from collections.abc import Callable
 from typing import Literal
 
 import pytest
 from pydantic import BaseModel
 
 from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, MastraConfig, StepContext, Workflow, step, tool
+from mastra_nb.events import SPANS_WRITTEN
 from mastra_nb.memory import DEFAULT_TEMPLATE, Memory
 from mastra_nb.models import ScriptedModel, ScriptedReply
 from mastra_nb.notebook.magics import MastraMagics
 from mastra_nb.notebook.widgets import (
+    ApprovalsForm,
     ChatWidget,
     GraphWidget,
     MemoryView,
@@ -29,6 +33,9 @@ from mastra_nb.notebook.widgets import (
 )
 from mastra_nb.notebook.widgets._base import Throttle, display_key, shown_for
 from mastra_nb.notebook.widgets.forms import fields
+from mastra_nb.telemetry import Telemetry
+from mastra_nb.telemetry.tracing import current_ids
+from mastra_nb.workflows import Step
 
 
 class Approval(BaseModel):
@@ -354,6 +361,66 @@ async def test_the_trace_waterfall_has_a_row_per_span(hub):
     widget.close()
 
 
+async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait for `condition()` to hold (work done on `_async`'s private loop, such as a widget's reads)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_waterfall_grows_while_the_run_goes_and_closing_unsubscribes():
+    hub = Mastra(storage=InMemoryStore(), telemetry=Telemetry(flush_interval=0.05))
+    gates = {"second": asyncio.Event(), "third": asyncio.Event()}
+    entered: asyncio.Queue[str] = asyncio.Queue()
+    trace_ids: list[str] = []
+
+    def held(name: str) -> Step:
+        async def hold(n: int) -> int:
+            ids = current_ids()
+            assert ids is not None
+            trace_ids.append(ids[0])
+            await entered.put(name)
+            await gates[name].wait()
+            return n + 1
+
+        return step(hold, id=name)  # type: ignore[no-any-return]
+
+    workflow = Workflow("held", input=int, output=int).then(double).then(held("second")).then(held("third")).commit()
+    hub.add_workflow(workflow)
+    task = asyncio.create_task(workflow.create_run().start(1))
+    assert await entered.get() == "second"
+    trace = await hub.traces.get(trace_ids[0])  # `double` has ended and is stored; the workflow's span is still open
+    widget = TraceWidget(trace, hub=hub)
+    assert [row["name"] for row in widget.spans] == ["step double"]
+
+    gates["second"].set()
+    assert await entered.get() == "third"
+    await until(lambda: "step second" in [row["name"] for row in widget.spans])
+    assert not task.done() and widget.spans[-1]["status"] == "ok"  # no Refresh pressed, the run still going
+
+    gates["third"].set()
+    result = await task
+    await until(lambda: widget.spans[0]["name"] == "workflow held")
+    assert result.status == "success" and widget.spans[0]["depth"] == 0
+    assert [row["name"] for row in widget.spans[1:]] == ["step double", "step second", "step third"]
+    assert widget.throttle.flushes >= 2 and "step third" in widget.snapshot()
+
+    widget.close()
+    assert [s.pattern for s in hub.events.subscriptions if s.pattern == SPANS_WRITTEN] == []
+    await hub.shutdown()
+
+
+async def test_the_latest_trace_view_follows_the_next_run(hub):
+    agent = calc(hub, ScriptedReply.call("add", a=1, b=2), "3.", "again.")
+    first = await agent.generate("1 + 2?")
+    widget = TraceWidget(await hub.traces.get(first.trace_id), hub=hub, follow=True, interval=0.05)
+    second = await agent.generate("and again?")
+    await until(lambda: widget.trace_id == second.trace_id and widget.spans[0]["kind"] == "agent")
+    assert widget.trace.trace_id == second.trace_id and second.trace_id != first.trace_id
+    widget.close()
+
+
 # -- runs ------------------------------------------------------------------------------------------------------
 
 
@@ -472,6 +539,77 @@ async def test_a_pending_tool_call_is_approved_or_declined_from_the_chat(hub):
     assert runs == ["sent 5"] and answer["text"].startswith("Not sent: ")
     assert "TOOL_CALL_DECLINED" in answer["tools"][0]["error"]
     chat.close()
+
+
+def bank(hub: Mastra, sent: list[str], *script: object) -> Agent:
+    @tool(requires_approval=True)
+    def wire(amount: int) -> str:
+        """Send money.
+
+        Args:
+            amount: how much.
+        """
+        sent.append(f"sent {amount}")
+        return f"sent {amount}"
+
+    return hub.add_agent(Agent("bank", "You send money.", ScriptedModel(list(script)), tools=[wire]))  # type: ignore[no-any-return]
+
+
+async def test_the_approvals_form_approves_or_declines_the_calls_of_a_paused_agent_run(hub):
+    sent: list[str] = []
+    agent = bank(hub, sent, ScriptedReply.call("wire", amount=5), lambda m: "Done: " + m[-1]["content"],
+                 ScriptedReply.call("wire", amount=9), lambda m: "Not sent: " + m[-1]["content"])  # fmt: skip
+    paused = await agent.generate("Send 5.")
+    form = ApprovalsForm(agent, paused.run_id, await agent.pending_approvals())
+    [call] = form.calls
+    assert call["tool"] == "wire" and call["arguments"] == {"amount": 5} and call["decision"] is None
+    assert form.status == "awaiting_approval" and "waiting" in form.snapshot() and sent == []
+    assert form.decide("no-such-call", True) is None  # only a waiting call can be decided
+    click(form, {"type": "approve", "call_id": call["call_id"]})
+    assert form.busy and form.calls[0]["decision"] == "approved"
+    await form.task
+    assert sent == ["sent 5"] and form.status == "done" and form.answer == "Done: sent 5" and not form.busy
+    assert form.calls[0]["result"] == "sent 5" and await agent.pending_approvals() == []
+    assert "Done: sent 5" in form.snapshot()
+    form.close()
+
+    paused = await agent.generate("Send 9.")
+    form = ApprovalsForm(agent, paused.run_id, paused.pending_approvals)
+    await form.decide(form.calls[0]["call_id"], False)
+    assert sent == ["sent 5"] and form.answer.startswith("Not sent: ") and form.calls[0]["decision"] == "declined"
+    assert form.calls[0]["error"]["code"] == "TOOL_CALL_DECLINED"
+    form.close()
+
+
+def test_mastra_resume_of_an_agent_run_paused_before_a_restart_opens_its_approvals(tmp_path):
+    from mastra_nb import run_sync
+
+    path = tmp_path / "agents.duckdb"
+    store = DuckDBStore(path)
+    first = Mastra(storage=store)
+    paused = run_sync(bank(first, [], ScriptedReply.call("wire", amount=3)).generate("Send 3."))
+    run_sync(first.shutdown())
+    run_sync(store.close())
+    # A restarted kernel: a new hub on the same file, the agent defined again (its script goes on from the pause).
+    store = DuckDBStore(path)
+    second = Mastra(storage=store)
+    sent: list[str] = []
+    agent = bank(second, sent, lambda m: "Done: " + m[-1]["content"])
+    magics = MastraMagics()
+    magics.bind(second)
+    with pytest.raises(Exception, match="waiting for tool approval"):
+        magics.mastra_magic(f"resume {paused.run_id} --data '{{}}'")
+    form = magics.mastra_magic(f"resume {paused.run_id}")
+    assert isinstance(form, ApprovalsForm) and [c["arguments"] for c in form.calls] == [{"amount": 3}]
+    click(form, {"type": "approve", "call_id": form.calls[0]["call_id"]})  # no running loop: the private loop
+    form.task.result(timeout=30)
+    assert form.status == "done" and form.answer == "Done: sent 3" and sent == ["sent 3"]
+    assert run_sync(agent.pending_approvals()) == []
+    with pytest.raises(Exception, match="RUN_NOT_FOUND"):
+        magics.mastra_magic(f"resume {paused.run_id}")  # decided: no longer waiting, and not a workflow run
+    form.close()
+    run_sync(second.shutdown())
+    run_sync(store.close())
 
 
 # -- memory -----------------------------------------------------------------------------------------------------

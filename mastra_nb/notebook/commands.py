@@ -2,7 +2,8 @@
 
 Each takes the magics (for the hub and the notebook's namespace) and the parsed arguments, and returns what the
 cell shows. Stored runs are read from the hub's storage, so `%mastra runs` and `%mastra resume` work after a kernel
-restart once the workflow has been defined again. `runs`, `graph`, `resume`, `chat`, `trace` and `memory` return widgets
+restart once the workflow has been defined again; `%mastra resume` of an agent's run paused for tool approval opens
+its approvals form. `runs`, `graph`, `resume`, `chat`, `trace` and `memory` return widgets
 (`widgets/`), each registered under its cell so that re-running the cell closes the widget it showed before; without
 anywidget they fall back to the static displays.
 """
@@ -25,6 +26,8 @@ from .reprs import hub_html, runs_table
 if TYPE_CHECKING:
     from argparse import Namespace
 
+    from ..agents import Agent
+    from ..agents.results import PendingApproval
     from ..events import Event
     from ..memory import Memory
     from ..workflows import Run
@@ -90,6 +93,17 @@ def runs(magics: MastraMagics, args: Namespace) -> Any:
 
 
 def resume(magics: MastraMagics, args: Namespace) -> Any:
+    hub = magics.hub
+    stored = run_sync(hub.storage.select("workflow_runs", where={"run_id": args.target}))
+    paused = None if stored else _paused_agent_run(magics, args.target)
+    if paused is not None:  # an agent's run waiting for tool approval: a form of its calls, not resume data
+        agent, pending = paused
+        if args.data is not None:
+            raise MagicError(f"Run `{args.target}` is agent `{agent.name}`'s run waiting for tool approval: decide its "
+                             f"calls in the form `%mastra resume {args.target}` shows (no `--data`).")  # fmt: skip
+        text = "\n".join(f"{p.call_id}  {p.tool}  {json.dumps(p.arguments, default=str)}" for p in pending)
+        return _widget("resume", args.target, lambda w: w.ApprovalsForm(agent, args.target, pending),
+                       fallback=View(card("Approvals", f"run {args.target}", code(text)), text))  # fmt: skip
     found = _load_run(magics, args.target)
     if args.data is None:  # the run's live graph and a form per suspended step
         return _widget("resume", found.run_id, lambda w: w.RunPanel(found), fallback=found)
@@ -125,13 +139,14 @@ def chat(magics: MastraMagics, args: Namespace) -> Any:
 def trace(magics: MastraMagics, args: Namespace) -> Any:
     hub = magics.hub
     trace_id = args.target or "last"
-    if trace_id == "last":
+    follow = trace_id == "last"  # the latest trace: the widget moves on to whichever trace is written next
+    if follow:
         listed = run_sync(hub.traces.list(limit=1))
         if not listed:
             raise MagicError("No trace is stored yet: run an agent or a workflow first.")
         trace_id = listed[0].trace_id
     found = run_sync(hub.traces.get(trace_id))
-    return _widget("trace", trace_id, lambda w: w.TraceWidget(found, hub.traces), fallback=found)
+    return _widget("trace", trace_id, lambda w: w.TraceWidget(found, hub=hub, follow=follow), fallback=found)
 
 
 def memory(magics: MastraMagics, args: Namespace) -> Any:
@@ -220,7 +235,9 @@ def _load_run(magics: MastraMagics, run_id: str) -> Run:
     if not rows:
         raise MastraError(
             ErrorKind.DOMAIN, "RUN_NOT_FOUND",
-            f"No run `{run_id}` in this hub's storage ({hub.config.storage_path}); `%mastra runs` lists them.",
+            f"No run `{run_id}` in this hub's storage ({hub.config.storage_path}): no workflow run, and no run of "
+            "an agent defined in this kernel waits for tool approval with that id; `%mastra runs` lists workflow "
+            "runs, `await agent.pending_approvals()` an agent's waiting calls.",
             details={"run_id": run_id},
         )  # fmt: skip
     workflow_id = rows[0]["workflow_id"]
@@ -233,6 +250,15 @@ def _load_run(magics: MastraMagics, run_id: str) -> Run:
             details={"run_id": run_id, "workflow_id": workflow_id},
         )  # fmt: skip
     return run_sync(workflow.get_run(run_id))  # type: ignore[no-any-return]
+
+
+def _paused_agent_run(magics: MastraMagics, run_id: str) -> tuple[Agent, list[PendingApproval]] | None:
+    """The agent registered in this kernel whose stored run `run_id` waits for tool approval, and its waiting calls."""
+    for agent in magics.hub.list_agents().values():
+        pending = [p for p in run_sync(agent.pending_approvals()) if p.run_id == run_id]
+        if pending:
+            return agent, pending
+    return None
 
 
 def _resume_data(magics: MastraMagics, given: str) -> Any:

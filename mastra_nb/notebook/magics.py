@@ -264,8 +264,8 @@ class MastraMagics(Magics):
     @argument(
         "target",
         nargs="?",
-        help="RUN_ID for `resume`, WORKFLOW for `graph`, AGENT for `chat` (and optionally `memory`), TRACE_ID (or "
-        "'last') for `trace`.",
+        help="RUN_ID for `resume` (a workflow run, or an agent run waiting for tool approval), WORKFLOW for "
+        "`graph`, AGENT for `chat` (and optionally `memory`), TRACE_ID (or 'last') for `trace`.",
     )
     @argument("--status", "-s", help="runs: only runs with this status (suspended, success, failed, running, ...).")
     @argument("--workflow", "-w", help="runs: only runs of this workflow.")
@@ -283,7 +283,8 @@ class MastraMagics(Magics):
           %mastra runs [--status S] [--workflow W] [--limit N]
                                            stored workflow runs, newest first
           %mastra resume RUN_ID            the run's live graph and a resume form per suspended step
-                                           (Resume continues the run in the background)
+                                           (Resume continues the run in the background); for an agent's
+                                           run paused for tool approval, its calls with Approve / Decline
           %mastra resume RUN_ID --data D [--step S]
                                            resume a suspended run with data D (JSON or a variable),
                                            showing each step as it completes; works after a kernel restart

@@ -163,7 +163,9 @@ class Telemetry:
         # The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, as the SDK reads them.
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         if self.store and self._hub is not None:
-            self._writer = SpanWriter(self._storage, self.redactor, self.batch_size, self.flush_interval)
+            self._writer = SpanWriter(
+                self._storage, self.redactor, self.batch_size, self.flush_interval, events=self._events
+            )
             provider.add_span_processor(self._writer)
         for processor in self._extra:
             provider.add_span_processor(processor)
@@ -176,6 +178,10 @@ class Telemetry:
     def _storage(self) -> Any:
         hub = self._hub
         return hub.storage if hub is not None else None
+
+    def _events(self) -> Any:
+        hub = self._hub
+        return hub.events if hub is not None else None
 
     # -- spans ----------------------------------------------------------------------------------------------
 

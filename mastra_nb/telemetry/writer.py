@@ -4,7 +4,8 @@ A span that ends waits in a buffer as it is (the SDK's spans are immutable once 
 rows and written in one `upsert` into the `spans` table when `batch_size` spans have gathered or `flush_interval`
 seconds after the first of them, on mastra_nb's private event loop, so the code that ended the span pays only for
 an append, and never waits for storage. `await writer.flush()` writes at once (reading traces does it first); a
-failed write is logged and its spans are dropped: tracing must never break the traced work.
+failed write is logged and its spans are dropped: tracing must never break the traced work. After each stored batch
+the writer emits "spans:written" with the batch's trace ids on the hub's bus, so a trace view follows a running trace.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from .._async import background_loop  # imported first: its exit hook must run after this module's
+from ..events import SPANS_WRITTEN
 from .redaction import Redactor
 
 if TYPE_CHECKING:
+    from ..events import EventBus
     from ..storage.base import Storage
 
 __all__ = ["SpanWriter", "span_row"]
@@ -84,6 +87,8 @@ class SpanWriter(SpanProcessor):
         redactor: masks secrets in spans that mastra_nb did not make itself.
         batch_size: write as soon as this many rows wait.
         flush_interval: otherwise write this many seconds after the first waiting row arrived.
+        events: returns the bus to announce each stored batch on ("spans:written", `{"trace_ids": [...]}`), or
+            None to announce nothing.
     """
 
     def __init__(
@@ -92,8 +97,10 @@ class SpanWriter(SpanProcessor):
         redactor: Redactor,
         batch_size: int = 256,
         flush_interval: float = 0.5,
+        events: Callable[[], EventBus | None] | None = None,
     ) -> None:
         self._storage = storage
+        self._events = events
         self._redactor = redactor
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -169,8 +176,12 @@ class SpanWriter(SpanProcessor):
             storage = self._storage()
             if storage is None:
                 return
-            await storage.upsert("spans", [span_row(span, self._redactor) for span in spans])
+            rows = [span_row(span, self._redactor) for span in spans]
+            await storage.upsert("spans", rows)
             self.written += len(spans)
+            bus = self._events() if self._events is not None else None
+            if bus is not None:
+                bus.emit(SPANS_WRITTEN, {"trace_ids": list(dict.fromkeys(row["trace_id"] for row in rows))})
         except Exception as error:
             # A store closed before its spans were written (without `hub.shutdown()`) is an ordinary end.
             closed = getattr(error, "code", None) in ("STORAGE_CLOSED", "HUB_CLOSED")

@@ -5,8 +5,9 @@ and the run panel that puts a run's graph and form together.
  GraphWidget (graph.py)   hub events ──throttled──> node colours;  click ──> input, output, error, timing
  ResumeForm  (resume.py)  resume schema ──forms.py──> fields;  values ──pydantic──> field errors | run.resume()
  RunPanel    (panel.py)   a run's GraphWidget above its ResumeForm (`%mastra resume RUN_ID`)
+ ApprovalsForm (approvals.py)  a paused agent run's tool calls;  Approve / Decline ──> the run goes on
  ChatWidget  (chat.py)    agent.stream() ──throttled──> messages, tool cards;  stop
- TraceWidget (trace.py)   hub.traces.get() ──> a waterfall of spans
+ TraceWidget (trace.py)   hub.traces.get(), again on each spans:written of its trace ──> a waterfall of spans
  RunsView    (runs.py)    stored runs, filtered ──> open one: its RunPanel below the table; time travel from a step
  MemoryView  (memory.py)  a resource's threads, messages, working memory (editable) and semantic search
  _base.py                 MastraWidget (static snapshot, cleanup on close), Throttle, spawn, static/*.js|css
@@ -21,11 +22,13 @@ import importlib
 import importlib.util
 from typing import Any
 
-__all__ = ["ChatWidget", "GraphWidget", "MemoryView", "ResumeForm", "RunPanel", "RunsView", "TraceWidget"]
+__all__ = [
+    "ApprovalsForm", "ChatWidget", "GraphWidget", "MemoryView", "ResumeForm", "RunPanel", "RunsView", "TraceWidget",
+]  # fmt: skip
 
 _HOMES = {
     "GraphWidget": "graph", "ResumeForm": "resume", "RunPanel": "panel", "ChatWidget": "chat", "TraceWidget": "trace",
-    "RunsView": "runs", "MemoryView": "memory",
+    "RunsView": "runs", "MemoryView": "memory", "ApprovalsForm": "approvals",
 }  # fmt: skip
 
 

@@ -3,8 +3,12 @@ duration, tokens, cost and error; a click on a row shows its input, output and a
 
 ```
  hub.traces.get(trace_id) ──> rows [{span_id, depth, name, kind, status, start_ms, duration_ms, ...}] ──> trace.js
- trace.js ──{"type": "refresh"}──> the trace read again (spans are stored as they end, so a running trace grows)
+ hub.events ──spans:written {trace_ids}──> _on_spans ──Throttle──> the trace read again
+ trace.js ──{"type": "refresh"}──> the trace read again
 ```
+Spans are stored as they end, so a running trace grows: with the hub, the widget reads its trace again (at most
+once per `interval`) each time the span writer stores a batch of it; `follow=True` moves it to whichever trace was
+written last (`%mastra trace` with no id, or `last`).
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ...errors import MastraError
+from ...events import SPANS_WRITTEN
 from ..html import card
-from ._base import STATIC, MastraWidget, css, spawn
+from ._base import STATIC, MastraWidget, Throttle, css, spawn
 
 if TYPE_CHECKING:
+    from ...events import Event
+    from ...mastra import Mastra
     from ...telemetry.traces import SpanRecord, Trace, Traces
 
 __all__ = ["TraceWidget"]
@@ -27,7 +34,15 @@ _VALUE_CHARS = 2000
 
 
 class TraceWidget(MastraWidget):
-    """The waterfall of `trace`; with `traces` (`hub.traces`), the front end's refresh button reads it again."""
+    """The waterfall of `trace`.
+
+    Args:
+        trace: the trace to show (`await hub.traces.get(trace_id)`).
+        traces: where to read it again on Refresh (`hub.traces`; implied by `hub`).
+        hub: the hub whose span writes the widget follows: the trace is read again as its spans are stored.
+        follow: move to the trace written last instead of staying on `trace` (needs `hub`).
+        interval: the least time between two reads, in seconds.
+    """
 
     _esm = STATIC / "trace.js"
     _css = css("trace.css")
@@ -37,12 +52,37 @@ class TraceWidget(MastraWidget):
     spans: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, trace: Trace, traces: Traces | None = None) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        traces: Traces | None = None,
+        *,
+        hub: Mastra | None = None,
+        follow: bool = False,
+        interval: float = 0.25,
+    ) -> None:
         super().__init__(trace_id=trace.trace_id)
-        self.traces = traces
+        self.traces = traces if traces is not None or hub is None else hub.traces
+        self.follow = follow
         self.task: Any = None
+        self._wanted = trace.trace_id  # the trace the next read is for (`follow` may move it)
+        self._reads = 0  # reads started; a read that finishes after a later one started is dropped
+        self.throttle = Throttle(self.refresh, interval)
         self._show(trace)
         self.on_msg(self._on_message)
+        if hub is not None:
+            self.on_close(hub.events.subscribe(SPANS_WRITTEN, self._on_spans).unsubscribe)
+            self.on_close(self.throttle.cancel)
+
+    def _on_spans(self, event: Event) -> None:
+        written = event.payload.get("trace_ids") or []
+        if self.closed or not written:
+            return
+        if self._wanted not in written:
+            if not self.follow:
+                return
+            self._wanted = written[-1]
+        self.throttle.touch()
 
     def _show(self, trace: Trace) -> None:
         self.trace = trace
@@ -52,6 +92,7 @@ class TraceWidget(MastraWidget):
             for span, depth in _walk(root, 0):
                 rows.append(_row(span, depth, (span.start_time - start).total_seconds() * 1000))
         with self.hold_sync():
+            self.trace_id = trace.trace_id
             self.duration_ms = round(trace.duration_ms, 3)
             self.spans = rows
 
@@ -69,10 +110,14 @@ class TraceWidget(MastraWidget):
 
     async def _reload(self) -> None:
         assert self.traces is not None
+        self._reads += 1
+        read = self._reads
         try:
-            trace = await self.traces.get(self.trace_id)
+            trace = await self.traces.get(self._wanted)
         except MastraError as error:
             self.message = f"[{error.code}] {error.message}"
+            return
+        if read != self._reads or self.closed:
             return
         self._show(trace)
         self.message = ""
