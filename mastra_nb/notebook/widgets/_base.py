@@ -37,7 +37,27 @@ _SHOWN: dict[Hashable, Any] = {}
 _SHOWN_LOCK = threading.Lock()
 
 
-class MastraWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class WithSnapshot:
+    """A widget's static HTML (`snapshot()`) as its `text/html`, also in its mimebundle beside the widget view, so
+    saved notebooks show it where widget state is missing."""
+
+    def snapshot(self) -> str:
+        """The static HTML of what the widget shows now."""
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.snapshot()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if bundle is None:
+            return None
+        if isinstance(bundle, tuple):  # (data, metadata), as anywidget answers
+            return {**bundle[0], "text/html": self.snapshot()}, bundle[1]
+        return {**bundle, "text/html": self.snapshot()}
+
+
+class MastraWidget(WithSnapshot, anywidget.AnyWidget):  # type: ignore[misc]
     """The base of mastra_nb's widgets: a static snapshot in the mimebundle, and cleanup on `close()`."""
 
     _cleanups: list[Callable[[], None]]
@@ -62,20 +82,6 @@ class MastraWidget(anywidget.AnyWidget):  # type: ignore[misc]
             cleanup()
         forget(self)
         super().close()
-
-    def snapshot(self) -> str:
-        """The static HTML of what the widget shows now (the `text/html` of its mimebundle)."""
-        raise NotImplementedError
-
-    def _repr_html_(self) -> str:
-        return self.snapshot()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        return {**data, "text/html": self.snapshot()}, metadata
 
 
 class Throttle:

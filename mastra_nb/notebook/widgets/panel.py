@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ipywidgets
 
-from ._base import forget
+from ._base import WithSnapshot, forget
 from .graph import GraphWidget
 from .resume import ResumeForm
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["RunPanel"]
 
 
-class RunPanel(ipywidgets.VBox):  # type: ignore[misc]
+class RunPanel(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
     """A run's `GraphWidget` and `ResumeForm`, one above the other; closing the panel closes both."""
 
     def __init__(self, run: Run, *, interval: float = 0.1) -> None:
@@ -34,13 +34,6 @@ class RunPanel(ipywidgets.VBox):  # type: ignore[misc]
     def snapshot(self) -> str:
         """The static HTML of the graph and the form."""
         return self.graph.snapshot() + self.form.snapshot()
-
-    def _repr_html_(self) -> str:
-        return self.snapshot()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        data = super()._repr_mimebundle_(**kwargs)
-        return None if data is None else {**data, "text/html": self.snapshot()}
 
     def __repr__(self) -> str:
         return f"RunPanel(run_id={self.run.run_id!r}, status={self.run.status!r})"

@@ -21,7 +21,7 @@ import traitlets
 from ..._async import run_sync
 from ...errors import ErrorKind, MastraError
 from ..reprs import runs_table
-from ._base import STATIC, MastraWidget, Throttle, css, forget, spawn
+from ._base import STATIC, MastraWidget, Throttle, WithSnapshot, css, forget, spawn
 from .panel import RunPanel
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class RunsTable(MastraWidget):
         return runs_table(self.rows)
 
 
-class RunsView(ipywidgets.VBox):  # type: ignore[misc]
+class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
     """Stored runs of `hub`, newest first, kept up to date as runs start, suspend and end.
 
     Args:
@@ -166,13 +166,6 @@ class RunsView(ipywidgets.VBox):  # type: ignore[misc]
 
     def snapshot(self) -> str:
         return self.table.snapshot() + (self.panel.snapshot() if self.panel is not None else "")
-
-    def _repr_html_(self) -> str:
-        return self.snapshot()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        data = super()._repr_mimebundle_(**kwargs)
-        return None if data is None else {**data, "text/html": self.snapshot()}
 
     def __repr__(self) -> str:
         return "\n".join(f"{r['run_id']}  {r['workflow_id']}  {r['status']}" for r in self.table.rows) or "no runs"
