@@ -164,7 +164,6 @@ class Profile(BaseModel):
 
 
 async def test_schema_working_memory_merges_updates_and_refuses_invalid_ones_keeping_the_old(memory):
-    memory.options.working_memory = {"schema": Profile}  # type: ignore[assignment]
     memory = Memory(memory.storage, memory.vector, options={"working_memory": {"schema": Profile, "scope": "thread"}})
     await memory.create_thread("ada", thread_id="t")
     await memory.update_working_memory({"name": "Ada", "languages": ["en"]}, thread_id="t")

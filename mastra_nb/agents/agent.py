@@ -376,15 +376,21 @@ class Agent:
                         require_approval, on_step_finish, stream=stream)  # fmt: skip
         system = await self._system_prompt(ctx, run)
         conversation[:0] = ([{"role": "system", "content": system}] if system else []) + (turn.context if turn else [])
-        if turn is not None:
-            turn.produced_from = len(conversation)
+        if turn is not None:  # kept with a run that pauses for approval, so that its end is saved too
             run.memory = {"thread_id": turn.thread.id, "resource_id": turn.thread.resource_id,
                           "start": len(conversation) - len(turn.inputs)}  # fmt: skip
         return run, turn
 
+    @property
+    def active_memory(self) -> Memory | None:
+        """The memory this agent's turns use: its own, else its hub's (`Mastra(memory=...)`), else None."""
+        if self.memory is not None:
+            return self.memory
+        return self._hub.memory if self._hub is not None else None
+
     async def _remember_resumed(self, where: dict[str, Any] | None, run: Run, result: AgentResult) -> None:
         """Save a turn that paused for approval to its memory thread, now that it has finished."""
-        memory = self.memory if self.memory is not None else (self._hub.memory if self._hub is not None else None)
+        memory = self.active_memory
         if where is None or memory is None:
             return
         turn = MemoryTurn(memory, await memory.thread_for(where["thread_id"], where["resource_id"]), [])
@@ -393,7 +399,7 @@ class Agent:
     async def _memory_turn(
         self, thread_id: str | None, resource_id: str | None, inputs: list[Message]
     ) -> MemoryTurn | None:
-        memory = self.memory if self.memory is not None else (self._hub.memory if self._hub is not None else None)
+        memory = self.active_memory
         if thread_id is None:
             if resource_id is not None:
                 raise _inputs.invalid("`resource_id=` needs `thread_id=` too: memory keeps turns in a thread.")
@@ -505,9 +511,9 @@ class Agent:
 async def _remember(turn: MemoryTurn | None, run: Run, result: AgentResult) -> None:
     """Save a finished turn to memory. A run that pauses for approval is saved once its last call is decided
     (`_remember_resumed`)."""
-    if turn is None or result.finish_reason == "approval_required":
+    if turn is None or run.memory is None or result.finish_reason == "approval_required":
         return
-    await turn.finish(run.state.messages[turn.produced_from :], result.text, run.model)
+    await turn.finish(run.state.messages[run.memory["start"] :], result.text, run.model)
 
 
 async def _drain(events: AsyncIterator[AgentEvent]) -> AgentResult:

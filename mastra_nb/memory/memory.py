@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
@@ -337,8 +338,6 @@ class Memory:
         """
         settings = self._working()
         if merge and settings.schema_ is not None:
-            import json
-
             current = await self.get_working_memory(resource_id=resource_id, thread_id=thread_id)
             value = working.merge(json.loads(current) if current else {}, value)
         text = working.validated(settings, value)

@@ -44,11 +44,10 @@ class MemoryTurn:
     recalled: list[RecalledMessage] = field(default_factory=list)
     query: str = ""
     query_vector: list[float] | None = None
-    produced_from: int = 0  # where the run's own messages start in its conversation
 
-    async def finish(self, produced: Sequence[Message], answer: str | None, model: Model | None = None) -> None:
-        """Store the turn's input, the messages the run added and the final answer."""
-        messages = [m for m in self.inputs if m.get("role") != "system"] + list(produced)
+    async def finish(self, messages: Sequence[Message], answer: str | None, model: Model | None = None) -> None:
+        """Store the turn: its input and the messages the run added (system messages left out), then the answer."""
+        messages = [m for m in messages if m.get("role") != "system"]
         if answer:
             messages.append({"role": "assistant", "content": answer})
         saved = await self.memory.append(self.thread, messages)

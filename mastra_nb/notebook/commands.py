@@ -165,7 +165,7 @@ def _memory_of(magics: MastraMagics, agent_name: str | None) -> Memory:
     hub = magics.hub
     if agent_name:
         agent = hub.get_agent(agent_name)
-        found = agent.memory if agent.memory is not None else hub.memory
+        found = agent.active_memory
         if found is None:
             raise MagicError(f"Agent `{agent.name}` has no memory: define it with `%%agent {agent.name} --memory` "
                              "(or `Agent(..., memory=Memory())`).")  # fmt: skip

@@ -63,8 +63,7 @@ class ChatWidget(MastraWidget):
     def __init__(
         self, agent: Agent, *, resource_id: str = "notebook-user", thread_id: str | None = None, interval: float = 0.05
     ) -> None:
-        hub = agent.mastra
-        self.memory: Memory | None = agent.memory if agent.memory is not None else (hub.memory if hub else None)
+        self.memory: Memory | None = agent.active_memory
         super().__init__(agent_name=agent.name, has_memory=self.memory is not None, resource_id=resource_id)
         self.agent = agent
         self.task: Any = None  # the turn (or decision) under way, an asyncio task or a concurrent future
