@@ -359,6 +359,28 @@ async def test_load_run_reads_a_run_and_its_journal_in_seq_order(store: Storage)
     assert (await store.load_run("r1"))[0] == run
 
 
+async def test_messages_around_reads_matches_with_their_neighbours_in_their_own_threads(store: Storage) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    await store.upsert(
+        "messages",
+        [
+            {"id": f"{thread}{i}", "thread_id": thread, "role": "user", "created_at": start + timedelta(minutes=i)}
+            for thread in ("a", "b")
+            for i in range(6)
+        ],
+    )
+    # a2 and a3 overlap (each neighbour once); b0 has nothing before it; ids not stored are skipped.
+    found = await store.messages_around(["a3", "b0", "a2", "gone"], before=1, after=1)
+    assert [m["id"] for m in found] == ["a1", "a2", "a3", "a4", "b0", "b1"]
+    assert set(found[0]) == set(TABLES["messages"].column_names) and found[0]["created_at"] == start + timedelta(
+        1 / 1440
+    )
+    assert [m["id"] for m in await store.messages_around(["a5"], before=2, after=0)] == ["a3", "a4", "a5"]
+    assert await store.messages_around([], before=1, after=1) == []
+    with pytest.raises(MastraError, match="before"):
+        await store.messages_around(["a1"], before=-1, after=0)
+
+
 # -- domain tables -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("where", "expected"),

@@ -272,43 +272,10 @@ class Memory:
         vector = await self.embedder.embed_one(query) if isinstance(query, str) else list(query)
         index = self.index_for(resource_id)
         matches = await self.vector.query(index, vector, top_k=top_k or settings.top_k, filter=where)
-        found: dict[str, RecalledMessage] = {}
-        for match in matches:
-            for message in await self._around(match.id, span):
-                hit = message.id == match.id
-                if hit or message.id not in found:
-                    found[message.id] = RecalledMessage(message, match.score if hit else None, hit)
-        return sorted(found.values(), key=lambda r: (r.message.thread_id, r.message.created_at))
-
-    async def _around(self, message_id: str, span: MessageRange) -> list[MemoryMessage]:
-        rows = await self.storage.select("messages", where={"id": message_id})
-        if not rows:
-            return []  # deleted since it was indexed
-        anchor = MemoryMessage.from_row(rows[0])
-        before = (
-            await self.storage.select(
-                "messages",
-                where={"thread_id": anchor.thread_id, "created_at": {"$lt": anchor.created_at}},
-                order_by="-created_at",
-                limit=span.before,
-            )
-            if span.before
-            else []
-        )
-        after = (
-            await self.storage.select(
-                "messages",
-                where={"thread_id": anchor.thread_id, "created_at": {"$gt": anchor.created_at}},
-                order_by="created_at",
-                limit=span.after,
-            )
-            if span.after
-            else []
-        )
+        rows = await self.storage.messages_around([m.id for m in matches], span.before, span.after)
+        scores = {m.id: m.score for m in matches}
         return [
-            *(MemoryMessage.from_row(r) for r in reversed(before)),
-            anchor,
-            *(MemoryMessage.from_row(r) for r in after),
+            RecalledMessage(MemoryMessage.from_row(row), scores.get(row["id"]), row["id"] in scores) for row in rows
         ]
 
     # -- working memory ----------------------------------------------------------------------------------------

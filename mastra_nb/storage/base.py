@@ -500,6 +500,42 @@ class Storage(ABC):
         rows.sort(key=lambda row: (row["seq"] is None, row["seq"] or 0, row["position"]))
         return tables.decode_row(runs, raw_run), rows
 
+    # -- memory ------------------------------------------------------------------------------------
+    async def messages_around(self, ids: Sequence[str], before: int, after: int) -> builtins.list[dict[str, Any]]:
+        """The messages `ids`, each with up to `before` and `after` messages on either side in its own thread
+        (by `created_at`, then `id`), every message once, by thread and then in conversation order. Ids not
+        stored are skipped. This is how memory's recall reads its matches in context, in one read.
+        """
+        before = _int_arg(before, "before", minimum=0)
+        after = _int_arg(after, "after", minimum=0)
+        ids = _keys(ids, "messages_around")
+        self._check_open()
+        table = tables.get_table("messages")
+        raw = await self._read_around(table, ids, before, after) if ids else []
+        self._accessed("select", len(raw))
+        rows = [tables.decode_row(table, row) for row in raw]
+        rows.sort(key=lambda row: (row["thread_id"], row["created_at"], row["id"]))
+        return rows
+
+    async def _read_around(
+        self, table: Table, ids: builtins.list[str], before: int, after: int
+    ) -> Sequence[Mapping[str, Any]]:
+        """Stored cells of `messages_around`, in any order. This default reads the anchors' threads whole and
+        picks the neighbours here, which suits an in-process store; a database overrides it with one query."""
+        anchors = await self._select_rows(table, tables.normalize_where(table, {"id": {"$in": ids}}), (), None, 0)
+        threads = sorted({row["thread_id"] for row in anchors})
+        where = tables.normalize_where(table, {"thread_id": {"$in": threads}})
+        order = tables.normalize_order(table, ["thread_id", "created_at", "id"])
+        rows = await self._select_rows(table, where, order, None, 0) if threads else []
+        picked: dict[str, Mapping[str, Any]] = {}
+        wanted = set(ids)
+        for i, row in enumerate(rows):
+            if row["id"] in wanted:
+                for near in rows[max(0, i - before) : i + after + 1]:
+                    if near["thread_id"] == row["thread_id"]:
+                        picked[near["id"]] = near
+        return list(picked.values())
+
     async def _read_run(
         self, run_where: tuple[Condition, ...], step_where: tuple[Condition, ...]
     ) -> tuple[Mapping[str, Any] | None, Sequence[Mapping[str, Any]]]:

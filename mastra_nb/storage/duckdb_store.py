@@ -401,6 +401,25 @@ class DuckDBStore(Storage):
 
         return await self._run(read)
 
+    async def _read_around(self, table: Table, ids: list[str], before: int, after: int) -> Sequence[Mapping[str, Any]]:
+        # One query instead of three per anchor (each DuckDB statement costs ~0.8 ms here): number the messages
+        # of the anchors' threads, then keep those within reach of an anchor's number.
+        names = table.column_names
+        columns = ", ".join(f"m.{_quote(n)}" for n in names)
+        sql = (
+            "WITH wanted AS (SELECT unnest(?::VARCHAR[]) AS id), numbered AS (SELECT *, row_number() OVER "
+            "(PARTITION BY thread_id ORDER BY created_at, id) AS n FROM messages WHERE thread_id IN "
+            "(SELECT thread_id FROM messages WHERE id IN (SELECT id FROM wanted))) "
+            f"SELECT DISTINCT {columns} FROM numbered m JOIN numbered a ON a.thread_id = m.thread_id "
+            "AND a.id IN (SELECT id FROM wanted) AND m.n BETWEEN a.n - ? AND a.n + ?"
+        )
+
+        def read(conn: duckdb.DuckDBPyConnection) -> Sequence[Mapping[str, Any]]:
+            rows = conn.execute(sql, [ids, before, after]).fetchall()
+            return [dict(zip(names, row, strict=True)) for row in rows]
+
+        return await self._run(read)
+
     async def _count_rows(self, table: Table, where: tuple[Condition, ...]) -> int:
         params: list[Any] = []
         sql = f'SELECT count(*) FROM "{table.name}" WHERE {_where_sql(where, params)}'
