@@ -328,6 +328,36 @@ async def test_a_turn_paused_for_approval_is_saved_to_its_thread_once_approved(o
     await hub.shutdown()
 
 
+async def test_the_run_that_continues_after_an_approval_can_still_update_working_memory(openai_server, make_model):
+    from mastra_nb import tool
+
+    @tool(requires_approval=True)
+    def move(city: str) -> str:
+        """Change the user's address.
+
+        Args:
+            city: the new city.
+        """
+        return f"moved to {city}"
+
+    hub = Mastra(storage=InMemoryStore(), memory=Memory(options={"semantic_recall": False, "working_memory": True}),
+                 config=MastraConfig.load(environ={}))  # fmt: skip
+    agent = hub.add_agent(Agent("clerk", "Keep the address.", make_model(), tools=[move]))
+    openai_server.add(
+        Reply(tool_calls=(("move", {"city": "Lisbon"}),)),
+        Reply(tool_calls=(("update_working_memory", {"memory": "- Home: Lisbon"}),)),
+        "Your address is now Lisbon.",
+    )
+    paused = await agent.generate("I moved to Lisbon.", thread_id="t", resource_id="ada")
+    done = await agent.approve_tool_call(paused.run_id, paused.pending_approvals[0].call_id)
+    assert done.text == "Your address is now Lisbon."
+    offered = {t["function"]["name"] for t in openai_server.bodies()[1]["tools"]}
+    assert offered == {"move", "update_working_memory"}
+    assert await hub.memory.get_working_memory(resource_id="ada") == "- Home: Lisbon"
+    assert [m.role for m in await hub.memory.list_messages("t")][-3:] == ["assistant", "tool", "assistant"]
+    await hub.shutdown()
+
+
 async def test_thread_without_memory_is_a_clear_error(make_model):
     agent = Agent("plain", "x", make_model())
     with pytest.raises(MastraError) as info:

@@ -18,7 +18,7 @@ from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..evals.attach import attached_scorers, score_agent_run
 from ..memory import Memory
-from ..memory.turn import MemoryTurn, begin_turn
+from ..memory.turn import MemoryTurn, begin_turn, turn_tools
 from ..models.model import Model
 from ..models.recording import Recorder, RecordMode, check_mode
 from ..models.types import Message
@@ -319,6 +319,9 @@ class Agent:
                 )
             stored = await approvals.decide(run_id, call_id, decision, by, reason)
             settings = stored["settings"]
+            turn = await self._resumed_turn(settings.get("memory"))
+            if turn is not None and turn.tools:
+                toolsets = [turn.tools, toolsets] if toolsets is not None else turn.tools
             steps, usage = restore_steps(stored)
             state = RunState(run_id, stored["messages"], steps, usage, stored["model"],
                              PausedStep.from_dict(stored["paused"]))  # fmt: skip
@@ -342,7 +345,9 @@ class Agent:
                 raise
             if result.finish_reason != "approval_required":
                 await approvals.finish(run_id, "completed")
-                await self._remember_resumed(settings.get("memory"), run, result)
+                if turn is not None:  # saved to its thread now that it has finished
+                    start = settings["memory"]["start"]
+                    await turn.finish(run.state.messages[start:], result.text, run.model)
             return result
         finally:
             self._busy.discard(run_id)
@@ -388,13 +393,13 @@ class Agent:
             return self.memory
         return self._hub.memory if self._hub is not None else None
 
-    async def _remember_resumed(self, where: dict[str, Any] | None, run: Run, result: AgentResult) -> None:
-        """Save a turn that paused for approval to its memory thread, now that it has finished."""
+    async def _resumed_turn(self, where: dict[str, Any] | None) -> MemoryTurn | None:
+        """The memory turn of a run that paused for approval (`run.memory`): its thread, and memory's tools."""
         memory = self.active_memory
         if where is None or memory is None:
-            return
-        turn = MemoryTurn(memory, await memory.thread_for(where["thread_id"], where["resource_id"]), [])
-        await turn.finish(run.state.messages[where["start"] :], result.text, run.model)
+            return None
+        thread = await memory.thread_for(where["thread_id"], where["resource_id"])
+        return MemoryTurn(memory, thread, [], tools=turn_tools(memory, thread))
 
     async def _memory_turn(
         self, thread_id: str | None, resource_id: str | None, inputs: list[Message]

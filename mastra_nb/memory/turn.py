@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..models.model import Model
     from .memory import Memory
 
-__all__ = ["MemoryTurn", "begin_turn"]
+__all__ = ["MemoryTurn", "begin_turn", "turn_tools"]
 
 _TITLE_PROMPT = (
     "Write a title of at most six words for a conversation that starts with the message below. "
@@ -93,20 +93,28 @@ async def begin_turn(memory: Memory, thread_id: str, resource_id: str | None, in
     shown = {m.id for m in turn.history}
     turn.recalled = [r for r in turn.recalled if r.message.id not in shown]
     if options.working_memory is not None:
-        settings = options.working_memory
-        turn.context.append({"role": "system", "content": working.instructions(settings, current)})
-
-        async def update(value: Any) -> str:
-            await memory.update_working_memory(
-                value, resource_id=thread.resource_id, thread_id=thread.id, merge=settings.schema_ is not None
-            )
-            return "Working memory updated."
-
-        turn.tools.append(working.working_memory_tool(settings, update))
+        turn.context.append({"role": "system", "content": working.instructions(options.working_memory, current)})
+    turn.tools = turn_tools(memory, thread)
     if turn.recalled:
         turn.context.append({"role": "system", "content": recalled_block(turn.recalled, thread.id)})
     turn.context.extend(to_openai(turn.history))
     return turn
+
+
+def turn_tools(memory: Memory, thread: Thread) -> list[Tool]:
+    """The tools memory gives a turn in `thread`: `update_working_memory` when working memory is on. A turn
+    that continues after a tool approval gets them again from here."""
+    settings = memory.options.working_memory
+    if settings is None:
+        return []
+
+    async def update(value: Any) -> str:
+        await memory.update_working_memory(
+            value, resource_id=thread.resource_id, thread_id=thread.id, merge=settings.schema_ is not None
+        )
+        return "Working memory updated."
+
+    return [working.working_memory_tool(settings, update)]
 
 
 def recalled_block(recalled: Sequence[RecalledMessage], thread_id: str) -> str:
