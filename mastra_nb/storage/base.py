@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
@@ -151,6 +151,15 @@ def conflict(table: Table, cause: str) -> MastraError:
         f"`UpsertOp` (or `upsert`) to replace rows.",
         details={"table": table.name, "cause": cause},
     )
+
+
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _conversation_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    # By thread, then time, then id; empty cells last, as in every store's ORDER BY (None does not compare).
+    thread, at = row["thread_id"], row["created_at"]
+    return (thread is None, thread or "", at is None, at or _NEVER, row["id"])
 
 
 def _int_arg(value: Any, name: str, *, minimum: int) -> int:
@@ -514,7 +523,7 @@ class Storage(ABC):
         raw = await self._read_around(table, ids, before, after) if ids else []
         self._accessed("select", len(raw))
         rows = [tables.decode_row(table, row) for row in raw]
-        rows.sort(key=lambda row: (row["thread_id"], row["created_at"], row["id"]))
+        rows.sort(key=_conversation_order)
         return rows
 
     async def _read_around(
