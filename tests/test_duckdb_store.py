@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -97,7 +98,7 @@ async def test_schema_version_is_recorded(tmp_path: Path) -> None:
     await store.close()
     conn = duckdb.connect(str(path))
     try:
-        assert schema_version(conn) == SCHEMA_VERSION == 2
+        assert schema_version(conn) == SCHEMA_VERSION == 3
         tables = {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         assert {"mastra_meta", "kv", *TABLES} <= tables
     finally:
@@ -124,6 +125,33 @@ async def test_migrates_a_version_1_file_forward(tmp_path: Path) -> None:
         assert schema_version(conn) == SCHEMA_VERSION
     finally:
         conn.close()
+
+
+async def test_a_version_2_file_gains_run_versions_and_its_paused_agent_runs_move_to_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v2.duckdb"
+    conn = duckdb.connect(str(path))
+    migrate(conn, up_to=2)
+    conn.execute('ALTER TABLE workflow_runs DROP COLUMN "version"')  # as version 2 built it
+    conn.execute("DROP TABLE agent_runs")
+    conn.execute("INSERT INTO workflow_runs (run_id, workflow_id, status) VALUES ('r1', 'w', 'suspended')")
+    paused = {
+        "run_id": "a1", "agent": "helper", "status": "awaiting_approval", "created_at": "2026-01-02T03:04:05+00:00",
+        "updated_at": "2026-01-02T03:04:06.250000+00:00", "messages": [{"role": "user", "content": "hi"}],
+    }  # fmt: skip
+    conn.execute("INSERT INTO kv VALUES ('agents:runs:a1', ?, NULL)", [json.dumps(paused)])
+    conn.close()
+
+    store = DuckDBStore(path)
+    try:
+        [run] = await store.select("workflow_runs")
+        assert (run["run_id"], run["status"], run["version"]) == ("r1", "suspended", None)
+        [agent_run] = await store.select("agent_runs")
+        assert (agent_run["run_id"], agent_run["agent"], agent_run["status"]) == ("a1", "helper", "awaiting_approval")
+        assert agent_run["data"] == {"messages": [{"role": "user", "content": "hi"}]}
+        assert agent_run["updated_at"] == datetime(2026, 1, 2, 3, 4, 6, 250000, tzinfo=timezone.utc)
+        assert await store.list("agents:runs:") == []
+    finally:
+        await store.close()
 
 
 async def test_a_file_from_a_newer_version_is_refused_and_released(tmp_path: Path) -> None:

@@ -339,6 +339,47 @@ async def test_update_rows_op_sets_only_the_given_columns(store: Storage) -> Non
         assert info.value.kind is ErrorKind.VALIDATION and needle in info.value.message, info.value.message
 
 
+async def test_update_rows_op_with_expect_is_a_compare_and_set(store: Storage) -> None:
+    await store.upsert("workflow_runs", [{"run_id": "r1", "workflow_id": "w", "status": "suspended", "version": 1}])
+    seen = {"run_id": "r1", "status": "suspended", "version": 1}
+    await store.transaction([UpdateRowsOp("workflow_runs", seen, {"status": "running", "version": 2}, expect=1)])
+    with pytest.raises(MastraError) as info:  # a second writer that saw the same row loses, and writes nothing
+        await store.transaction(
+            [SetOp("side", 1), UpdateRowsOp("workflow_runs", seen, {"status": "canceled", "version": 2}, expect=1)]
+        )
+    assert (info.value.kind, info.value.code) == (ErrorKind.DOMAIN, "STORAGE_CONFLICT")
+    assert info.value.details == {"table": "workflow_runs", "expected": 1, "matched": 0}
+    assert "`workflow_runs`" in info.value.message and "Read them again" in info.value.message
+    [row] = await store.select("workflow_runs")
+    assert (row["status"], row["version"]) == ("running", 2) and await store.get("side") is None
+    # `expect` counts matches, not changes: 0 asserts absence; a bad count is refused with the argument named
+    await store.transaction([UpdateRowsOp("workflow_runs", {"run_id": "nope"}, {"status": "x"}, expect=0)])
+    with pytest.raises(MastraError, match="`expect` must be an int >= 0"):
+        await store.transaction([UpdateRowsOp("workflow_runs", {"run_id": "r1"}, {"status": "x"}, expect=-1)])
+
+
+async def test_concurrent_compare_and_set_writers_have_exactly_one_winner(store: Storage) -> None:
+    await store.upsert("workflow_runs", [{"run_id": "r1", "workflow_id": "w", "status": "suspended", "version": 7}])
+
+    async def claim(who: int) -> int | None:
+        op = UpdateRowsOp(
+            "workflow_runs", {"run_id": "r1", "version": 7}, {"status": f"by-{who}", "version": 8}, expect=1
+        )
+        try:
+            await store.transaction([op, UpsertOp("threads", [{"id": f"t{who}"}])])
+        except MastraError as error:
+            assert error.code == "STORAGE_CONFLICT"
+            return None
+        return who
+
+    winners = [w for w in await asyncio.gather(*(claim(i) for i in range(40))) if w is not None]
+    assert len(winners) == 1
+    [row] = await store.select("workflow_runs")
+    assert row["status"] == f"by-{winners[0]}" and [t["id"] for t in await store.select("threads")] == [
+        f"t{winners[0]}"
+    ]
+
+
 async def test_load_run_reads_a_run_and_its_journal_in_seq_order(store: Storage) -> None:
     await store.upsert("workflow_runs", [{"run_id": "r1", "workflow_id": "w", "status": "suspended"}])
     await store.upsert(

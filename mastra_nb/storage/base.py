@@ -26,7 +26,7 @@ from .tables import Condition, Table
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["DeleteOp", "DeleteRowsOp", "InsertOp", "Op", "SetOp", "Storage", "UpdateRowsOp", "UpsertOp"]
+__all__ = ["DeleteOp", "DeleteRowsOp", "InsertOp", "Op", "SetOp", "Storage", "UpdateRowsOp", "UpsertOp", "mismatch"]
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,16 @@ class DeleteRowsOp:
 @dataclass(frozen=True)
 class UpdateRowsOp:
     """Set the columns in `values` on the rows of `table` matching `where` (same filter language as
-    `Storage.select`); other columns keep their values. Primary key columns cannot be set."""
+    `Storage.select`); other columns keep their values. Primary key columns cannot be set.
+
+    With `expect`, this is a compare-and-set: unless exactly `expect` rows match `where`, the whole transaction
+    fails with `STORAGE_CONFLICT` and nothing is written. Putting the values the caller last saw into `where`
+    (a run's `version`, its `status`) makes a transition that two writers can never both win."""
 
     table: str
     where: Mapping[str, Any]
     values: Mapping[str, Any]
+    expect: int | None = None
 
 
 Op = SetOp | DeleteOp | UpsertOp | InsertOp | DeleteRowsOp | UpdateRowsOp
@@ -113,6 +118,7 @@ class RowsUpdate:
     table: Table
     where: tuple[Condition, ...]
     values: dict[str, Any]  # column -> encoded value, never a primary key column; result: rows updated
+    expect: int | None = None  # when set, any other number of matching rows fails the transaction (`mismatch`)
 
 
 Write = KVPut | KVDelete | RowsPut | RowsDelete | RowsUpdate
@@ -150,6 +156,18 @@ def conflict(table: Table, cause: str) -> MastraError:
         f"`InsertOp` into `{table.name}`: a row with the same primary key is already stored ({cause}); use "
         f"`UpsertOp` (or `upsert`) to replace rows.",
         details={"table": table.name, "cause": cause},
+    )
+
+
+def mismatch(write: RowsUpdate, matched: int) -> MastraError:
+    """The error of a compare-and-set `UpdateRowsOp` whose `where` matched another number of rows than it
+    expected: what the caller saw is no longer what is stored. Every store raises it alike, before writing."""
+    return MastraError(
+        ErrorKind.DOMAIN,
+        "STORAGE_CONFLICT",
+        f"`UpdateRowsOp` on `{write.table.name}` expected {write.expect} matching row(s) and found {matched}: the "
+        "stored rows changed since they were read. Read them again and retry if the change still applies.",
+        details={"table": write.table.name, "expected": write.expect, "matched": matched},
     )
 
 
@@ -384,7 +402,7 @@ class Storage(ABC):
         if isinstance(op, DeleteRowsOp):
             return self._rows_delete(op.table, op.where)
         if isinstance(op, UpdateRowsOp):
-            return self._rows_update(op.table, op.where, op.values)
+            return self._rows_update(op.table, op.where, op.values, op.expect)
         raise _invalid(
             "STORAGE_ARGUMENT_INVALID",
             f"expected SetOp, DeleteOp, UpsertOp, InsertOp, DeleteRowsOp or UpdateRowsOp, got {type(op).__name__}.",
@@ -413,8 +431,10 @@ class Storage(ABC):
         return RowsDelete(spec, tables.normalize_where(spec, where))
 
     @staticmethod
-    def _rows_update(table: str, where: Any, values: Any) -> RowsUpdate:
+    def _rows_update(table: str, where: Any, values: Any, expect: Any = None) -> RowsUpdate:
         spec = tables.get_table(table)
+        if expect is not None:
+            expect = _int_arg(expect, "expect", minimum=0)
         if where is None:
             raise _invalid("STORAGE_ARGUMENT_INVALID", "`UpdateRowsOp` needs `where`; pass {} to update all rows.")
         if not isinstance(values, Mapping) or not values:
@@ -430,7 +450,7 @@ class Storage(ABC):
                     f"`UpdateRowsOp` cannot set `{spec.name}.{name}`, a primary key column; delete and insert instead.",
                 )
             encoded[column.name] = tables.encode(column, value, f"`{spec.name}.{name}`")
-        return RowsUpdate(spec, tables.normalize_where(spec, where), encoded)
+        return RowsUpdate(spec, tables.normalize_where(spec, where), encoded, expect)
 
     async def _commit(self, op: str, writes: builtins.list[Write], count: int | None) -> builtins.list[Any]:
         self._check_open()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ErrorKind, MastraError
-from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict
+from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict, mismatch
 from .tables import TABLES, Condition, Table
 
 if TYPE_CHECKING:
@@ -44,17 +44,43 @@ def _migration_1(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _migration_2(conn: duckdb.DuckDBPyConnection) -> None:
-    # Built from `TABLES` as declared for version 2. A later change to a table needs its own migration
-    # (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS`, safe on files this function already built).
+    # Built from `TABLES` as declared now: a fresh file gets every table whole, and later migrations' own
+    # changes (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS`, `CREATE TABLE IF NOT EXISTS`) are then no-ops on it.
     for table in TABLES.values():
         columns = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in table.columns)
         key = ", ".join(f'"{name}"' for name in table.primary_key)
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns}, PRIMARY KEY ({key}))')
 
 
+def _migration_3(conn: duckdb.DuckDBPyConnection) -> None:
+    # Runs gain a version for compare-and-set transitions (NULL on older rows reads as "never versioned"), and
+    # runs paused for tool approval move from key/value JSON at `agents:runs:<id>` into typed `agent_runs` rows.
+    import json
+    from datetime import datetime
+
+    def naive_utc(text: str) -> datetime:
+        return datetime.fromisoformat(text).astimezone(timezone.utc).replace(tzinfo=None)
+
+    conn.execute('ALTER TABLE "workflow_runs" ADD COLUMN IF NOT EXISTS "version" BIGINT')
+    _migration_2(conn)  # creates `agent_runs` (CREATE TABLE IF NOT EXISTS leaves the others alone)
+    moved = conn.execute("SELECT key, value FROM kv WHERE starts_with(key, 'agents:runs:')").fetchall()
+    for key, text in moved:
+        value = json.loads(text)
+        known = ("run_id", "agent", "status", "resource_id", "error", "created_at", "updated_at")
+        data = {k: v for k, v in value.items() if k not in known}
+        conn.execute(
+            'INSERT OR REPLACE INTO "agent_runs" (run_id, agent, status, resource_id, data, error, created_at, '
+            "updated_at, version) VALUES (?, ?, ?, ?, ?::JSON, ?::JSON, ?, ?, 1)",
+            [value["run_id"], value["agent"], value["status"], None, json.dumps(data), json.dumps(value.get("error")),
+             naive_utc(value["created_at"]), naive_utc(value["updated_at"])],
+        )  # fmt: skip
+        conn.execute("DELETE FROM kv WHERE key = ?", [key])
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     (1, _migration_1),
     (2, _migration_2),
+    (3, _migration_3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -268,8 +294,9 @@ class DuckDBStore(Storage):
 
         self._writes += 1
         purge = self._writes % 256 == 0  # expired keys read as missing; now and then, also drop them
-        if len(writes) == 1 and not purge:
-            return [self._apply(conn, writes[0], now)]  # one statement is atomic by itself, and ~20% faster
+        single = writes[0] if len(writes) == 1 else None
+        if single is not None and not purge and not (isinstance(single, RowsUpdate) and single.expect is not None):
+            return [self._apply(conn, single, now)]  # one statement is atomic by itself, and ~20% faster
         conn.execute("BEGIN TRANSACTION")
         try:
             results = [self._apply(conn, write, now) for write in writes]
@@ -316,7 +343,10 @@ class DuckDBStore(Storage):
             params.extend(_param(value) for value in write.values.values())
             where = _where_sql(write.where, params)
             row = conn.execute(f'UPDATE "{table.name}" SET {sets} WHERE {where}', params).fetchone()
-            return int(row[0]) if row else 0
+            updated = int(row[0]) if row else 0
+            if write.expect is not None and updated != write.expect:
+                raise mismatch(write, updated)  # inside the transaction, which `_write_sync` rolls back
+            return updated
         assert isinstance(write, RowsDelete)
         params = []
         where = _where_sql(write.where, params)

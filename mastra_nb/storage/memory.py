@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict
+from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict, mismatch
 from .tables import TABLES, Condition, Table
 
 __all__ = ["InMemoryStore"]
@@ -142,6 +142,8 @@ class InMemoryStore(Storage):
             return len(write.rows)
         if isinstance(write, RowsUpdate):
             changed = [(pk, row) for pk, row in rows.items() if _matches(row, write.where)]
+            if write.expect is not None and len(changed) != write.expect:
+                raise mismatch(write, len(changed))  # the undo log restores this transaction's earlier writes
             for pk, row in changed:
                 put(rows, pk, {**row, **write.values})
             return len(changed)

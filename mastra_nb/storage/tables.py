@@ -81,6 +81,13 @@ TABLES: dict[str, Table] = {
             "workflow_runs", ("run_id",),
             run_id="text", workflow_id="text", resource_id="text", status="text", input="json",
             output="json", error="json", snapshot="json", created_at="timestamp", updated_at="timestamp",
+            version="int",  # raised by every write of the row: what compare-and-set transitions check (`runs.py`)
+        ),
+        _table(
+            "agent_runs", ("run_id",),
+            # an agent's run paused for tool approval; `data` holds the conversation, steps and paused step
+            run_id="text", agent="text", status="text", resource_id="text", data="json", error="json",
+            created_at="timestamp", updated_at="timestamp", version="int",
         ),
         _table(
             "workflow_steps", ("run_id", "position"),
