@@ -23,6 +23,7 @@ from .telemetry.tracing import Telemetry
 if TYPE_CHECKING:
     from .evals.scores import Scores
     from .memory import Memory
+    from .runs import Runs
     from .telemetry.metrics import Metrics
     from .telemetry.traces import Traces
     from .vectors import VectorStore
@@ -98,6 +99,7 @@ class Mastra:
         self.logger = logger if logger is not None else logging.getLogger("mastra_nb")
         self._telemetry = _telemetry(telemetry).bind(self)
         self._scores: Scores | None = None
+        self._runs: Runs | None = None
         self._registries: dict[str, dict[str, Any]] = {k.plural: {} for k in (_AGENT, _WORKFLOW, _TOOL, _SCORER)}
         self._storage = storage
         self._owns_storage = False
@@ -148,6 +150,16 @@ class Mastra:
             self._vectors = ChromaVectorStore(folder)
             self._owns_vectors = True
         return self._vectors
+
+    @property
+    def runs(self) -> Runs:
+        """The stored runs, workflow and agent: `get`, `list`, `active`, `prune`; every run's state transition
+        goes through it as a compare-and-set."""
+        if self._runs is None:
+            from .runs import Runs
+
+            self._runs = Runs(self)
+        return self._runs
 
     @property
     def telemetry(self) -> Telemetry:
@@ -277,16 +289,8 @@ class Mastra:
 
     async def list_active_runs(self) -> list[Run]:
         """Runs of registered workflows left `running` in storage by a process that is no longer running them
-        (it crashed or was stopped); continue each with `await run.restart()`."""
-        from .workflows.run import orphaned
-
-        rows = await self.storage.select("workflow_runs", where={"status": "running"}, order_by="created_at")
-        runs = []
-        for row in rows:
-            workflow = self._registries[_WORKFLOW.plural].get(row["workflow_id"])
-            if workflow is not None and orphaned(row):
-                runs.append(await workflow.get_run(row["run_id"]))
-        return runs
+        (it crashed or was stopped); continue each with `await run.restart()`. Same as `hub.runs.active()`."""
+        return await self.runs.active()
 
     # --- lifecycle ------------------------------------------------------------------------------------
 

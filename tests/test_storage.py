@@ -380,24 +380,24 @@ async def test_concurrent_compare_and_set_writers_have_exactly_one_winner(store:
     ]
 
 
-async def test_load_run_reads_a_run_and_its_journal_in_seq_order(store: Storage) -> None:
+async def test_read_run_reads_a_run_and_its_journal_and_never_takes_an_id_as_a_filter(store: Storage) -> None:
     await store.upsert("workflow_runs", [{"run_id": "r1", "workflow_id": "w", "status": "suspended"}])
     await store.upsert(
         "workflow_steps",
         [
             {"run_id": "r1", "position": "1", "seq": 2, "step_id": "b", "output": {"n": [1]}},
             {"run_id": "r1", "position": "0.10", "seq": 0, "step_id": "a"},
-            {"run_id": "r1", "position": "0.2", "seq": 1, "step_id": "a"},
             {"run_id": "r2", "position": "0", "seq": 0, "step_id": "other"},
         ],
     )
-    run, steps = await store.load_run("r1", "w")
+    run, steps = await store.read_run({"run_id": "r1", "workflow_id": "w"})
     assert run is not None and run["status"] == "suspended" and set(run) == set(TABLES["workflow_runs"].column_names)
-    assert [s["position"] for s in steps] == ["0.10", "0.2", "1"] and steps[2]["output"] == {"n": [1]}
-    assert steps == [await store.select("workflow_steps", where={"run_id": "r1"}, order_by="seq")][0]
-    assert await store.load_run("r1", "another_workflow") == (None, [])
-    assert await store.load_run("r9") == (None, [])
-    assert (await store.load_run("r1"))[0] == run
+    assert sorted(s["position"] for s in steps) == ["0.10", "1"]
+    assert await store.read_run({"run_id": "r1", "workflow_id": "another_workflow"}) == (None, [])
+    assert await store.read_run({"run_id": "r9"}) == (None, [])
+    for bad in ({"run_id": {"$ne": "x"}}, {"workflow_id": "w"}):
+        with pytest.raises(MastraError, match="str `run_id`"):
+            await store.read_run(bad)
 
 
 async def test_messages_around_reads_matches_with_their_neighbours_in_their_own_threads(store: Storage) -> None:

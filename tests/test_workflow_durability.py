@@ -431,12 +431,12 @@ async def test_prune_runs_never_touches_a_suspended_run(db: Path, log: Path) -> 
         assert len(waiting_before[1]) == 3
 
         # the newest finished run of each workflow stays
-        assert await store.prune_runs(keep_last=1) == 2
+        assert await hub.runs.prune(keep_last=1) == 2
         left = {r["run_id"] for r in await store.select("workflow_runs")}
         assert left == {"waiting", "done-2", "broken"}
 
         # everything finished before now goes, with its journal; the suspended run, older still, stays
-        assert await store.prune_runs(older_than=datetime.now(timezone.utc)) == 2
+        assert await hub.runs.prune(older_than=datetime.now(timezone.utc)) == 2
         assert {r["run_id"] for r in await store.select("workflow_runs")} == {"waiting"}
         assert {r["run_id"] for r in await store.select("workflow_steps")} == {"waiting"}
         waiting_after = (
@@ -453,7 +453,7 @@ async def test_prune_runs_never_touches_a_suspended_run(db: Path, log: Path) -> 
         result = await run.resume({"approved": True, "reviewer": "cy"})
         assert result.status == "success" and result.output.message == "order w (3) approved by cy"
         future = datetime.now(timezone.utc) + timedelta(days=1)
-        assert await hub.storage.prune_runs(older_than=future) == 1  # finished now, so prunable
+        assert await hub.runs.prune(older_than=future) == 1  # finished now, so prunable
         assert await hub.storage.count("workflow_steps") == 0
     finally:
         await hub.storage.close()

@@ -329,8 +329,8 @@ async def test_starting_a_run_whose_id_is_stored_is_refused_and_the_stored_run_i
 
 
 async def test_a_second_object_resuming_a_run_already_resumed_fails_without_changing_it():
-    """Two objects loaded while the run was suspended: the first resume wins; the second one finds the rows
-    the first wrote and fails rather than writing over them."""
+    """Two objects loaded while the run was suspended: the first resume wins; the second one's claim finds the
+    run finished and fails before running anything or writing over it."""
     hub = new_hub()
     calls: list[str] = []
     workflow = hub.add_workflow(Workflow("twice", input=Num).then(gate()).then(counting("after", calls)))
@@ -340,6 +340,7 @@ async def test_a_second_object_resuming_a_run_already_resumed_fails_without_chan
     stored = (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps"))
     with pytest.raises(MastraError) as info:
         await second.resume({"approved": False})
-    assert info.value.code == "STORAGE_CONFLICT"
+    assert info.value.code == "RUN_NOT_SUSPENDED" and info.value.details["status"] == "success"
+    assert f"`{run_id}`" in info.value.message and "`success`" in info.value.message
     assert (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps")) == stored
-    assert (await workflow.get_run(run_id)).result.output == Num(n=3)
+    assert (await workflow.get_run(run_id)).result.output == Num(n=3) and calls == ["after"]

@@ -476,58 +476,23 @@ class Storage(ABC):
                 self._key_events.emit(key, {"op": "delete", "key": key, "value": None})
 
     # -- workflow runs -------------------------------------------------------------------------
-    async def prune_runs(self, older_than: datetime | None = None, keep_last: int | None = None) -> int:
-        """Delete finished workflow runs (success, failed, canceled) and their journals; returns how many.
-
-        Args:
-            older_than: delete only runs last updated before this time (naive means UTC).
-            keep_last: always keep this many of the newest finished runs of each workflow.
-
-        Suspended, running and pending runs are never deleted: they still need their journals.
-        """
-        if older_than is None and keep_last is None:
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`prune_runs` needs `older_than`, `keep_last` or both.")
-        if keep_last is not None:
-            keep_last = _int_arg(keep_last, "keep_last", minimum=0)
-        where: dict[str, Any] = {"status": {"$in": ["success", "failed", "canceled"]}}
-        if older_than is not None:
-            where["updated_at"] = {"$lt": older_than}
-        finished = await self.select("workflow_runs", where=where, order_by="-updated_at")
-        if keep_last is not None:
-            newest = await self.select("workflow_runs", where={"status": where["status"]}, order_by="-updated_at")
-            kept: dict[str, builtins.list[str]] = {}
-            for row in newest:
-                kept.setdefault(row["workflow_id"], []).append(row["run_id"])
-            spared = {run_id for ids in kept.values() for run_id in ids[:keep_last]}
-            finished = [row for row in finished if row["run_id"] not in spared]
-        ids = [row["run_id"] for row in finished]
-        if ids:
-            await self.transaction([
-                DeleteRowsOp("workflow_steps", {"run_id": {"$in": ids}}),
-                DeleteRowsOp("workflow_runs", {"run_id": {"$in": ids}}),
-            ])  # fmt: skip
-        return len(ids)
-
-    async def load_run(
-        self, run_id: str, workflow_id: str | None = None
+    async def read_run(
+        self, where: Mapping[str, Any]
     ) -> tuple[dict[str, Any] | None, builtins.list[dict[str, Any]]]:
-        """A workflow run's row and its journal rows in journal order (`seq`), read together.
-
-        Returns `(None, [])` when no run `run_id` (of `workflow_id`, when given) is stored.
-        """
+        """The first `workflow_runs` row matching `where` and, if there is one, its `workflow_steps` rows (in any
+        order), read together: one round trip where the store allows. `hub.runs.load` is the caller."""
         runs, steps = tables.get_table("workflow_runs"), tables.get_table("workflow_steps")
-        where: dict[str, Any] = {"run_id": run_id}
-        if workflow_id is not None:
-            where["workflow_id"] = workflow_id
-        run_where, step_where = tables.normalize_where(runs, where), tables.normalize_where(steps, {"run_id": run_id})
+        run_where = tables.normalize_where(runs, where)
+        run_id = next((c.value for c in run_where if c.column.name == "run_id" and c.op == "$eq"), None)
+        if not isinstance(run_id, str):
+            raise _invalid("STORAGE_ARGUMENT_INVALID", "`read_run` needs `where` with a str `run_id`.")
+        step_where = tables.normalize_where(steps, {"run_id": run_id})
         self._check_open()
         raw_run, raw_steps = await self._read_run(run_where, step_where)
         self._accessed("select", len(raw_steps) + (raw_run is not None))
         if raw_run is None:
             return None, []
-        rows = [tables.decode_row(steps, raw) for raw in raw_steps]
-        rows.sort(key=lambda row: (row["seq"] is None, row["seq"] or 0, row["position"]))
-        return tables.decode_row(runs, raw_run), rows
+        return tables.decode_row(runs, raw_run), [tables.decode_row(steps, raw) for raw in raw_steps]
 
     # -- memory ------------------------------------------------------------------------------------
     async def messages_around(self, ids: Sequence[str], before: int, after: int) -> builtins.list[dict[str, Any]]:

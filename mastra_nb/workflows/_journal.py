@@ -23,12 +23,17 @@ Durability modes:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..storage.base import DeleteRowsOp, InsertOp, Op, Storage, UpdateRowsOp
+from ..errors import MastraError
+from ..storage.base import DeleteRowsOp, InsertOp, Op, UpdateRowsOp
+
+if TYPE_CHECKING:
+    from ..runs import Runs
 
 __all__ = ["BATCH_SECONDS", "BATCH_SIZE", "Durability", "Journal", "Record", "now"]
 
@@ -72,19 +77,34 @@ _RUN_CHANGES = ("status", "output", "error", "snapshot", "updated_at")
 
 
 class Journal:
-    """The records of one run, and the rows not yet written."""
+    """The records of one run, and the rows not yet written.
 
-    def __init__(self, storage: Storage | None, run_id: str, durability: Durability) -> None:
-        self.storage = storage if durability != "none" else None
+    Writes are serialized: one transaction in flight per run. Parallel branches and foreach items share the
+    journal, and two of them reaching a step boundary together would otherwise both write the same new rows
+    (`STORAGE_CONFLICT`) or mark stored what the other's write never held. A write takes the pending rows out
+    before it awaits, so records put meanwhile stay pending for the next write; a failed write puts its rows
+    back (under anything newer), and storage is left as it was.
+    """
+
+    def __init__(self, runs: Runs | None, run_id: str, durability: Durability) -> None:
+        self.runs = runs if durability != "none" else None
         self.run_id = run_id
         self.durability = durability
         self.records: dict[str, Record] = {}
+        self.version: int | None = None  # the stored run row's version, as this journal last read or wrote it
         self._dirty: dict[str, Record] = {}
         self._stored: set[str] = set()  # the paths whose rows storage holds
         self._run_row: dict[str, Any] | None = None
+        self._expect: str | None = None  # the stored status the pending run row's write must find
         self._run_stored = False  # whether storage holds the run row
+        self._writing: asyncio.Future[None] | None = None
         self._last_flush = time.monotonic()
         self._next_seq = 0
+
+    @property
+    def stored(self) -> bool:
+        """Whether storage holds this run's row (as far as this journal knows)."""
+        return self.runs is not None and self._run_stored
 
     def next_seq(self) -> int:
         """The journal order of a new record."""
@@ -96,12 +116,27 @@ class Journal:
         self.records[record.path] = record
         if record.seq >= self._next_seq:
             self._next_seq = record.seq + 1
-        if self.storage is not None:
+        if self.runs is not None:
             self._dirty[record.path] = record
 
     def put_run(self, row: dict[str, Any]) -> None:
-        if self.storage is not None:
+        if self.runs is not None:
             self._run_row = row
+
+    async def transition(self, row: dict[str, Any], expect: str) -> None:
+        """Write the run row now, as a compare-and-set that must find the run stored with status `expect` at
+        the version this journal knows (a resume, a restart's claim, a cancel). A loser writes nothing and
+        keeps nothing pending.
+
+        Raises:
+            MastraError: `RUN_NOT_SUSPENDED` or `RUN_CONFLICT` (see `Runs.conflict`).
+        """
+        self._run_row, self._expect = row, expect
+        try:
+            await self.flush()
+        except BaseException:
+            self._run_row, self._expect = None, None
+            raise
 
     async def before_step(self, resumed: bool) -> None:
         """Write what is due before a step starts: anything older than `BATCH_SECONDS`, and in strict mode the
@@ -121,41 +156,67 @@ class Journal:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write the run row and every pending record in one transaction."""
-        if self.storage is None or (self._run_row is None and not self._dirty):
+        """Write the run row and every pending record in one transaction, after any write in flight."""
+        if self.runs is None:
             return
+        while self._writing is not None:  # `wait`, not `await`: a waiter's cancellation must not cancel the write
+            await asyncio.wait([self._writing])
+        if self._run_row is None and not self._dirty:
+            return
+        run_row, expect, dirty = self._run_row, self._expect, self._dirty
+        self._run_row, self._expect, self._dirty = None, None, {}
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writing = done
+        try:
+            await self.runs.storage.transaction(self._operations(run_row, expect, dirty))
+        except BaseException as error:
+            self._dirty = {**dirty, **self._dirty}  # pending again, under what was put meanwhile
+            if self._run_row is None:
+                self._run_row, self._expect = run_row, expect
+            if isinstance(error, MastraError) and error.code == "STORAGE_CONFLICT" and run_row is not None:
+                if error.details.get("table") == "workflow_runs" and "expected" in error.details:
+                    raise await self.runs.conflict("workflow_runs", self.run_id, self.version, expect) from None
+            raise
+        else:
+            self._stored.update(dirty)
+            if run_row is not None:
+                self.version = (self.version or 0) + 1 if self._run_stored else 1
+                self._run_stored = True
+            self._last_flush = time.monotonic()
+        finally:
+            self._writing = None
+            done.set_result(None)
+
+    def _operations(self, run_row: dict[str, Any] | None, expect: str | None, dirty: dict[str, Record]) -> list[Op]:
+        assert self.runs is not None
         operations: list[Op] = []
-        if self._run_row is not None:
+        if run_row is not None:
             if self._run_stored:
-                values = {k: self._run_row[k] for k in _RUN_CHANGES}
-                operations.append(UpdateRowsOp("workflow_runs", {"run_id": self.run_id}, values))
+                values = {k: run_row[k] for k in _RUN_CHANGES}
+                operations.append(self.runs.update_op("workflow_runs", self.run_id, self.version, values, status=expect))
             else:
-                operations.append(InsertOp("workflow_runs", [self._run_row]))
-        if self._dirty:
-            rewritten = [r for path, r in self._dirty.items() if path in self._stored]
-            new = list(self._dirty.values())
+                operations.append(self.runs.insert_op("workflow_runs", run_row))
+        if dirty:
+            rewritten = [r for path, r in dirty.items() if path in self._stored]
+            new = list(dirty.values())
             if 0 < len(rewritten) <= _UPDATES:  # the usual case: the one step a resume continued
                 new = [r for r in new if r.path not in self._stored]
                 for r in rewritten:
                     where: dict[str, Any] = {"run_id": self.run_id, "position": r.path}
-                    operations.append(UpdateRowsOp("workflow_steps", where, {k: getattr(r, k) for k in _CHANGES}))
+                    values = {k: getattr(r, k) for k in _CHANGES}
+                    # expect=1: a journal row is only ever updated where it exists; anything else is a bug to see
+                    operations.append(UpdateRowsOp("workflow_steps", where, values, expect=1))
             elif rewritten:
                 where = {"run_id": self.run_id, "position": {"$in": [r.path for r in rewritten]}}
                 operations.append(DeleteRowsOp("workflow_steps", where))
             if new:
                 rows = [{"run_id": self.run_id, "position": r.path, **_row(r)} for r in new]
                 operations.append(InsertOp("workflow_steps", rows))
-        # Cleared only after the write: a failed write keeps them pending, and storage is left unchanged.
-        await self.storage.transaction(operations)
-        self._stored.update(self._dirty)
-        self._run_stored = self._run_stored or self._run_row is not None
-        self._run_row = None
-        self._dirty = {}
-        self._last_flush = time.monotonic()
+        return operations
 
-    def restore(self, rows: list[dict[str, Any]]) -> None:
-        """Take this run's stored records (journal rows in `seq` order), for a run loaded in a fresh object or
-        process; its run row is stored too."""
+    def restore(self, rows: list[dict[str, Any]], version: int | None) -> None:
+        """Take this run's stored records (journal rows in `seq` order) and its run row's version, for a run
+        loaded in a fresh object or process."""
         self.records = {}
         for row in rows:
             record = Record(path=row["position"], **{name: row[name] for name in _COLUMNS})
@@ -163,6 +224,7 @@ class Journal:
             self._next_seq = max(self._next_seq, record.seq + 1)
         self._stored = set(self.records)
         self._run_stored = True
+        self.version = version
 
 
 def _row(record: Record) -> dict[str, Any]:

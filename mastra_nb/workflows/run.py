@@ -105,7 +105,7 @@ class Run:
         self._initial_state: Any = None  # as stored; a time-travel fork starts from it
         self.created_at = now()
         self.trace_id: str | None = None
-        self._journal = Journal(workflow.mastra.storage if durability != "none" else None, self.run_id, durability)
+        self._journal = Journal(workflow.mastra.runs if durability != "none" else None, self.run_id, durability)
         self._events = EventBus()
         self._task: asyncio.Future[RunResult] | None = None
         self._cancel_requested = False
@@ -130,7 +130,7 @@ class Run:
             )
         run.suspended, run.parent = snapshot.get("suspended", []), snapshot.get("parent")
         run._initial_state = snapshot.get("initial_state")
-        run._journal.restore(steps)
+        run._journal.restore(steps, row["version"])
         return run
 
     # -- the public API -------------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class Run:
             MastraError: `WORKFLOW_INPUT_INVALID` (naming the field) before anything is stored, or
                 `RUN_ALREADY_STARTED`.
         """
-        if self.status != "pending":
+        if self.status != "pending" or self._busy:
             raise self._error("RUN_ALREADY_STARTED", f"has already started (status `{self.status}`)")
         workflow = self.workflow
         self.input = workflow.input.validate(input, "WORKFLOW_INPUT_INVALID", f"input of workflow `{workflow.id}`")
@@ -161,19 +161,26 @@ class Run:
             step: the suspended step: a `Step`, its id, or its path (`"2.1"`); may be omitted when exactly one
                 step is suspended.
 
+        The resume first claims the run in storage, as a compare-and-set from the suspended row this object
+        read: of two resumes of one run (two objects, two processes, a double click), exactly one goes on and
+        the step runs once.
+
         Raises:
-            MastraError: `RUN_NOT_SUSPENDED`; `RUN_STEP_AMBIGUOUS`/`RUN_STEP_NOT_SUSPENDED` for `step`; or
-                `RESUME_DATA_INVALID` naming the field, in which case the run stays suspended, unchanged.
+            MastraError: `RUN_NOT_SUSPENDED` (also when another resume took the run first: the error names its
+                stored status) or `RUN_CONFLICT` (it changed in storage since this object read it; load it
+                again); `RUN_STEP_AMBIGUOUS`/`RUN_STEP_NOT_SUSPENDED` for `step`; or `RESUME_DATA_INVALID`
+                naming the field. In each case nothing stored changes.
         """
-        if self.status != "suspended":
-            raise self._error("RUN_NOT_SUSPENDED", f"is `{self.status}`, not suspended: there is nothing to resume")
+        if self.status != "suspended" or self._busy:
+            status = "being resumed" if self._busy else self.status
+            raise self._error("RUN_NOT_SUSPENDED", f"is `{status}`, not suspended: there is nothing to resume")
         path = self._suspended_path(step)
         unit = self.workflow.unit_at(path)
         assert isinstance(unit, Step), path  # only steps suspend; a nested workflow's suspension is its step's
         subject = f"step `{unit.id}` at `{path}`"
         resume_data = unit.resume.validate(data, "RESUME_DATA_INVALID", f"resume data of {subject}")
         stored = unit.resume.dump(resume_data, f"The resume data of {subject}")  # refused now, not mid-run
-        return await self._execute(Execution(self, resume=(path, resume_data, stored)))
+        return await self._execute(Execution(self, resume=(path, resume_data, stored)), claim="suspended")
 
     async def cancel(self) -> RunResult:
         """Stop the run: a running run is interrupted (a sync step's thread finishes on its own), a suspended or
@@ -187,17 +194,23 @@ class Run:
                 return self.result
         if self.status not in ("pending", "suspended", "running"):
             raise self._error("RUN_NOT_ACTIVE", f"is already `{self.status}`; only an active run can be canceled")
+        if self._journal.stored:  # a compare-and-set: only if storage still holds the run as this object saw it
+            await self._journal.transition(self._row("canceled"), expect=self.status)
+        else:
+            await self._save("canceled")
         self.status = "canceled"
-        await self._save()
         return self.result
 
     async def restart(self) -> RunResult:
-        """Continue a run whose process died (status `running` in storage) from its last recorded step."""
-        if self.status != "running" or (self._task is not None and not self._task.done()):
+        """Continue a run whose process died (status `running` in storage) from its last recorded step.
+
+        The run is claimed first, as a compare-and-set on the row this object read: of two processes restarting
+        one orphaned run, exactly one goes on; the other gets `RUN_CONFLICT`."""
+        if self.status != "running" or self._busy:
             raise self._error(
                 "RUN_NOT_RESTARTABLE", f"is `{self.status}`; only a run left running by a dead process restarts"
             )
-        return await self._execute(Execution(self))
+        return await self._execute(Execution(self), claim="running")
 
     async def time_travel(self, step: Step | Workflow | str, input: Any = None) -> RunResult:
         """Re-run from `step` as a new run (a fork that records this run as its parent), with the step's
@@ -265,34 +278,42 @@ class Run:
 
     # -- execution ------------------------------------------------------------------------------------------
 
-    async def _execute(self, execution: Execution) -> RunResult:
+    @property
+    def _busy(self) -> bool:
+        """Whether this object is executing the run now (set before the first await of a start or resume)."""
+        return self._task is not None and not self._task.done()
+
+    async def _execute(self, execution: Execution, claim: str | None = None) -> RunResult:
         with spans.workflow_run(self) as span:  # the task below inherits the span: the steps' spans nest under it
             self.trace_id = span.trace_id
-            self._task = asyncio.ensure_future(self._drive(execution))
-            LIVE[self.run_id] = self
+            self._task = asyncio.ensure_future(self._drive(execution, claim))
             try:
                 result = await self._task
             finally:
-                LIVE.pop(self.run_id, None)
+                if LIVE.get(self.run_id) is self:
+                    del LIVE[self.run_id]
             spans.workflow_result(span, self)
         return result
 
-    async def _drive(self, execution: Execution) -> RunResult:
-        resumed = self.status != "pending"
+    async def _drive(self, execution: Execution, claim: str | None) -> RunResult:
+        # A run row marked running is how a crashed run is found again. A start inserts it (a stored run of that
+        # id fails the insert); a resume or restart claims it from the status this object read, so that of two
+        # claims exactly one goes on. The loser has changed nothing, here or in storage.
+        if claim is None:
+            try:
+                await self._save("running")
+            except MastraError as error:
+                if error.code != "STORAGE_CONFLICT":
+                    raise
+                raise self._error(
+                    "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or "
+                    "start a new run with another id",
+                ) from error  # fmt: skip
+        elif self._journal.runs is not None:
+            await self._journal.transition(self._row("running"), expect=claim)
+        LIVE[self.run_id] = self
         self.status, self.suspended, self.error = "running", [], None
-        # A run row marked running is how a crashed run is found again. A resumed run's stored row still says
-        # suspended, which is as good a recovery point until the journal's next batch writes the new status.
-        try:
-            await self._save(flush=not resumed or self._journal.durability == "strict")
-        except MastraError as error:
-            if resumed or error.code != "STORAGE_CONFLICT":
-                raise
-            self.status = "pending"  # nothing was written: the stored run of that id is left as it was
-            raise self._error(
-                "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or start a "
-                "new run with another id",
-            ) from error  # fmt: skip
-        self._announce(WORKFLOW_STARTED, resumed=resumed)
+        self._announce(WORKFLOW_STARTED, resumed=claim is not None)
         workflow = self.workflow
         try:
             output = await execution.workflow(workflow, self.input, "")
@@ -318,7 +339,14 @@ class Run:
                 raise
             self.status = "canceled"
         self._cancel_requested = False
-        await self._save()
+        try:
+            await self._save()
+        except MastraError as error:
+            if error.code not in ("RUN_CONFLICT", "RUN_NOT_FOUND"):
+                raise
+            # Another object or process changed the stored run meanwhile (a cancel, say): storage says what it is.
+            self.status = error.details.get("status") or self.status
+            raise
         if self.status in ("success", "failed", "canceled"):
             name = WORKFLOW_FAILED if self.status == "failed" else WORKFLOW_COMPLETED
             self._announce(name, status=self.status, error=self.error.to_dict() if self.error else None)
@@ -330,24 +358,27 @@ class Run:
         self._stored_output = workflow.output.dump(self.output, f"The output of workflow `{workflow.id}`")
         self.status = "success"
 
-    async def _save(self, flush: bool = True) -> None:
-        if self._journal.storage is None:
-            return
+    async def _save(self, status: str | None = None) -> None:
+        """Write the run row, with this object's status or `status`, and the pending journal records."""
+        self._journal.put_run(self._row(status or self.status))
+        await self._journal.flush()
+
+    def _row(self, status: str) -> dict[str, Any]:
+        """The run row with `status`; a run about to go on (running) has no suspended steps or error yet."""
+        going_on = status == "running"
         dump = self.workflow
-        self._journal.put_run({
-            "run_id": self.run_id, "workflow_id": dump.id, "resource_id": self.resource_id, "status": self.status,
+        return {
+            "run_id": self.run_id, "workflow_id": dump.id, "resource_id": self.resource_id, "status": status,
             "input": self._stored_input, "output": self._stored_output,
-            "error": self.error.to_dict() if self.error else None,
+            "error": self.error.to_dict() if self.error and not going_on else None,
             "snapshot": {
-                "suspended": self.suspended, "parent": self.parent, "owner": PROCESS,
+                "suspended": [] if going_on else self.suspended, "parent": self.parent, "owner": PROCESS,
                 "initial_state": self._initial_state,
                 "state": dump.state.dump(self.state, f"The state of workflow `{dump.id}`"),
                 "durability": self._journal.durability,
             },
             "created_at": self.created_at, "updated_at": now(),
-        })  # fmt: skip
-        if flush:
-            await self._journal.flush()
+        }  # fmt: skip
 
     def _announce(self, name: str, **extra: Any) -> None:
         payload = {"run_id": self.run_id, "workflow_id": self.workflow.id, **extra}

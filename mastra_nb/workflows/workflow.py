@@ -222,7 +222,7 @@ class Workflow:
         live = LIVE.get(run_id)
         if live is not None and live.workflow.id == self.id:
             return live
-        row, steps = await self.mastra.storage.load_run(run_id, self.id)
+        row, steps = await self.mastra.runs.load(run_id, self.id)
         if row is None:
             raise MastraError(
                 ErrorKind.DOMAIN, "RUN_NOT_FOUND", f"Workflow `{self.id}` has no run `{run_id}` in its storage.",
@@ -233,15 +233,14 @@ class Workflow:
     async def list_runs(
         self, status: RunStatus | None = None, resource_id: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Summaries of this workflow's stored runs, newest first: run id, status, resource id, times."""
-        where: dict[str, Any] = {"workflow_id": self.id}
-        if status is not None:
-            where["status"] = status
-        if resource_id is not None:
-            where["resource_id"] = resource_id
-        rows = await self.mastra.storage.select("workflow_runs", where=where, order_by="-created_at", limit=limit)
-        keys = ("run_id", "workflow_id", "status", "resource_id", "created_at", "updated_at")
-        return [{key: row[key] for key in keys} for row in rows]
+        """Summaries of this workflow's stored runs, newest first: run id, status, resource id, times
+        (`hub.runs.list(workflow=...)` as dicts)."""
+        found = await self.mastra.runs.list(workflow=self.id, status=status, resource_id=resource_id, limit=limit)
+        return [
+            {"run_id": i.run_id, "workflow_id": i.name, "status": i.status, "resource_id": i.resource_id,
+             "created_at": i.created_at, "updated_at": i.updated_at}
+            for i in found
+        ]  # fmt: skip
 
     def as_tool(self) -> Tool:
         """A `Tool` named `workflow_<id>` that starts a run with the tool's input; a suspended run returns its
