@@ -70,8 +70,8 @@ async def test_approval_then_resume_from_a_fresh_hub_on_the_same_file(openai_ser
     assert record["decision"] == "approved" and record["by"] == "grace" and record["reason"] == "looks right"
     assert record["tool"] == "send_email" and record["call_id"] == pending.call_id and record["at"]
     assert await agent.pending_approvals() == []
-    stored = await store.get(f"agents:runs:{paused.run_id}")
-    assert stored["status"] == "completed"
+    [stored] = await store.select("agent_runs", where={"run_id": paused.run_id})
+    assert stored["status"] == "completed" and stored["agent"] == agent.name
     with pytest.raises(MastraError) as info:  # deciding again: nothing waits any more
         await agent.approve_tool_call(paused.run_id, pending.call_id)
     assert info.value.code == "AGENT_RUN_NOT_AWAITING"
@@ -175,5 +175,5 @@ async def test_a_resume_that_fails_marks_the_run_failed(openai_server, make_mode
     paused = await agent.generate("Email a@b.c")
     with pytest.raises(MastraError, match="nope"):
         await agent.approve_tool_call(paused.run_id, paused.pending_approvals[0].call_id)
-    stored = await store.get(f"agents:runs:{paused.run_id}")
+    [stored] = await store.select("agent_runs", where={"run_id": paused.run_id})
     assert stored["status"] == "failed" and stored["error"]["code"] == "MODEL_BAD_REQUEST"

@@ -1,11 +1,12 @@
-"""Runs paused for tool approval, and the approval records, in the hub's key/value storage.
+"""Runs paused for tool approval, as `agent_runs` rows through `hub.runs`, and the approval records.
 
-A paused run is one JSON value at `agents:runs:<run_id>`: the conversation, the steps so far, the paused step
-(the model's answer, the results of the calls that needed no approval, a decision slot per waiting call) and the
-settings needed to go on. Each decision is also kept as its own record at `agents:approvals:<run_id>:<call_id>`:
-who decided, when, what, and about which call. A decision and the run's new state are written in one
-transaction. Because everything is in storage, a run paused in one process is resumed by another that opens
-the same store (after a kernel restart, say).
+A paused run is one `agent_runs` row: its status, and as `data` the conversation, the steps so far, the paused
+step (the model's answer, the results of the calls that needed no approval, a decision slot per waiting call) and
+the settings needed to go on. Each decision is also kept as its own record at `agents:approvals:<run_id>:<call_id>`
+(key/value): who decided, when, what, and about which call. A decision is a compare-and-set on the row's version,
+written in one transaction with its record: of two decisions on one call exactly one is stored, and of two
+decisions that complete a run's last calls exactly one moves it to `resuming`, the one that goes on. Because
+everything is in storage, a run paused in one process is resumed by another that opens the same store.
 """
 
 from __future__ import annotations
@@ -16,39 +17,37 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ErrorKind, MastraError
 from ..models.types import Usage
-from ..storage.base import SetOp, Storage
+from ..storage.base import SetOp
 from .results import PendingApproval, StepResult, jsonable
 
 if TYPE_CHECKING:
+    from ..runs import Runs
     from ._loop import Run
 
-__all__ = ["APPROVAL_PREFIX", "RUN_PREFIX", "Approvals"]
+__all__ = ["APPROVAL_PREFIX", "Approvals"]
 
-RUN_PREFIX = "agents:runs:"
 APPROVAL_PREFIX = "agents:approvals:"
 Decision = Literal["approved", "declined"]
+_TABLE = "agent_runs"
+_ATTEMPTS = 8  # decisions on other calls of the same run that a decision reads past before giving up
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Approvals:
     """The paused runs and approval records of one agent."""
 
-    def __init__(self, storage: Storage, agent: str) -> None:
-        self.storage = storage
+    def __init__(self, runs: Runs, agent: str) -> None:
+        self.runs = runs
         self.agent = agent
 
     async def save(self, run: Run) -> None:
         """Store a run that has just paused (or paused again after a resume)."""
         state = run.state
         assert state.paused is not None
-        stored = await self.storage.get(RUN_PREFIX + state.run_id)
-        created = stored["created_at"] if stored else _now()
-        await self.storage.set(RUN_PREFIX + state.run_id, {
-            "run_id": state.run_id, "agent": self.agent, "status": "awaiting_approval",
-            "created_at": created, "updated_at": _now(),
+        data = {
             "messages": jsonable(state.messages), "steps": [s.to_dict() for s in state.steps],
             "usage": state.usage.__dict__, "model": state.model, "paused": state.paused.to_dict(),
             "settings": {
@@ -57,91 +56,127 @@ class Approvals:
                 "require_approval": run.require_approval, "context": jsonable(dict(run.context)),
                 "memory": run.memory,
             },
-        })  # fmt: skip
+        }  # fmt: skip
+        values = {"status": "awaiting_approval", "data": data, "error": None, "updated_at": _now()}
+        stored = await self.runs.agent_run(state.run_id)
+        if stored is None:
+            row = {"run_id": state.run_id, "agent": self.agent, "created_at": values["updated_at"], **values}
+            row["resource_id"] = (run.memory or {}).get("resource_id")
+            await self.runs.storage.transaction([self.runs.insert_op(_TABLE, row)])
+        else:  # paused again after a resume that this process claimed
+            await self.runs.transition(_TABLE, state.run_id, stored["version"], values, status=stored["status"])
 
     async def load(self, run_id: str) -> dict[str, Any]:
-        """The stored run, checked to belong to this agent."""
+        """The stored run (its `data` with `run_id`, `agent`, `status`, `version`), checked to belong to this
+        agent."""
         if not isinstance(run_id, str) or not run_id:
             raise MastraError(
-                ErrorKind.VALIDATION, "AGENT_RUN_NOT_FOUND", f"`run_id` must be a run's id, got {run_id!r}."
+                ErrorKind.VALIDATION, "AGENT_RUN_NOT_FOUND", f"`run_id` must be a run's id, got {run_id!r:.60}."
             )
-        stored = await self.storage.get(RUN_PREFIX + run_id)
-        if stored is None:
+        row = await self.runs.agent_run(run_id)
+        if row is None:
             raise MastraError(
                 ErrorKind.DOMAIN, "AGENT_RUN_NOT_FOUND",
                 f"No paused run `{run_id}` in this hub's storage. Runs paused for approval are kept in the storage "
                 "they were paused in: open the same store (e.g. the same DuckDB file).",
                 details={"run_id": run_id},
             )  # fmt: skip
-        if stored["agent"] != self.agent:
+        if row["agent"] != self.agent:
             raise MastraError(
                 ErrorKind.DOMAIN, "AGENT_RUN_OTHER_AGENT",
-                f"Run `{run_id}` belongs to agent `{stored['agent']}`, not `{self.agent}`; decide it through that "
-                "agent.", details={"run_id": run_id, "agent": stored["agent"]},
+                f"Run `{run_id}` belongs to agent `{row['agent']}`, not `{self.agent}`; decide it through that "
+                "agent.", details={"run_id": run_id, "agent": row["agent"]},
             )  # fmt: skip
-        return stored
+        return _stored(row)
 
     async def decide(
         self, run_id: str, call_id: str, decision: Decision, by: str | None, reason: str | None
     ) -> dict[str, Any]:
-        """Record a decision on one waiting call; returns the run as now stored."""
-        stored = await self.load(run_id)
-        if stored["status"] != "awaiting_approval":
-            raise MastraError(
-                ErrorKind.DOMAIN, "AGENT_RUN_NOT_AWAITING",
-                f"Run `{run_id}` is {stored['status'].replace('_', ' ')}, not awaiting approval; there is nothing "
-                "to decide.", details={"run_id": run_id, "status": stored["status"]},
-            )  # fmt: skip
-        decisions: dict[str, Any] = stored["paused"]["decisions"]
-        if call_id not in decisions or decisions[call_id] is not None:
-            waiting = [cid for cid, d in decisions.items() if d is None]
-            state = "was already decided" if call_id in decisions else "is not a call of this run waiting for approval"
-            raise MastraError(
-                ErrorKind.DOMAIN, "AGENT_TOOL_CALL_NOT_PENDING",
-                f"Tool call `{call_id}` of run `{run_id}` {state}; waiting: {', '.join(waiting) or 'none'}.",
-                details={"run_id": run_id, "call_id": call_id, "waiting": waiting},
-            )  # fmt: skip
-        call = next(c for c in stored["paused"]["response"]["tool_calls"] if c["id"] == call_id)
-        record = {
-            "run_id": run_id, "call_id": call_id, "agent": self.agent, "tool": call["name"],
-            "arguments": call["arguments"], "decision": decision, "by": by, "reason": reason, "at": _now(),
-        }  # fmt: skip
-        decisions[call_id] = record
-        stored["updated_at"] = record["at"]
-        if all(d is not None for d in decisions.values()):
-            stored["status"] = "resuming"  # a second resume of the same run now finds it busy
-        await self.storage.transaction(
-            [SetOp(RUN_PREFIX + run_id, stored), SetOp(f"{APPROVAL_PREFIX}{run_id}:{call_id}", record)]
-        )
-        return stored
+        """Record a decision on one waiting call; returns the run as now stored. A decision on another call of
+        the same run, stored meanwhile, is read and kept; a decision on the same call wins only once.
+
+        Raises:
+            MastraError: `AGENT_RUN_NOT_AWAITING`, `AGENT_TOOL_CALL_NOT_PENDING` (also for the loser of two
+                decisions on one call), `RUN_CONFLICT` when the run keeps changing under it.
+        """
+        for attempt in range(_ATTEMPTS):
+            stored = await self.load(run_id)
+            record = _check_pending(stored, run_id, call_id)
+            record.update(decision=decision, by=by, reason=reason, at=_now().isoformat())
+            decisions: dict[str, Any] = stored["paused"]["decisions"]
+            decisions[call_id] = record
+            # All decided: `resuming`, so that whoever else tries to go on with this run finds it taken.
+            status = "resuming" if all(d is not None for d in decisions.values()) else "awaiting_approval"
+            values = {"status": status, "data": _data(stored), "updated_at": _now()}
+            try:
+                stored["version"] = await self.runs.transition(
+                    _TABLE, run_id, stored["version"], values, status="awaiting_approval",
+                    also=[SetOp(f"{APPROVAL_PREFIX}{run_id}:{call_id}", record)],
+                )  # fmt: skip
+            except MastraError as error:
+                if error.code != "RUN_CONFLICT" or attempt == _ATTEMPTS - 1:
+                    raise
+                continue  # someone decided something meanwhile: read it, then decide again or give way
+            stored["status"] = status
+            return stored
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def finish(self, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
-        """Mark a resumed run completed or failed (the record stays, for the audit trail)."""
-        stored = await self.storage.get(RUN_PREFIX + run_id)
-        if stored is not None and stored["status"] == "resuming":
-            stored.update(status=status, updated_at=_now(), error=error)
-            await self.storage.set(RUN_PREFIX + run_id, stored)
+        """Mark a resumed run completed or failed (the row stays, for the audit trail)."""
+        row = await self.runs.agent_run(run_id)
+        if row is not None and row["status"] == "resuming":
+            values = {"status": status, "error": error, "updated_at": _now()}
+            await self.runs.transition(_TABLE, run_id, row["version"], values, status="resuming")
 
     async def records(self, run_id: str) -> list[dict[str, Any]]:
         """The approval records of a run, by call id."""
-        keys = await self.storage.list(f"{APPROVAL_PREFIX}{run_id}:")
-        return [value for value in (await self.storage.mget(keys)).values()]
+        storage = self.runs.storage
+        keys = await storage.list(f"{APPROVAL_PREFIX}{run_id}:")
+        return [value for value in (await storage.mget(keys)).values()]
 
     async def waiting(self) -> list[PendingApproval]:
         """Every tool call of this agent that waits for a decision, oldest run first."""
-        keys = await self.storage.list(RUN_PREFIX)
-        runs = sorted((await self.storage.mget(keys)).values(), key=lambda r: r["created_at"])
         waiting: list[PendingApproval] = []
-        for run in runs:
-            if run["agent"] != self.agent or run["status"] != "awaiting_approval":
-                continue
-            decisions = run["paused"]["decisions"]
-            for call in run["paused"]["response"]["tool_calls"]:
+        for row in await self.runs.agent_runs(self.agent, "awaiting_approval"):
+            paused = row["data"]["paused"]
+            decisions = paused["decisions"]
+            for call in paused["response"]["tool_calls"]:
                 if call["id"] in decisions and decisions[call["id"]] is None:
-                    waiting.append(
-                        PendingApproval(run["run_id"], call["id"], call["name"], _decoded(call["arguments"]))
-                    )
+                    waiting.append(PendingApproval(row["run_id"], call["id"], call["name"], _decoded(call["arguments"])))
         return waiting
+
+
+_ROW_KEYS = ("run_id", "agent", "status", "version", "created_at", "updated_at", "error")
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row["data"], **{key: row[key] for key in _ROW_KEYS}}
+
+
+def _data(stored: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in stored.items() if key not in _ROW_KEYS}
+
+
+def _check_pending(stored: dict[str, Any], run_id: str, call_id: str) -> dict[str, Any]:
+    """The new decision record for `call_id`, if the run awaits approval and the call waits for a decision."""
+    if stored["status"] != "awaiting_approval":
+        raise MastraError(
+            ErrorKind.DOMAIN, "AGENT_RUN_NOT_AWAITING",
+            f"Run `{run_id}` is {stored['status'].replace('_', ' ')}, not awaiting approval; there is nothing "
+            "to decide.", details={"run_id": run_id, "status": stored["status"]},
+        )  # fmt: skip
+    decisions: dict[str, Any] = stored["paused"]["decisions"]
+    if call_id not in decisions or decisions[call_id] is not None:
+        waiting = [cid for cid, d in decisions.items() if d is None]
+        state = "was already decided" if call_id in decisions else "is not a call of this run waiting for approval"
+        raise MastraError(
+            ErrorKind.DOMAIN, "AGENT_TOOL_CALL_NOT_PENDING",
+            f"Tool call `{call_id}` of run `{run_id}` {state}; waiting: {', '.join(waiting) or 'none'}.",
+            details={"run_id": run_id, "call_id": call_id, "waiting": waiting},
+        )  # fmt: skip
+    call = next(c for c in stored["paused"]["response"]["tool_calls"] if c["id"] == call_id)
+    return {"run_id": run_id, "call_id": call_id, "agent": stored["agent"], "tool": call["name"],
+            "arguments": call["arguments"]}  # fmt: skip
 
 
 def restore_steps(stored: dict[str, Any]) -> tuple[list[StepResult], Usage]:

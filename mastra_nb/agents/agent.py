@@ -501,7 +501,7 @@ class Agent:
     def _approvals(self) -> Approvals:
         if self._hub is None:
             raise _inputs.unregistered(self.name, "tool approval keeps the paused run")
-        return Approvals(self._hub.storage, self.name)
+        return Approvals(self._hub.runs, self.name)
 
     def __repr__(self) -> str:
         model = self.model.name if self.model is not None else "<hub default>"
