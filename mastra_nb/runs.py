@@ -44,6 +44,12 @@ class RunInfo:
     updated_at: datetime | None
     version: int | None
 
+    def summary(self) -> dict[str, Any]:
+        """A plain dict of the run: what `Workflow.list_runs` returns and the notebook's runs tables show."""
+        key = "workflow_id" if self.kind == "workflow" else "agent"
+        return {"run_id": self.run_id, key: self.name, "status": self.status, "resource_id": self.resource_id,
+                "created_at": self.created_at, "updated_at": self.updated_at}  # fmt: skip
+
 
 class Runs:
     """The stored runs of one hub (`hub.runs`): reads, transitions and pruning, in one place."""
@@ -75,15 +81,20 @@ class Runs:
         *,
         workflow: str | None = None,
         agent: str | None = None,
+        kind: Literal["workflow", "agent"] | None = None,
         status: str | None = None,
         resource_id: str | None = None,
         limit: int | None = None,
     ) -> builtins.list[RunInfo]:
-        """Stored runs, newest first: a workflow's (`workflow=`), an agent's (`agent=`), or all of both kinds,
-        filtered by `status` and `resource_id`."""
+        """Stored runs, newest first: a workflow's (`workflow=`), an agent's (`agent=`), those of one `kind`, or
+        all, filtered by `status` and `resource_id`."""
+        if kind not in (None, "workflow", "agent"):
+            raise _invalid(f"`kind` must be 'workflow' or 'agent', got {kind!r:.60}.")
         found: builtins.list[RunInfo] = []
         for table, name_column, name in (("workflow_runs", "workflow_id", workflow), ("agent_runs", "agent", agent)):
             if (workflow is not None or agent is not None) and name is None:
+                continue
+            if kind is not None and not table.startswith(kind):
                 continue
             where: dict[str, Any] = {}
             for column, value in ((name_column, name), ("status", status), ("resource_id", resource_id)):

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from ..agents import Agent
     from ..agents.results import PendingApproval
     from ..events import Event
+    from ..mastra import Mastra
     from ..memory import Memory
+    from ..runs import RunInfo
     from ..workflows import Run
     from .magics import MastraMagics
 
@@ -67,7 +69,7 @@ def run(magics: MastraMagics, args: Namespace) -> Any:
 
 def overview(magics: MastraMagics, args: Namespace) -> View:
     hub = magics.hub
-    rows = run_sync(hub.storage.select("workflow_runs", order_by="-created_at", limit=10))
+    rows = [info.summary() for info in run_sync(hub.runs.list(limit=10))]
     text = (
         f"Mastra hub: agents {sorted(hub.list_agents())}, tools {sorted(hub.list_tools())}, workflows "
         f"{sorted(hub.list_workflows())}; {len(rows)} recent run(s) in {hub.config.storage_path}"
@@ -76,15 +78,12 @@ def overview(magics: MastraMagics, args: Namespace) -> View:
 
 
 def runs(magics: MastraMagics, args: Namespace) -> Any:
-    where: dict[str, Any] = {}
-    if args.status:
-        if args.status not in _STATUSES:
-            raise MagicError(f"`--status {args.status}` is not a run status; use one of {', '.join(_STATUSES)}.")
-        where["status"] = args.status
-    if args.workflow:
-        where["workflow_id"] = args.workflow
+    if args.status and args.status not in _STATUSES:
+        raise MagicError(f"`--status {args.status}` is not a run status; use one of {', '.join(_STATUSES)}.")
     hub = magics.hub
-    rows = run_sync(hub.storage.select("workflow_runs", where=where, order_by="-created_at", limit=args.limit))
+    found = run_sync(hub.runs.list(kind="workflow", workflow=args.workflow or None, status=args.status or None,
+                                   limit=args.limit))  # fmt: skip
+    rows = [info.summary() for info in found]
     text = "\n".join(f"{r['run_id']}  {r['workflow_id']}  {r['status']}" for r in rows) or "no runs"
     return _widget(
         "runs", "", lambda w: w.RunsView(hub, status=args.status or "", workflow=args.workflow or "", limit=args.limit),
@@ -94,8 +93,8 @@ def runs(magics: MastraMagics, args: Namespace) -> Any:
 
 def resume(magics: MastraMagics, args: Namespace) -> Any:
     hub = magics.hub
-    stored = run_sync(hub.storage.select("workflow_runs", where={"run_id": args.target}))
-    paused = None if stored else _paused_agent_run(magics, args.target)
+    stored = _stored(hub, args.target)
+    paused = _paused_agent_run(magics, args.target) if stored is not None and stored.kind == "agent" else None
     if paused is not None:  # an agent's run waiting for tool approval: a form of its calls, not resume data
         agent, pending = paused
         if args.data is not None:
@@ -229,10 +228,19 @@ def reset(magics: MastraMagics, args: Namespace) -> None:
     print(f"A new, empty hub; storage {magics.hub.config.storage_path} (runs stored before are still there).")
 
 
+def _stored(hub: Mastra, run_id: str) -> RunInfo | None:
+    try:
+        return run_sync(hub.runs.get(run_id))  # type: ignore[no-any-return]
+    except MastraError as error:
+        if error.code == "RUN_NOT_FOUND":
+            return None
+        raise
+
+
 def _load_run(magics: MastraMagics, run_id: str) -> Run:
     hub = magics.hub
-    rows = run_sync(hub.storage.select("workflow_runs", where={"run_id": run_id}))
-    if not rows:
+    stored = _stored(hub, run_id)
+    if stored is None or stored.kind != "workflow":
         raise MastraError(
             ErrorKind.DOMAIN, "RUN_NOT_FOUND",
             f"No run `{run_id}` in this hub's storage ({hub.config.storage_path}): no workflow run, and no run of "
@@ -240,7 +248,7 @@ def _load_run(magics: MastraMagics, run_id: str) -> Run:
             "runs, `await agent.pending_approvals()` an agent's waiting calls.",
             details={"run_id": run_id},
         )  # fmt: skip
-    workflow_id = rows[0]["workflow_id"]
+    workflow_id = stored.name
     workflow = hub.list_workflows().get(workflow_id)
     if workflow is None:
         raise MastraError(

@@ -231,9 +231,9 @@ def _steps_of(nodes: Iterable[Any]) -> Iterable[Any]:
 
 
 def runs_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """Stored workflow runs (rows of the `workflow_runs` table or `Workflow.list_runs`), newest first."""
+    """Stored runs (`RunInfo.summary()`: a workflow's, or an agent's paused for approval), newest first."""
     shown = [
-        [code(r["run_id"]), code(r["workflow_id"]), badge(str(r["status"])), esc(_when(r.get("created_at"))),
+        [code(r["run_id"]), code(r.get("workflow_id") or r.get("agent") or ""), badge(str(r["status"])), esc(_when(r.get("created_at"))),
          esc(_when(r.get("updated_at")))]
         for r in rows
     ]  # fmt: skip

@@ -10,14 +10,19 @@ after its first write a plain UPDATE, and only a record written before (a suspen
 that spanned a batch, a sleep's due time) is updated in place, in the same transaction. DuckDB's INSERT OR
 REPLACE costs about three plain statements, so this halves what a journal write costs.
 
-Durability modes:
+Durability modes, and what each can lose when the process dies (parallel branches and foreach items included:
+they share their run's journal, whose writes go one at a time, so a record put while another write is in flight
+waits for the next one instead of racing it):
 - `"batched"` (default): step records are kept in memory and written in one transaction when `BATCH_SIZE`
-  have gathered or the oldest is `BATCH_SECONDS` old (checked as each step starts and ends), and always when
-  the run starts, suspends, sleeps, fails, is canceled or ends. A crash loses the results not yet written: at
-  most `BATCH_SIZE` of them, all of steps that ended less than `BATCH_SECONDS` before the last step boundary;
-  `run.restart()` runs those steps again. A resumed run's row keeps saying suspended until the first batch,
-  which is a sound recovery point: a crash before it leaves the run resumable as it was.
-- `"strict"`: every record is committed before the next step starts; a crash loses nothing that completed.
+  have gathered or the oldest is `BATCH_SECONDS` old (checked as each step of any branch or item starts and
+  ends), and always when the run starts, suspends, sleeps, fails, is canceled or ends. A crash loses the
+  results not yet written: at most `BATCH_SIZE` of them, all of steps that ended less than `BATCH_SECONDS`
+  before the last step boundary, in any branch; `run.restart()` runs those steps again (each exactly as often as it
+  was lost). A resume claims the run (stored `running`) before its step runs; a crash before the step's record
+  is written leaves that step suspended, and the restarted run suspends there again, to be resumed anew.
+- `"strict"`: every record is committed before its branch or item goes on; a crash loses only the steps in
+  flight (started, or finished with their commit not yet done), which a restart runs again. A resumed step's
+  resume data is committed before it runs, so a restart runs it again with the same data.
 - `"none"`: nothing is written; the run lives in this process only (no resume from a fresh object).
 """
 

@@ -236,11 +236,7 @@ class Workflow:
         """Summaries of this workflow's stored runs, newest first: run id, status, resource id, times
         (`hub.runs.list(workflow=...)` as dicts)."""
         found = await self.mastra.runs.list(workflow=self.id, status=status, resource_id=resource_id, limit=limit)
-        return [
-            {"run_id": i.run_id, "workflow_id": i.name, "status": i.status, "resource_id": i.resource_id,
-             "created_at": i.created_at, "updated_at": i.updated_at}
-            for i in found
-        ]  # fmt: skip
+        return [info.summary() for info in found]
 
     def as_tool(self) -> Tool:
         """A `Tool` named `workflow_<id>` that starts a run with the tool's input; a suspended run returns its

@@ -2,7 +2,7 @@
 is suspended, its resume form, below the table; an opened run can be forked from one of its steps (time travel).
 
 ```
- storage.workflow_runs ──> RunsTable.rows ──> runs.js (filters, rows, Open)
+ hub.runs.list ──> RunsTable.rows ──> runs.js (filters, rows, Open)
  hub events workflow:* / step:suspended ──Throttle──> rows read again (in the background)
  runs.js ──{"type": "open", run_id}──> RunsView.open_run ──> RunPanel(run) below the table
  runs.js ──{"type": "time_travel", run_id, path, input}──> run.time_travel(path, input) ──> the fork's RunPanel
@@ -82,8 +82,9 @@ class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
 
     async def _select(self) -> list[dict[str, Any]]:
         table = self.table
-        where = {k: v for k, v in (("status", table.status), ("workflow_id", table.workflow)) if v}
-        rows = await self.hub.storage.select("workflow_runs", where=where, order_by="-created_at", limit=table.limit)
+        found = await self.hub.runs.list(kind="workflow", workflow=table.workflow or None, status=table.status or None,
+                                         limit=table.limit)  # fmt: skip
+        rows = [info.summary() for info in found]
         return [{k: r[k].isoformat(timespec="seconds") if isinstance(r[k], datetime) else r[k] for k in _KEYS}
                 for r in rows]  # fmt: skip
 
