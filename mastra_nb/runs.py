@@ -274,4 +274,3 @@ def _not_found(run_id: str) -> MastraError:
 
 def _invalid(message: str) -> MastraError:
     return MastraError(ErrorKind.VALIDATION, "RUNS_ARGUMENT_INVALID", message)
-

@@ -142,7 +142,9 @@ class Approvals:
             decisions = paused["decisions"]
             for call in paused["response"]["tool_calls"]:
                 if call["id"] in decisions and decisions[call["id"]] is None:
-                    waiting.append(PendingApproval(row["run_id"], call["id"], call["name"], _decoded(call["arguments"])))
+                    waiting.append(
+                        PendingApproval(row["run_id"], call["id"], call["name"], _decoded(call["arguments"]))
+                    )
         return waiting
 
 

@@ -233,8 +233,8 @@ def _steps_of(nodes: Iterable[Any]) -> Iterable[Any]:
 def runs_table(rows: Iterable[Mapping[str, Any]]) -> str:
     """Stored runs (`RunInfo.summary()`: a workflow's, or an agent's paused for approval), newest first."""
     shown = [
-        [code(r["run_id"]), code(r.get("workflow_id") or r.get("agent") or ""), badge(str(r["status"])), esc(_when(r.get("created_at"))),
-         esc(_when(r.get("updated_at")))]
+        [code(r["run_id"]), code(r.get("workflow_id") or r.get("agent") or ""), badge(str(r["status"])),
+         esc(_when(r.get("created_at"))), esc(_when(r.get("updated_at")))]
         for r in rows
     ]  # fmt: skip
     return table(["run", "workflow", "status", "created", "updated"], shown, kind="runs")

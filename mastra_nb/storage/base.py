@@ -476,9 +476,7 @@ class Storage(ABC):
                 self._key_events.emit(key, {"op": "delete", "key": key, "value": None})
 
     # -- workflow runs -------------------------------------------------------------------------
-    async def read_run(
-        self, where: Mapping[str, Any]
-    ) -> tuple[dict[str, Any] | None, builtins.list[dict[str, Any]]]:
+    async def read_run(self, where: Mapping[str, Any]) -> tuple[dict[str, Any] | None, builtins.list[dict[str, Any]]]:
         """The first `workflow_runs` row matching `where` and, if there is one, its `workflow_steps` rows (in any
         order), read together: one round trip where the store allows. `hub.runs.load` is the caller."""
         runs, steps = tables.get_table("workflow_runs"), tables.get_table("workflow_steps")

@@ -197,8 +197,10 @@ class Journal:
         operations: list[Op] = []
         if run_row is not None:
             if self._run_stored:
-                values = {k: run_row[k] for k in _RUN_CHANGES}
-                operations.append(self.runs.update_op("workflow_runs", self.run_id, self.version, values, status=expect))
+                changes = {k: run_row[k] for k in _RUN_CHANGES}
+                operations.append(
+                    self.runs.update_op("workflow_runs", self.run_id, self.version, changes, status=expect)
+                )
             else:
                 operations.append(self.runs.insert_op("workflow_runs", run_row))
         if dirty:
