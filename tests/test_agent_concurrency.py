@@ -235,28 +235,21 @@ async def race(paused, first_decision, second_decision):
 
 
 @pytest.mark.parametrize("clients", ["one agent", "two hubs"])
-async def test_two_approvals_at_once_run_the_tool_once(openai_server, make_model, store, clients):
+@pytest.mark.parametrize("second_decision", ["approved", "declined"])
+async def test_two_decisions_on_one_call_at_once_one_wins_and_the_tool_runs_at_most_once(
+    openai_server, make_model, store, clients, second_decision
+):
+    """Approve + approve: the tool runs once. Approve + decline: exactly one decision is stored and acted on."""
     sent: list[str] = []
     paused, first, second = await paused_runs(openai_server, make_model, store, clients, sent)
 
-    outcomes = await race(
-        paused,
-        lambda run_id, call_id: first.approve_tool_call(run_id, call_id, by="ada"),
-        lambda run_id, call_id: second.approve_tool_call(run_id, call_id, by="grace"),
-    )
-
-    await check_one_decision_won(openai_server, store, first, paused, outcomes, ["approved", "approved"], sent)
-
-
-@pytest.mark.parametrize("clients", ["one agent", "two hubs"])
-async def test_an_approval_and_a_decline_at_once_one_decision_wins(openai_server, make_model, store, clients):
-    sent: list[str] = []
-    paused, first, second = await paused_runs(openai_server, make_model, store, clients, sent)
+    def decide_second(run_id, call_id):
+        if second_decision == "approved":
+            return second.approve_tool_call(run_id, call_id, by="grace")
+        return second.decline_tool_call(run_id, call_id, by="grace", reason="not now")
 
     outcomes = await race(
-        paused,
-        lambda run_id, call_id: first.approve_tool_call(run_id, call_id, by="ada"),
-        lambda run_id, call_id: second.decline_tool_call(run_id, call_id, by="grace", reason="not now"),
+        paused, lambda run_id, call_id: first.approve_tool_call(run_id, call_id, by="ada"), decide_second
     )
 
-    await check_one_decision_won(openai_server, store, first, paused, outcomes, ["approved", "declined"], sent)
+    await check_one_decision_won(openai_server, store, first, paused, outcomes, ["approved", second_decision], sent)
