@@ -128,14 +128,17 @@ class Journal:
         if self.runs is not None:
             self._run_row = row
 
-    async def transition(self, row: dict[str, Any], expect: str) -> None:
-        """Write the run row now, as a compare-and-set that must find the run stored with status `expect` at
-        the version this journal knows (a resume, a restart's claim, a cancel). A loser writes nothing and
-        keeps nothing pending.
+    async def transition(self, row: dict[str, Any], expect: str | None) -> None:
+        """Write the run row now: inserted when storage does not hold it yet (a stored row of that id fails with
+        `STORAGE_CONFLICT`), else as a compare-and-set that must find it at the version this journal knows, with
+        status `expect` when given (a resume, a restart's claim, a cancel). A loser writes nothing and keeps
+        nothing pending.
 
         Raises:
-            MastraError: `RUN_NOT_SUSPENDED` or `RUN_CONFLICT` (see `Runs.conflict`).
+            MastraError: `RUN_NOT_SUSPENDED` or `RUN_CONFLICT` (see `Runs.conflict`), `STORAGE_CONFLICT`.
         """
+        if self.runs is None:
+            return
         self._run_row, self._expect = row, expect
         try:
             await self.flush()

@@ -194,10 +194,8 @@ class Run:
                 return self.result
         if self.status not in ("pending", "suspended", "running"):
             raise self._error("RUN_NOT_ACTIVE", f"is already `{self.status}`; only an active run can be canceled")
-        if self._journal.stored:  # a compare-and-set: only if storage still holds the run as this object saw it
-            await self._journal.transition(self._row("canceled"), expect=self.status)
-        else:
-            await self._save("canceled")
+        # A compare-and-set: only if storage still holds the run as this object saw it (a pending run is inserted).
+        await self._journal.transition(self._row("canceled"), expect=self.status if self._journal.stored else None)
         self.status = "canceled"
         return self.result
 
@@ -299,18 +297,15 @@ class Run:
         # A run row marked running is how a crashed run is found again. A start inserts it (a stored run of that
         # id fails the insert); a resume or restart claims it from the status this object read, so that of two
         # claims exactly one goes on. The loser has changed nothing, here or in storage.
-        if claim is None:
-            try:
-                await self._save("running")
-            except MastraError as error:
-                if error.code != "STORAGE_CONFLICT":
-                    raise
-                raise self._error(
-                    "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or "
-                    "start a new run with another id",
-                ) from error  # fmt: skip
-        elif self._journal.runs is not None:
+        try:
             await self._journal.transition(self._row("running"), expect=claim)
+        except MastraError as error:
+            if claim is not None or error.code != "STORAGE_CONFLICT":
+                raise
+            raise self._error(
+                "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or start a "
+                "new run with another id",
+            ) from error  # fmt: skip
         LIVE[self.run_id] = self
         self.status, self.suspended, self.error = "running", [], None
         self._announce(WORKFLOW_STARTED, resumed=claim is not None)
@@ -358,9 +353,9 @@ class Run:
         self._stored_output = workflow.output.dump(self.output, f"The output of workflow `{workflow.id}`")
         self.status = "success"
 
-    async def _save(self, status: str | None = None) -> None:
-        """Write the run row, with this object's status or `status`, and the pending journal records."""
-        self._journal.put_run(self._row(status or self.status))
+    async def _save(self) -> None:
+        """Write the run row as this object has it, with the pending journal records."""
+        self._journal.put_run(self._row(self.status))
         await self._journal.flush()
 
     def _row(self, status: str) -> dict[str, Any]:
