@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "Workflow": "mastra_nb.workflows",
     "Run": "mastra_nb.workflows",
     "RunResult": "mastra_nb.workflows",
+    "Runs": "mastra_nb.runs",
+    "RunInfo": "mastra_nb.runs",
     "Agent": "mastra_nb.agents",
     "AgentResult": "mastra_nb.agents",
     "Model": "mastra_nb.models",
@@ -57,7 +59,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Mastra", "MastraConfig", "MastraError", "ErrorKind", "EventBus", "Event", "RuntimeContext", "RetryPolicy",
     "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
-    "Step", "step", "StepContext", "Workflow", "Run", "RunResult",
+    "Step", "step", "StepContext", "Workflow", "Run", "RunResult", "Runs", "RunInfo",
     "Agent", "AgentResult", "Model", "ScriptedModel", "ScriptedReply",
     "Memory", "MemoryOptions", "VectorStore", "ChromaVectorStore", "Embedder", "LocalEmbedder", "LiteLLMEmbedder",
     "Document",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:
     from .memory import Memory, MemoryOptions
     from .models import Model, ScriptedModel, ScriptedReply
     from .retry import RetryPolicy
+    from .runs import RunInfo, Runs
     from .storage import DuckDBStore, InMemoryStore, Storage
     from .telemetry import Telemetry, configure_logging
     from .tools import Tool, ToolContext, tool
