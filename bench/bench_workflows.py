@@ -1,4 +1,5 @@
-"""What the workflow engine costs: per-step overhead, suspend/resume round trip, foreach, bytes per step.
+"""What the workflow engine costs: per-step overhead, suspend/resume round trip, foreach, bytes per step,
+and many runs at once on one DuckDB file.
 
 Figures, not assertions. The workloads are those of issue 4, so they compare with the peers measured there
 on this machine (Mastra 1.71: ~73 us/step in memory; LangGraph with SqliteSaver: ~1,200 us/step; ...).
@@ -23,6 +24,8 @@ from mastra_nb.workflows import StepContext
 
 STEPS = 200
 ITEMS = 1_000
+CONCURRENT_RUNS = 200
+FANOUT = 10
 
 
 class Count(BaseModel):
@@ -209,6 +212,50 @@ async def _bytes_per_step(folder: Path) -> tuple[float, float]:
     return size[9], size[ITEMS - 1]
 
 
+async def _tick(data: Count) -> Count:
+    await asyncio.sleep(0)  # yield, so the runs and the parallel branches interleave
+    return Count(n=data.n + 1)
+
+
+def _spread(outputs: dict) -> list[dict]:
+    total = sum(o.n if isinstance(o, Count) else o["n"] for o in outputs.values())
+    return [{"n": total + i} for i in range(FANOUT)]
+
+
+def _fan_workflow(durability: str) -> Workflow:
+    return (
+        Workflow(f"fan_{durability}", input=Count, durability=durability)  # type: ignore[arg-type]
+        .parallel([Step("a", _tick, input=Count, output=Count), Step("b", _tick, input=Count, output=Count)])
+        .map(_spread)
+        .foreach(Step("item", _tick, input=Count, output=Count), concurrency=4)
+        .commit()
+    )
+
+
+async def _concurrent_runs(folder: Path, durability: str) -> tuple[float, int, int, str]:
+    """CONCURRENT_RUNS runs of a parallel + foreach workflow started at once on one DuckDB file: runs/s over the
+    whole batch, how many ended "success", how many did not, and the first error code seen (runs that fail are
+    counted, not raised: a failure here is a figure too)."""
+    hub = _hub(folder / f"concurrent_{durability}.duckdb")
+    workflow = hub.add_workflow(_fan_workflow(durability))
+    await workflow.create_run().start({"n": 0})  # warm up
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(workflow.create_run().start({"n": i}) for i in range(CONCURRENT_RUNS)), return_exceptions=True
+    )
+    elapsed = time.perf_counter() - started
+    await hub.storage.close()
+    ok, first_error = 0, ""
+    for result in results:
+        if not isinstance(result, BaseException) and result.status == "success":
+            ok += 1
+            continue
+        if not first_error:
+            error = result if isinstance(result, BaseException) else result.error
+            first_error = getattr(error, "code", None) or (type(error).__name__ if error else result.status)
+    return CONCURRENT_RUNS / elapsed, ok, CONCURRENT_RUNS - ok, first_error
+
+
 async def _measure() -> list[tuple[str, float, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -222,7 +269,8 @@ async def _measure() -> list[tuple[str, float, str]]:
         floor = await _duckdb_floor_ms(folder)
         fanout = await _foreach_ms()
         at_10, at_1000 = await _bytes_per_step(folder)
-    return [
+        concurrent = {d: await _concurrent_runs(folder, d) for d in ("batched", "strict")}
+    rows = [
         (f"linear {STEPS} steps, no persistence (durability none)", none, "µs/step"),
         (f"linear {STEPS} steps, no persistence, tracing on (stored spans)", traced, "µs/step"),
         (f"linear {STEPS} steps, InMemoryStore, batched journal", memory, "µs/step"),
@@ -235,6 +283,13 @@ async def _measure() -> list[tuple[str, float, str]]:
         ("bytes stored for loop step 10", at_10, "bytes"),
         (f"bytes stored for loop step {ITEMS:,}", at_1000, "bytes"),
     ]
+    for durability, (rate, ok, failed, first_error) in concurrent.items():
+        rows += [
+            (f"{CONCURRENT_RUNS} concurrent runs, parallel + foreach({FANOUT}), DuckDB, {durability}", rate, "runs/s"),
+            ("  of them ended success", ok, "runs"),
+            (f"  of them did not{f' (first error: {first_error})' if failed else ''}", failed, "runs"),
+        ]
+    return rows
 
 
 def run() -> list[tuple[str, float, str]]:
