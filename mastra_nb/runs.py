@@ -138,9 +138,8 @@ class Runs:
             older_than: delete only runs last updated before this time (naive means UTC).
             keep_last: always keep this many of the newest finished runs of each workflow.
 
-        Suspended, running and pending runs are never deleted: they still need their journals. A run that
-        changes while it is pruned (a concurrent restart of the same id cannot happen: it is finished) is safe:
-        only rows still finished are deleted.
+        Suspended, running and pending runs are never deleted: they still need their journals. A finished run
+        never changes again, so what was selected is what is deleted.
         """
         if older_than is None and keep_last is None:
             raise _invalid("`prune` needs `older_than`, `keep_last` or both.")
