@@ -48,3 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings", r"ignore:Items? '.*' on TypedDict class '.*' (is|are) using the `ReadOnly`:UserWarning"
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # tests/test_run_properties.py: run the property suite with fresh random seeds for about this many seconds
+    parser.addoption("--soak", default="0", help="seconds to soak the run property suite (default: a fixed budget)")

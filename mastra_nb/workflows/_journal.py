@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import MastraError
 from ..storage.base import DeleteRowsOp, InsertOp, Op, UpdateRowsOp
@@ -40,8 +41,9 @@ from ..storage.base import DeleteRowsOp, InsertOp, Op, UpdateRowsOp
 if TYPE_CHECKING:
     from ..runs import Runs
 
-__all__ = ["BATCH_SECONDS", "BATCH_SIZE", "Durability", "Journal", "Record", "now"]
+__all__ = ["BATCH_SECONDS", "BATCH_SIZE", "Durability", "Journal", "Record", "now", "settled"]
 
+T = TypeVar("T")
 Durability = Literal["batched", "strict", "none"]
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.2
@@ -176,24 +178,30 @@ class Journal:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writing = done
         try:
-            await self.runs.storage.transaction(self._operations(run_row, expect, dirty))
-        except BaseException as error:
-            self._dirty = {**dirty, **self._dirty}  # pending again, under what was put meanwhile
-            if self._run_row is None:
-                self._run_row, self._expect = run_row, expect
-            if isinstance(error, MastraError) and error.code == "STORAGE_CONFLICT" and run_row is not None:
-                if error.details.get("table") == "workflow_runs" and "expected" in error.details:
-                    raise await self.runs.conflict("workflow_runs", self.run_id, self.version, expect) from None
-            raise
-        else:
-            self._stored.update(dirty)
-            if run_row is not None:
-                self.version = (self.version or 0) + 1 if self._run_stored else 1
-                self._run_stored = True
-            self._last_flush = time.monotonic()
+            # Settled even if the caller is cancelled: DuckDB's thread commits regardless, and this journal must
+            # know what storage holds (rows it thought unwritten would be inserted twice).
+            write, cancelled = await settled(self.runs.storage.transaction(self._operations(run_row, expect, dirty)))
+            error = write.exception()
+            if error is None:
+                self._stored.update(dirty)
+                if run_row is not None:
+                    self.version = (self.version or 0) + 1 if self._run_stored else 1
+                    self._run_stored = True
+                self._last_flush = time.monotonic()
+            else:
+                self._dirty = {**dirty, **self._dirty}  # pending again, under what was put meanwhile
+                if self._run_row is None:
+                    self._run_row, self._expect = run_row, expect
         finally:
             self._writing = None
             done.set_result(None)
+        if cancelled:
+            raise asyncio.CancelledError
+        if isinstance(error, MastraError) and error.code == "STORAGE_CONFLICT" and run_row is not None:
+            if error.details.get("table") == "workflow_runs" and "expected" in error.details:
+                raise await self.runs.conflict("workflow_runs", self.run_id, self.version, expect) from None
+        if error is not None:
+            raise error
 
     def _operations(self, run_row: dict[str, Any] | None, expect: str | None, dirty: dict[str, Record]) -> list[Op]:
         assert self.runs is not None
@@ -235,6 +243,19 @@ class Journal:
         self._stored = set(self.records)
         self._run_stored = True
         self.version = version
+
+
+async def settled(work: Awaitable[T]) -> tuple[asyncio.Future[T], bool]:
+    """Run `work` to its end even if the caller is cancelled meanwhile; returns it (done: read its result or
+    exception) and whether a cancellation arrived, which the caller re-raises once it has recorded the outcome."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    return task, cancelled
 
 
 def _row(record: Record) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ..errors import ErrorKind, MastraError
 from ..events import WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event, EventBus, Subscription
 from ..telemetry import spans
 from ._engine import BRANCH, SLEEP, Execution
-from ._journal import Durability, Journal, Record, now
+from ._journal import Durability, Journal, Record, now, settled
 from .signals import BailSignal, Suspended
 from .step import Step
 
@@ -185,13 +185,16 @@ class Run:
     async def cancel(self) -> RunResult:
         """Stop the run: a running run is interrupted (a sync step's thread finishes on its own), a suspended or
         sleeping one will not continue. Its journal is kept."""
-        if self._task is not None and not self._task.done():
+        if self._busy:
+            assert self._task is not None
             self._cancel_requested = True
             self._task.cancel()
             try:
                 return await asyncio.shield(self._task)
             except asyncio.CancelledError:
-                return self.result
+                if not self._task.done():
+                    raise  # this call itself was cancelled
+            # The task was cancelled before it claimed the run: what is stored is canceled below.
         if self.status not in ("pending", "suspended", "running"):
             raise self._error("RUN_NOT_ACTIVE", f"is already `{self.status}`; only an active run can be canceled")
         # A compare-and-set: only if storage still holds the run as this object saw it (a pending run is inserted).
@@ -284,9 +287,16 @@ class Run:
     async def _execute(self, execution: Execution, claim: str | None = None) -> RunResult:
         with spans.workflow_run(self) as span:  # the task below inherits the span: the steps' spans nest under it
             self.trace_id = span.trace_id
+            self._cancel_requested = False
             self._task = asyncio.ensure_future(self._drive(execution, claim))
             try:
                 result = await self._task
+            except asyncio.CancelledError:
+                if not (self._task.cancelled() and self._cancel_requested):
+                    raise  # an interrupt: the run stays as stored (running, when claimed) for a restart
+                raise self._error(  # `cancel()` stopped the task before it began: nothing ran or was claimed
+                    "RUN_CANCELED", "was canceled (`run.cancel()`) before this call began; nothing ran"
+                ) from None
             finally:
                 if LIVE.get(self.run_id) is self:
                     del LIVE[self.run_id]
@@ -297,20 +307,24 @@ class Run:
         # A run row marked running is how a crashed run is found again. A start inserts it (a stored run of that
         # id fails the insert); a resume or restart claims it from the status this object read, so that of two
         # claims exactly one goes on. The loser has changed nothing, here or in storage.
-        try:
-            await self._journal.transition(self._row("running"), expect=claim)
-        except MastraError as error:
-            if claim is not None or error.code != "STORAGE_CONFLICT":
-                raise
+        # A cancellation that arrives meanwhile waits for the claim's outcome: a claimed run is then canceled in
+        # storage (or, interrupted, left running for a restart); an unclaimed one is untouched.
+        write, interrupted = await settled(self._journal.transition(self._row("running"), expect=claim))
+        error = write.exception()
+        if isinstance(error, MastraError) and claim is None and error.code == "STORAGE_CONFLICT":
             raise self._error(
                 "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or start a "
                 "new run with another id",
             ) from error  # fmt: skip
+        if error is not None:
+            raise error
         LIVE[self.run_id] = self
         self.status, self.suspended, self.error = "running", [], None
         self._announce(WORKFLOW_STARTED, resumed=claim is not None)
         workflow = self.workflow
         try:
+            if interrupted:
+                raise asyncio.CancelledError
             output = await execution.workflow(workflow, self.input, "")
             self._finish(output)
         except Suspended as signal:
