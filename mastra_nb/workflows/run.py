@@ -169,7 +169,8 @@ class Run:
             MastraError: `RUN_NOT_SUSPENDED` (also when another resume took the run first: the error names its
                 stored status) or `RUN_CONFLICT` (it changed in storage since this object read it; load it
                 again); `RUN_STEP_AMBIGUOUS`/`RUN_STEP_NOT_SUSPENDED` for `step`; or `RESUME_DATA_INVALID`
-                naming the field. In each case nothing stored changes.
+                naming the field. In each case nothing stored changes. `RUN_CANCELED` when `cancel()` stopped
+                it before it began.
         """
         if self.status != "suspended" or self._busy:
             status = "being resumed" if self._busy else self.status
@@ -184,7 +185,13 @@ class Run:
 
     async def cancel(self) -> RunResult:
         """Stop the run: a running run is interrupted (a sync step's thread finishes on its own), a suspended or
-        sleeping one will not continue. Its journal is kept."""
+        sleeping one will not continue. Its journal is kept. A start or resume of this object that had not begun
+        yet raises `RUN_CANCELED` to its caller.
+
+        Raises:
+            MastraError: `RUN_NOT_ACTIVE`; `RUN_CONFLICT` (or `RUN_NOT_SUSPENDED`) when the stored run changed
+                since this object read it (another object or process resumed or finished it); nothing is written.
+        """
         if self._busy:
             assert self._task is not None
             self._cancel_requested = True
