@@ -575,9 +575,9 @@ class World:
             canceled = None
         try:
             resumed: RunResult | None = await self.watched(task)
-        except MastraError as error:  # the cancel came before the resume began
+        except MastraError as error:  # the cancel came before the resume began (RUN_CANCELED), or claimed first
             check(
-                error.code in LOSER_CODES and canceled is not None,
+                error.code in (*LOSER_CODES, "RUN_CANCELED") and canceled is not None,
                 f"the resume canceled mid-flight raised {error.code}: {error.message}\n{self.context()}",
             )
             resumed = None
