@@ -154,6 +154,25 @@ async def test_a_stale_object_cannot_resume_or_cancel_a_run_finished_elsewhere(h
     assert [r.status for r in await hub.runs.active()] == []
 
 
+async def test_a_cancel_that_lands_while_a_runs_end_is_written_comes_too_late(hub: Mastra):
+    """Found by the property suite: the cancel interrupted the final write, so the resume raised RUN_CANCELED
+    though its success was stored, and cancel() found the run already finished."""
+    calls: list[str] = []
+    workflow = hub.add_workflow(Workflow("late", input=Num).then(gate(calls)))
+    run = workflow.create_run()
+    await run.start({"n": 1})
+    resuming = asyncio.ensure_future(run.resume({"approved": True}))
+    while run.status != "success":  # the step has run; the run's end is being written
+        await asyncio.sleep(0)
+    assert run._busy
+    with pytest.raises(MastraError) as info:
+        await run.cancel()
+    assert info.value.code == "RUN_NOT_ACTIVE" and info.value.details["status"] == "success"
+    result = await resuming
+    assert result.status == "success" and calls == ["gate:True"]
+    assert (await workflow.get_run(run.run_id)).status == "success"
+
+
 async def test_two_restarts_of_one_orphaned_run_continue_it_once(hub: Mastra):
     calls: list[str] = []
     workflow = hub.add_workflow(

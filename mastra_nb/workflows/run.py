@@ -197,11 +197,15 @@ class Run:
             self._cancel_requested = True
             self._task.cancel()
             try:
-                return await asyncio.shield(self._task)
+                result = await asyncio.shield(self._task)
             except asyncio.CancelledError:
                 if not self._task.done():
                     raise  # this call itself was cancelled
-            # The task was cancelled before it claimed the run: what is stored is canceled below.
+            else:
+                if result.status == "canceled":
+                    return result
+            # Too late, or too early, for the task: it ended (finished or suspended) or never began. What is
+            # stored is canceled below if it is still active.
         if self.status not in ("pending", "suspended", "running"):
             raise self._error("RUN_NOT_ACTIVE", f"is already `{self.status}`; only an active run can be canceled")
         # A compare-and-set: only if storage still holds the run as this object saw it (a pending run is inserted).
@@ -354,15 +358,18 @@ class Run:
             if not self._cancel_requested:
                 raise
             self.status = "canceled"
-        self._cancel_requested = False
-        try:
-            await self._save()
-        except MastraError as error:
-            if error.code not in ("RUN_CONFLICT", "RUN_NOT_FOUND"):
-                raise
+        # The run has ended here: a `cancel()` arriving while its end is written comes too late, and an interrupt
+        # waits for the write, so that storage and this object agree.
+        write, interrupted = await settled(self._save())
+        error = write.exception()
+        if isinstance(error, MastraError) and error.code in ("RUN_CONFLICT", "RUN_NOT_FOUND"):
             # Another object or process changed the stored run meanwhile (a cancel, say): storage says what it is.
             self.status = error.details.get("status") or self.status
-            raise
+        if error is not None:
+            raise error
+        if interrupted and not self._cancel_requested:
+            raise asyncio.CancelledError
+        self._cancel_requested = False
         if self.status in ("success", "failed", "canceled"):
             name = WORKFLOW_FAILED if self.status == "failed" else WORKFLOW_COMPLETED
             self._announce(name, status=self.status, error=self.error.to_dict() if self.error else None)
