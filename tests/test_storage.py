@@ -354,6 +354,10 @@ async def test_update_rows_op_with_expect_is_a_compare_and_set(store: Storage) -
     assert (row["status"], row["version"]) == ("running", 2) and await store.get("side") is None
     # `expect` counts matches, not changes: 0 asserts absence; a bad count is refused with the argument named
     await store.transaction([UpdateRowsOp("workflow_runs", {"run_id": "nope"}, {"status": "x"}, expect=0)])
+    for where, expect in (({"run_id": "r1"}, 0), ({"status": "running"}, 2), ({"run_id": {"$in": ["r1"]}}, 0)):
+        with pytest.raises(MastraError, match="found 1"):  # matched one row, then refused: rolled back whole
+            await store.transaction([UpdateRowsOp("workflow_runs", where, {"status": "x"}, expect=expect)])
+    assert [r["status"] for r in await store.select("workflow_runs")] == ["running"]
     with pytest.raises(MastraError, match="`expect` must be an int >= 0"):
         await store.transaction([UpdateRowsOp("workflow_runs", {"run_id": "r1"}, {"status": "x"}, expect=-1)])
 

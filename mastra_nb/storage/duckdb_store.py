@@ -145,6 +145,16 @@ def _translate(error: Exception, path: Path) -> MastraError:
     )
 
 
+def _may_need_undo(write: Write) -> bool:
+    """Whether a compare-and-set could update rows and then fail, needing a transaction to roll back. Not when
+    `where` pins one row by its whole primary key and at least one match is expected: a mismatch is then a
+    statement that matched nothing, and wrote nothing (a resume's claim of its run row is this case)."""
+    if not isinstance(write, RowsUpdate) or write.expect is None:
+        return False
+    pinned = {c.column.name for c in write.where if c.op == "$eq" and c.value is not None}
+    return write.expect < 1 or not set(write.table.primary_key) <= pinned
+
+
 def _quote(name: str) -> str:
     # Names come from `TABLES`, never from callers (`tables` rejects unknown ones), so quoting suffices.
     return f'"{name}"'
@@ -295,7 +305,7 @@ class DuckDBStore(Storage):
         self._writes += 1
         purge = self._writes % 256 == 0  # expired keys read as missing; now and then, also drop them
         single = writes[0] if len(writes) == 1 else None
-        if single is not None and not purge and not (isinstance(single, RowsUpdate) and single.expect is not None):
+        if single is not None and not purge and not _may_need_undo(single):
             return [self._apply(conn, single, now)]  # one statement is atomic by itself, and ~20% faster
         conn.execute("BEGIN TRANSACTION")
         try:
