@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from .config import MastraConfig
 from .errors import ErrorKind, MastraError
 from .events import AGENT_CREATED, AGENT_DESTROYED, EventBus
+from .runs import Runs
 from .storage.base import Storage
 from .telemetry.tracing import Telemetry
 
 if TYPE_CHECKING:
     from .evals.scores import Scores
     from .memory import Memory
-    from .runs import Runs
     from .telemetry.metrics import Metrics
     from .telemetry.traces import Traces
     from .vectors import VectorStore
@@ -99,7 +99,7 @@ class Mastra:
         self.logger = logger if logger is not None else logging.getLogger("mastra_nb")
         self._telemetry = _telemetry(telemetry).bind(self)
         self._scores: Scores | None = None
-        self._runs: Runs | None = None
+        self._runs = Runs(self)  # cheap: it opens nothing until a run is read or written
         self._registries: dict[str, dict[str, Any]] = {k.plural: {} for k in (_AGENT, _WORKFLOW, _TOOL, _SCORER)}
         self._storage = storage
         self._owns_storage = False
@@ -155,10 +155,6 @@ class Mastra:
     def runs(self) -> Runs:
         """The stored runs, workflow and agent: `get`, `list`, `active`, `prune`; every run's state transition
         goes through it as a compare-and-set."""
-        if self._runs is None:
-            from .runs import Runs
-
-            self._runs = Runs(self)
         return self._runs
 
     @property

@@ -321,14 +321,14 @@ class Run:
         # A cancellation that arrives meanwhile waits for the claim's outcome: a claimed run is then canceled in
         # storage (or, interrupted, left running for a restart); an unclaimed one is untouched.
         write, interrupted = await settled(self._journal.transition(self._row("running"), expect=claim))
-        error = write.exception()
-        if isinstance(error, MastraError) and claim is None and error.code == "STORAGE_CONFLICT":
+        refused = write.exception()
+        if isinstance(refused, MastraError) and claim is None and refused.code == "STORAGE_CONFLICT":
             raise self._error(
                 "RUN_ALREADY_EXISTS", "is already stored; load it with `await workflow.get_run(run_id)` or start a "
                 "new run with another id",
-            ) from error  # fmt: skip
-        if error is not None:
-            raise error
+            ) from refused  # fmt: skip
+        if refused is not None:
+            raise refused
         LIVE[self.run_id] = self
         self.status, self.suspended, self.error = "running", [], None
         self._announce(WORKFLOW_STARTED, resumed=claim is not None)
@@ -361,12 +361,12 @@ class Run:
         # The run has ended here: a `cancel()` arriving while its end is written comes too late, and an interrupt
         # waits for the write, so that storage and this object agree.
         write, interrupted = await settled(self._save())
-        error = write.exception()
-        if isinstance(error, MastraError) and error.code in ("RUN_CONFLICT", "RUN_NOT_FOUND"):
+        refused = write.exception()
+        if isinstance(refused, MastraError) and refused.code in ("RUN_CONFLICT", "RUN_NOT_FOUND"):
             # Another object or process changed the stored run meanwhile (a cancel, say): storage says what it is.
-            self.status = error.details.get("status") or self.status
-        if error is not None:
-            raise error
+            self.status = refused.details.get("status") or self.status
+        if refused is not None:
+            raise refused
         if interrupted and not self._cancel_requested:
             raise asyncio.CancelledError
         self._cancel_requested = False
