@@ -57,6 +57,33 @@ async def test_threads_are_created_listed_by_resource_paged_updated_and_deleted(
     assert await memory.delete_thread("a") is False
 
 
+BAD_IDS = [{"$ne": "x"}, {"$in": ["a", "c"]}, {"$gt": ""}, ["a"], "", "   ", None, 7]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+async def test_ids_are_never_read_as_filters_and_a_bad_id_changes_nothing(memory, bad):
+    """`list_messages({"$ne": "x"})` returned every user's messages, `delete_thread({"$ne": "x"})` deleted every
+    thread of every resource: an id went into the query as it came. (`recall`'s ids are keywords whose None means
+    "not given", so it gets a falsy non-str in its place.)"""
+    await memory.save_messages("a", "for user one", resource_id="user-1")
+    await memory.save_messages("c", "for user two", resource_id="user-2")
+    before = (await memory.storage.select("threads"), await memory.storage.select("messages"))
+    calls = {
+        "thread_id": [lambda: memory.get_thread(bad), lambda: memory.list_messages(bad),
+                      lambda: memory.delete_thread(bad), lambda: memory.update_thread(bad, title="x"),
+                      lambda: memory.clone_thread(bad), lambda: memory.recall("x", thread_id=bad or 0)],
+        "resource_id": [lambda: memory.list_threads(bad), lambda: memory.recall("x", resource_id=bad or 0)],
+        "ids[]": [lambda: memory.delete_messages([bad])],
+    }  # fmt: skip
+    for field, attempts in calls.items():
+        for attempt in attempts:
+            with pytest.raises(MastraError) as info:
+                await attempt()
+            assert info.value.code == "MEMORY_ID_INVALID", info.value
+            assert info.value.details["errors"][0]["field"] == field and f"`{field}`" in info.value.message
+    assert (await memory.storage.select("threads"), await memory.storage.select("messages")) == before
+
+
 async def test_messages_keep_tool_calls_and_results_in_order(memory):
     conversation = [
         {"role": "user", "content": "Weather in Paris?"},

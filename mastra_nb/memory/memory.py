@@ -136,14 +136,14 @@ class Memory:
         return thread
 
     async def get_thread(self, thread_id: str) -> Thread | None:
-        rows = await self.storage.select("threads", where={"id": thread_id})
+        # Every id is checked to be a plain str before it reaches a query: `{"$ne": ""}` is a filter, not an id.
+        rows = await self.storage.select("threads", where={"id": _check_id(thread_id, "thread_id")})
         return Thread.from_row(rows[0]) if rows else None
 
     async def list_threads(self, resource_id: str, *, limit: int = 20, offset: int = 0) -> list[Thread]:
         """The resource's threads, most recently active first, a page at a time."""
-        rows = await self.storage.select(
-            "threads", where={"resource_id": resource_id}, order_by="-updated_at", limit=limit, offset=offset
-        )
+        where = {"resource_id": _check_id(resource_id, "resource_id")}
+        rows = await self.storage.select("threads", where=where, order_by="-updated_at", limit=limit, offset=offset)
         return [Thread.from_row(r) for r in rows]
 
     async def update_thread(
@@ -215,6 +215,7 @@ class Memory:
 
     async def list_messages(self, thread_id: str, *, last: int | None = None) -> list[MemoryMessage]:
         """A thread's messages, oldest first; with `last`, only the latest `last` of them."""
+        _check_id(thread_id, "thread_id")
         if last is not None:
             rows = await self.storage.select(
                 "messages", where={"thread_id": thread_id}, order_by="-created_at", limit=last
@@ -226,7 +227,9 @@ class Memory:
 
     async def delete_messages(self, ids: Sequence[str]) -> int:
         """Delete messages (and their vectors) by id; returns how many rows were deleted."""
-        ids = list(ids)
+        if isinstance(ids, str):
+            ids = [ids]
+        ids = [_check_id(i, "ids[]") for i in ids]
         if not ids:
             return 0
         await self.flush()
@@ -267,6 +270,7 @@ class Memory:
         if resource_id is None:
             assert thread_id is not None
             resource_id, where = (await self._thread(thread_id)).resource_id, {"thread_id": thread_id}
+        _check_id(resource_id, "resource_id")
         if not await self._has_index(resource_id):
             return []
         vector = await self.embedder.embed_one(query) if isinstance(query, str) else list(query)
