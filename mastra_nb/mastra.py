@@ -324,7 +324,7 @@ class Mastra:
         return f"Mastra({', '.join(parts)})"
 
     def _repr_html_(self) -> str:
-        from .notebook.reprs import hub_html  # the notebook layer's renderers import no IPython
+        from .display.reprs import hub_html  # imported on first display: import mastra_nb stays light
 
         return hub_html(self)
 

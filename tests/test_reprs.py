@@ -24,8 +24,8 @@ from mastra_nb import (
     step,
     tool,
 )
-from mastra_nb.notebook.html import esc, short
-from mastra_nb.notebook.svg import graph_svg, node_statuses
+from mastra_nb.display.html import esc, short
+from mastra_nb.display.svg import graph_svg, node_statuses
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -508,7 +508,7 @@ class Agent:
         return f"Agent({self.name!r}, model={model!r}, tools={sorted(self._toolset.tools)})"
 
     def _repr_html_(self) -> str:
-        from ..notebook.reprs import agent_html  # the notebook layer's renderers import no IPython
+        from ..display.reprs import agent_html  # imported on first display: import mastra_nb stays light
 
         return agent_html(self)
 

@@ -177,7 +177,7 @@ class AgentResult:
         return f"{label}{self.text}{pending}"
 
     def _repr_html_(self) -> str:
-        from ..notebook.reprs import agent_result_html  # the notebook layer's renderers import no IPython
+        from ..display.reprs import agent_result_html  # imported on first display: import mastra_nb stays light
 
         return agent_result_html(self)
 

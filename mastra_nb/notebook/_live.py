@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from .html import badge, code, esc, short
+from ..display.html import badge, code, esc, short
 
 __all__ = ["LiveAnswer"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._async import run_sync
 from ..config import ENV_VARS
+from ..display.html import card, code, esc, table
+from ..display.reprs import hub_html, runs_table
 from ..errors import ErrorKind, MastraError
 from ._errors import MagicError
 from ._sync import run_with_progress
-from .html import card, code, esc, table
-from .reprs import hub_html, runs_table
 
 if TYPE_CHECKING:
     from argparse import Namespace

@@ -322,7 +322,7 @@ class Tool:
         return f"Tool({self.id!r}, input=({fields}){''.join(', ' + o for o in options)})"
 
     def _repr_html_(self) -> str:
-        from ..notebook.reprs import tool_html  # the notebook layer's renderers import no IPython
+        from ..display.reprs import tool_html  # imported on first display: import mastra_nb stays light
 
         return tool_html(self)
 

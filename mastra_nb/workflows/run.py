@@ -74,7 +74,7 @@ class RunResult:
     trace_id: str | None = None  # the trace of the latest start, resume or restart (None when tracing is off)
 
     def _repr_html_(self) -> str:
-        from ..notebook.reprs import run_result_html  # the notebook layer's renderers import no IPython
+        from ..display.reprs import run_result_html  # imported on first display: import mastra_nb stays light
 
         return run_result_html(self)
 
@@ -284,7 +284,7 @@ class Run:
         return f"Run({self.workflow.id!r}, run_id={self.run_id!r}, status={self.status!r})"
 
     def _repr_html_(self) -> str:
-        from ..notebook.reprs import run_html  # the notebook layer's renderers import no IPython
+        from ..display.reprs import run_html  # imported on first display: import mastra_nb stays light
 
         return run_html(self)
 

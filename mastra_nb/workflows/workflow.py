@@ -261,7 +261,7 @@ class Workflow:
         return f"Workflow({self.id!r}, steps={len(self.nodes)})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from ..notebook.reprs import workflow_mimebundle  # the notebook layer's renderers import no IPython
+        from ..display.reprs import workflow_mimebundle  # imported on first display: import mastra_nb stays light
 
         return workflow_mimebundle(self)
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
-from ..html import badge, card, code, esc, json_block, table
 from ._base import STATIC, MastraWidget, css, spawn
 
 if TYPE_CHECKING:

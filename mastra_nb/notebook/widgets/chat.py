@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ..._async import run_sync
+from ...display.html import card, code, esc, json_block
 from ...errors import MastraError
-from ..html import card, code, esc, json_block
 from ._base import STATIC, MastraWidget, Throttle, css, spawn
 
 if TYPE_CHECKING:

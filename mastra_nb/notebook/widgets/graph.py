@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ...display.html import badge, card, code, esc
+from ...display.svg import graph_svg, node_statuses
 from ...errors import MastraError
 from ...events import (
     STEP_COMPLETED,
@@ -30,8 +32,6 @@ from ...events import (
     WORKFLOW_STARTED,
     Event,
 )
-from ..html import badge, card, code, esc
-from ..svg import graph_svg, node_statuses
 from ._base import STATIC, MastraWidget, Throttle, css
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ...display.html import card, code, esc, table
 from ...errors import MastraError
 from ...events import MEMORY_UPDATED
-from ..html import card, code, esc, table
 from ._base import STATIC, MastraWidget, Throttle, css, spawn
 
 if TYPE_CHECKING:

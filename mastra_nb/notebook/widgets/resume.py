@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
 from ...events import STEP_STARTED, STEP_SUSPENDED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event
-from ..html import badge, card, code, esc, json_block, table
 from ._base import STATIC, MastraWidget, css, spawn
 from .forms import fields, parse
 

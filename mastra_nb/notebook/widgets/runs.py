@@ -19,8 +19,8 @@ import ipywidgets
 import traitlets
 
 from ..._async import run_sync
+from ...display.reprs import runs_table
 from ...errors import ErrorKind, MastraError
-from ..reprs import runs_table
 from ._base import STATIC, MastraWidget, Throttle, WithSnapshot, css, forget, spawn
 from .panel import RunPanel
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ...display.html import card
 from ...errors import MastraError
 from ...events import SPANS_WRITTEN
-from ..html import card
 from ._base import STATIC, MastraWidget, Throttle, css, spawn
 
 if TYPE_CHECKING:
