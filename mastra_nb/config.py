@@ -1,17 +1,20 @@
 """Settings: from arguments, then the environment (`MASTRA_*`), then defaults.
 
 Invalid settings fail when the hub is built, with the environment variable (or argument) named, instead of
-surfacing later as a puzzling failure deep inside a run.
+surfacing later as a puzzling failure deep inside a run. Paths are judged by what exists now and nothing is
+created: the stores create their missing folders on first use.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ErrorKind, MastraError
 
@@ -29,6 +32,10 @@ ENV_VARS: dict[str, str] = {
     "model_timeout": "MASTRA_MODEL_TIMEOUT",
     "record_mode": "MASTRA_RECORD_MODE",
 }
+
+# Characters of a bad value quoted back in an error: enough to recognise it, while a pasted document cannot swamp
+# the message (secrets in it are redacted by `MastraError` besides).
+_ECHO_CHARS = 60
 
 
 class MastraConfig(BaseModel):
@@ -55,16 +62,56 @@ class MastraConfig(BaseModel):
     vectors_path: Path = Path(".mastra/chroma")
     features: dict[str, bool] = Field(default_factory=dict)
     max_steps: int = Field(default=10, ge=1, le=1000)
-    tool_timeout: float | None = Field(default=60.0, gt=0)
-    model_timeout: float = Field(default=120.0, gt=0)
+    tool_timeout: float | None = Field(default=60.0, gt=0, allow_inf_nan=False)
+    model_timeout: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     record_mode: Literal["off", "record", "replay", "auto"] = "off"
+
+    @field_validator("default_model")
+    @classmethod
+    def _check_default_model(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise _refuse("expected a litellm model string such as `openai/gpt-4o-mini`, got an empty value")
+        return value
+
+    @field_validator("storage_path", "vectors_path", mode="before")
+    @classmethod
+    def _check_path(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str | os.PathLike):
+            return value  # pydantic's own error says a path was expected
+        text = os.fsdecode(value)
+        if not text.strip():
+            raise _refuse("expected a path, got an empty value")
+        if "\0" in text:
+            raise _refuse("expected a path without NUL characters")
+        try:
+            path = Path(text).expanduser()
+            problem = _unusable(path, folder=info.field_name == "vectors_path")
+        except RuntimeError:  # from `expanduser`: `~name` of no user here, or no home folder at all
+            raise _refuse("expected a path whose `~` names a user with a home folder on this machine") from None
+        except OSError as error:  # the path cannot even be looked at: a name too long, no permission, a loop
+            raise _refuse(f"expected a path this process can look at ({error.strerror})") from None
+        except ValueError:  # a lone surrogate (a Python argument; the environment holds only encodable ones)
+            raise _refuse("expected a path the file system can encode") from None
+        if problem is not None:
+            raise _refuse(problem)
+        return path
 
     @field_validator("features", mode="before")
     @classmethod
     def _parse_features(cls, value: Any) -> Any:
         if isinstance(value, str):
-            names = [part.strip() for part in value.split(",") if part.strip()]
-            return {name.lstrip("-"): not name.startswith("-") for name in names}
+            if not value.strip():
+                return {}  # an empty variable sets no flag
+            names = [part.strip() for part in value.split(",")]
+            return {name.lstrip("-").strip(): not name.startswith("-") for name in names}
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _check_feature_names(cls, value: dict[str, bool]) -> dict[str, bool]:
+        # An empty name (`a,,b`, a lone `-`) is a typo, and a flag no `feature(name)` call can mean.
+        if any(not name.strip() for name in value):
+            raise _refuse("expected comma-separated flag names such as `a,b,-c`, got an empty name")
         return value
 
     @classmethod
@@ -92,7 +139,7 @@ class MastraConfig(BaseModel):
             return cls(**values)
         except ValidationError as error:
             problems = [
-                f"{sources.get(str(item['loc'][0]), item['loc'][0])}={item.get('input')!r}: {item['msg']}"
+                f"{sources.get(str(item['loc'][0]), item['loc'][0])}={_echo(item.get('input'))}: {item['msg']}"
                 for item in error.errors(include_url=False)
             ]
             raise MastraError(
@@ -105,3 +152,31 @@ class MastraConfig(BaseModel):
     def feature(self, name: str) -> bool:
         """Whether feature flag `name` is on (off when never set)."""
         return self.features.get(name, False)
+
+
+def _refuse(reason: str) -> PydanticCustomError:
+    # The reason goes in as context, not as the template: braces in a quoted value are then left alone.
+    return PydanticCustomError("config_invalid", "{reason}", {"reason": reason})
+
+
+def _echo(value: Any, *, keep_end: bool = False) -> str:
+    # A path keeps its end, where the telling names are.
+    text = repr(value)
+    if len(text) <= _ECHO_CHARS:
+        return text
+    return repr("…" + str(value)[3 - _ECHO_CHARS :]) if keep_end else text[: _ECHO_CHARS - 1] + "…"
+
+
+def _unusable(path: Path, *, folder: bool) -> str | None:
+    """Why `path` cannot be the store's file (with `folder`, its folder) given what exists now, or None."""
+    for candidate in (path, *path.parents):
+        try:
+            is_folder = stat.S_ISDIR(candidate.stat().st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # missing is fine (created later); under a file, that file is met further up
+        if candidate is path and is_folder != folder:
+            return "expected a folder, got an existing file" if folder else "expected a file, got an existing folder"
+        if candidate is not path and not is_folder:
+            return f"expected folders above it, but {_echo(str(candidate), keep_end=True)} is a file"
+        return None
+    return None

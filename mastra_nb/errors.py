@@ -3,17 +3,23 @@
 Every failure a user can meet surfaces as a `MastraError` with a kind, a stable code, a message a person
 can act on, structured details and whether retrying can help. Errors of third-party libraries (pydantic,
 duckdb, litellm, chromadb) are translated at one boundary each; `from_validation` is pydantic's.
+
+An error's message and details are redacted when it is made (see `redaction`): whatever it quotes (a provider's
+message echoing a key, a user's exception), no secret reaches the stores, logs and displays it travels to.
 """
 
 from __future__ import annotations
 
+import reprlib
 from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from .redaction import redact, scrub
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-__all__ = ["ErrorKind", "MastraError"]
+__all__ = ["ErrorKind", "MastraError", "shown"]
 
 
 class ErrorKind(str, Enum):
@@ -46,11 +52,12 @@ class MastraError(Exception):
         details: dict[str, Any] | None = None,
         retryable: bool = False,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.kind = ErrorKind(kind)
         self.code = code
         self.message = message
-        self.details: dict[str, Any] = dict(details or {})
+        self.details: dict[str, Any] = scrub(dict(details or {}))
         self.retryable = retryable
 
     def __str__(self) -> str:
@@ -86,7 +93,7 @@ class MastraError(Exception):
                 "field": ".".join(str(part) for part in item["loc"]) or "(root)",
                 "expected": item["msg"],
                 "type": item["type"],
-                "input": _short_repr(item.get("input")),
+                "input": shown(item.get("input")),
             }
             for item in error.errors(include_url=False)
         ]
@@ -99,6 +106,15 @@ class MastraError(Exception):
         )
 
 
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+def shown(value: Any, limit: int = 60) -> str:
+    """A short repr of a caller's value for an error message: never longer than `limit`, and safe for a value
+    nested a thousand levels deep (`repr` would raise `RecursionError`) or whose own `__repr__` fails."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a user's class with a broken __repr__ must not hide the error being reported
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 4, 80, 80

@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from .errors import ErrorKind, MastraError
+from .redaction import guard
 
 __all__ = [
     "AGENT_CREATED",
@@ -72,7 +73,7 @@ EVENT_NAMES: tuple[str, ...] = (
     MEMORY_UPDATED, STORAGE_ACCESSED, ERROR_OCCURRED, WARNING_RAISED,
 )  # fmt: skip
 
-logger = logging.getLogger("mastra_nb.events")
+logger = guard(logging.getLogger("mastra_nb.events"))
 
 _ids = itertools.count(1)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .config import MastraConfig
 from .errors import ErrorKind, MastraError
 from .events import AGENT_CREATED, AGENT_DESTROYED, EventBus
+from .redaction import guard
 from .runs import Runs
 from .storage.base import Storage
 from .telemetry.tracing import Telemetry
@@ -183,7 +184,7 @@ class Mastra:
 
     def get_logger(self, component: str) -> logging.Logger:
         """A child of the hub's logger for one component (`tools.add` logs as `mastra_nb.tools.add`)."""
-        return self.logger.getChild(component)
+        return guard(self.logger.getChild(component))
 
     # --- registries -----------------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import ErrorKind, MastraError
+from .errors import ErrorKind, MastraError, shown
+from .limits import check_id
 from .storage.base import DeleteRowsOp, InsertOp, Op, Storage, UpdateRowsOp
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class Runs:
         """Stored runs, newest first: a workflow's (`workflow=`), an agent's (`agent=`), those of one `kind`, or
         all, filtered by `status` and `resource_id`."""
         if kind not in (None, "workflow", "agent"):
-            raise _invalid(f"`kind` must be 'workflow' or 'agent', got {kind!r:.60}.")
+            raise _invalid(f"`kind` must be 'workflow' or 'agent', got {shown(kind)}.")
         found: builtins.list[RunInfo] = []
         for table, name_column, name in (("workflow_runs", "workflow_id", workflow), ("agent_runs", "agent", agent)):
             if (workflow is not None or agent is not None) and name is None:
@@ -251,16 +252,12 @@ def _info(table: str, row: Mapping[str, Any]) -> RunInfo:
 
 def _check_id(run_id: Any) -> None:
     # An id is a value, never a filter: `{"$ne": ""}` must not select every run.
-    if not isinstance(run_id, str) or not run_id:
-        raise MastraError(
-            ErrorKind.VALIDATION, "RUN_ID_INVALID", f"`run_id` must be a non-empty str, got {run_id!r:.60}.",
-            details={"field": "run_id"},
-        )  # fmt: skip
+    check_id(run_id, "run_id", "RUN_ID_INVALID")
 
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise _invalid(f"`{name}` must be a str, got {value!r:.60}.")
+        raise _invalid(f"`{name}` must be a str, got {shown(value)}.")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -53,3 +54,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     # tests/test_run_properties.py: run the property suite with fresh random seeds for about this many seconds
     parser.addoption("--soak", default="0", help="seconds to soak the run property suite (default: a fixed budget)")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # tests/test_fuzz.py tallies its calls: the figures its issue asks for, printed where a person reads them
+    fuzz = sys.modules.get("test_fuzz")
+    tally = getattr(fuzz, "TALLY", None)
+    if tally:
+        terminalreporter.write_line(
+            f"fuzz: {tally['tried']} calls tried, {tally['refused cleanly']} refused cleanly, "
+            f"{tally['accepted']} accepted, 0 unclear (an unclear outcome fails its test)"
+        )

@@ -87,7 +87,8 @@ async def test_second_process_gets_storage_locked_naming_the_file(tmp_path: Path
     first, message = result.stdout.splitlines()[:2]
     assert first == f"system STORAGE_LOCKED {os.getpid()}"
     assert str(path) in message and f"PID {os.getpid()}" in message
-    assert "another path" in message and "PostgresStore" in message
+    assert "`await hub.shutdown()`" in message and "MASTRA_STORAGE_PATH" in message and "DuckDBStore(path)" in message
+    assert "PostgresStore" not in message  # recommends only stores that exist
     assert "duckdb" not in result.stderr.lower()  # no raw DuckDB traceback reached the user
 
 
@@ -169,14 +170,14 @@ async def test_a_file_from_a_newer_version_is_refused_and_released(tmp_path: Pat
     await store.close()
 
 
-async def test_a_file_that_is_not_duckdb_is_a_storage_error(tmp_path: Path) -> None:
+async def test_a_text_file_is_refused_as_not_duckdb(tmp_path: Path) -> None:
     path = tmp_path / "notes.duckdb"
     path.write_text("these are my notes, not a database " * 10)
     store = DuckDBStore(path)
     with pytest.raises(MastraError) as info:
         await store.list()
-    assert (info.value.kind, info.value.code) == (ErrorKind.SYSTEM, "STORAGE_ERROR")
-    assert str(path) in info.value.message
+    assert (info.value.kind, info.value.code) == (ErrorKind.VALIDATION, "STORAGE_FILE_NOT_DUCKDB")
+    assert str(path) in info.value.message and "a text file" in info.value.message
     assert isinstance(info.value.__cause__, duckdb.Error)
     await store.close()
 
@@ -234,3 +235,227 @@ def test_importing_storage_does_not_import_duckdb(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+# -- files that cannot be used: each error names the file and what to do, and leaves the file as it was ------------
+
+
+async def _write_store(path: Path) -> bytes:
+    store = DuckDBStore(path)
+    await store.mset({f"k{i}": {"payload": "x" * 100} for i in range(2000)})
+    await store.close()
+    return path.read_bytes()
+
+
+def _held_open_by_us(path: Path) -> bool:
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc to see which files this process holds open")
+    held = set()
+    for fd in fds.iterdir():
+        try:
+            held.add(os.readlink(fd))
+        except OSError:
+            pass  # closed since the listing
+    return str(path.resolve()) in held
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "cut to half", "random bytes, with a .wal beside it"])
+async def test_a_damaged_file_says_to_move_it_aside_and_start_again(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "store.duckdb"
+    if damage == "cut to half":
+        whole = await _write_store(path)
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        path.write_bytes(os.urandom(100_000))
+    wal = Path(f"{path}.wal")
+    if "wal" in damage:
+        wal.write_bytes(os.urandom(1000))
+    before = path.read_bytes()
+    store = DuckDBStore(path)
+    with pytest.raises(MastraError) as info:
+        await store.get("k1")
+    error = info.value
+    assert (error.kind, error.code) == (ErrorKind.SYSTEM, "STORAGE_FILE_DAMAGED")
+    assert str(path) in error.message and "damaged" in error.message and "DuckDB" in error.message
+    move = error.details["move_aside"]
+    assert move.startswith(f"mv {path} {path}.broken") and f"`{move}`" in error.message
+    assert ("&& mv" in move) == ("wal" in damage)  # DuckDB's log goes with its file, never onto a new one
+    assert "new, empty store" in error.message and "backup of your own" in error.message
+    assert path.read_bytes() == before and not _held_open_by_us(path)
+    await store.close()
+
+    # Following the advice word for word: the damaged file is kept aside, and the path holds a new store.
+    subprocess.run(move, shell=True, check=True)
+    assert Path(f"{path}.broken").read_bytes() == before and not wal.exists()
+    fresh = DuckDBStore(path)
+    try:
+        assert await fresh.list() == []
+        await fresh.set("k", 1)
+        assert await fresh.get("k") == 1
+    finally:
+        await fresh.close()
+
+
+async def test_the_suggested_move_never_overwrites_an_earlier_one(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    path.write_bytes(os.urandom(10_000))
+    Path(f"{path}.broken").write_bytes(b"kept from last time")
+    store = DuckDBStore(path)
+    with pytest.raises(MastraError) as info:
+        await store.list()
+    assert info.value.details["move_aside"] == f"mv {path} {path}.broken2"
+    await store.close()
+
+
+async def test_a_sqlite_file_is_named_and_refused_at_once_without_a_download(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('mine')")
+    conn.close()
+    before = path.read_bytes()
+    store = DuckDBStore(path)
+    started = time.perf_counter()
+    with pytest.raises(MastraError) as info:
+        await store.list()
+    elapsed = time.perf_counter() - started
+    error = info.value
+    assert (error.kind, error.code) == (ErrorKind.VALIDATION, "STORAGE_FILE_NOT_DUCKDB")
+    assert str(path) in error.message and "a SQLite database, not a DuckDB" in error.message
+    assert "MASTRA_STORAGE_PATH" in error.message and "DuckDBStore(path)" in error.message
+    assert "SQLiteStore" not in error.message  # no such store (yet)
+    # DuckDB opens a SQLite file through its `sqlite` extension, downloaded on demand: offline that took seconds,
+    # online it would have opened the user's file and written mastra_nb's tables into it.
+    assert "download" not in str(error.__cause__).lower() and elapsed < 1.0, (elapsed, error.__cause__)
+    assert path.read_bytes() == before and not _held_open_by_us(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT text FROM notes").fetchall() == [("mine",)]
+    conn.close()
+    await store.close()
+
+
+async def test_a_folder_given_as_the_file_is_refused_with_a_file_to_use(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path)
+    with pytest.raises(MastraError) as info:
+        await store.list()
+    assert (info.value.kind, info.value.code) == (ErrorKind.VALIDATION, "STORAGE_FILE_NOT_DUCKDB")
+    assert f"{tmp_path} is a folder" in info.value.message and str(tmp_path / "mastra.duckdb") in info.value.message
+    assert list(tmp_path.iterdir()) == []
+    await store.close()
+
+
+async def test_an_empty_file_becomes_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    path.touch()  # as `NamedTemporaryFile(suffix=".duckdb")` leaves it: DuckDB itself refuses a 0-byte file
+    store = DuckDBStore(path)
+    await store.set("k", 1)
+    await store.close()
+    reopened = DuckDBStore(path)
+    try:
+        assert await reopened.get("k") == 1
+    finally:
+        await reopened.close()
+
+
+async def test_the_store_file_opens_alongside_a_plain_duckdb_connect(tmp_path: Path) -> None:
+    # DuckDB refuses a second connection with other options to a file open in this process, so the store opens its
+    # own files with DuckDB's default options: a user may look inside with `duckdb.connect(path)` meanwhile.
+    path = tmp_path / "store.duckdb"
+    store = DuckDBStore(path)
+    await store.set("k", {"v": 1})
+    try:
+        conn = duckdb.connect(str(path))
+        assert conn.execute("SELECT key FROM kv").fetchall() == [("k",)]
+        conn.close()
+    finally:
+        await store.close()
+
+
+def _run_without_root_override(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a new Python that file permissions bind: as root, without the capabilities that let root read
+    and write whatever the permissions say (dropped from the bounding set, which an `exec` then applies)."""
+    if os.geteuid() != 0:
+        return _run_python(code)
+    result = _run_python(
+        f"""
+        import ctypes, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+        if any(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)):
+            sys.exit(77)
+        os.execv(sys.executable, [sys.executable, "-c", {textwrap.dedent(code)!r}])
+        """
+    )
+    if result.returncode == 77:
+        pytest.skip("runs as root, and cannot drop the capability that lets root write read-only files")
+    return result
+
+
+@pytest.mark.parametrize("read_only", ["file", "folder"])
+async def test_a_read_only_file_or_folder_says_so_and_what_to_do(tmp_path: Path, read_only: str) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "store.duckdb"
+    if read_only == "file":
+        before = await _write_store(path)
+        path.chmod(0o444)
+    else:
+        folder.chmod(0o555)
+    try:
+        result = _run_without_root_override(
+            f"""
+            import asyncio, json, os
+            from mastra_nb.errors import MastraError
+            from mastra_nb.storage import DuckDBStore
+
+            path = {str(path)!r}
+            if os.access(path if os.path.exists(path) else os.path.dirname(path), os.W_OK):
+                print(json.dumps(None))  # permissions do not bind here
+            else:
+                try:
+                    asyncio.run(DuckDBStore(path).get("k1"))
+                except MastraError as error:
+                    print(json.dumps([error.kind.value, error.code, error.message]))
+            """
+        )
+        assert result.returncode == 0, result.stderr
+        outcome = json.loads(result.stdout)
+        if outcome is None:
+            pytest.skip("file permissions do not stop this user from writing")
+        kind, code, message = outcome
+        assert (kind, code) == ("system", "STORAGE_NOT_WRITABLE")
+        assert str(path) in message and "MASTRA_STORAGE_PATH" in message and "DuckDBStore(path)" in message
+        if read_only == "file":
+            assert "is read-only" in message and f"`chmod u+rw {path}`" in message
+            assert path.read_bytes() == before
+        else:
+            assert f"the folder {folder} is read-only" in message and f"`chmod u+w {folder}`" in message
+            assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+        if path.exists():
+            path.chmod(0o644)
+
+
+async def test_an_empty_file_another_process_holds_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    path.touch()
+    inode = path.stat().st_ino
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import fcntl, sys\nf = open({str(path)!r}, 'r+b')\nfcntl.lockf(f, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        store = DuckDBStore(path)
+        with pytest.raises(MastraError) as info:
+            await store.list()
+        assert info.value.code == "STORAGE_LOCKED" and info.value.details["pid"] == holder.pid
+        assert path.stat().st_ino == inode and path.stat().st_size == 0  # not swapped under the process holding it
+        await store.close()
+    finally:
+        holder.communicate("")

@@ -290,6 +290,22 @@ def test_memory_from_a_notebook_variable_and_a_thread_without_memory(shell):
     assert "AGENT_MEMORY_MISSING" in printed and "memory=Memory()" in printed
 
 
+def test_ask_shows_a_failure_without_the_key_it_quoted(shell, monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "acme-env-secret-Ask3d9")
+    ok(
+        shell,
+        "from mastra_nb import ScriptedModel\n"
+        "def leaky(messages):\n"
+        "    raise RuntimeError('Incorrect API key provided: sk-live-AskShown9Key4Zq8XvN3 '\n"
+        "                       '(ACME acme-env-secret-Ask3d9)')\n"
+        "model = ScriptedModel([leaky])",
+    )
+    ok(shell, "%%agent keyed --model model\nBe brief.")
+    error, printed = run(shell, "%%ask keyed\nhi")
+    assert isinstance(error, MagicError) and "Incorrect API key provided: [REDACTED]" in printed
+    assert "sk-live-AskShown9Key4Zq8XvN3" not in printed + str(error) and "acme-env-secret-Ask3d9" not in printed
+
+
 def run_sync_in(shell: InteractiveShell, expression: str):
     """Evaluate an awaitable expression in the shell through `run_sync`, as a script would."""
     return ok(

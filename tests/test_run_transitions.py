@@ -211,7 +211,7 @@ async def test_hub_runs_lists_gets_and_refuses_ids_that_are_filters(hub: Mastra)
     for bad in ({"$ne": "x"}, "", None):
         with pytest.raises(MastraError) as error:
             await hub.runs.get(bad)  # type: ignore[arg-type]
-        assert error.value.code == "RUN_ID_INVALID" and error.value.details == {"field": "run_id"}
+        assert error.value.code == "RUN_ID_INVALID" and error.value.details["errors"][0]["field"] == "run_id"
     with pytest.raises(MastraError) as error:
         await hub.runs.get("missing")
     assert error.value.code == "RUN_NOT_FOUND"

@@ -477,11 +477,14 @@ class Ticket(BaseModel):
     ("value", "field"),
     [
         ((1, 2), "(root)"),
-        ({"items": [{"id": 1, "when": datetime(2026, 1, 1)}]}, "items.0.when"),
+        ({"items": [{"id": 1, "when": datetime(2026, 1, 1)}]}, "items[0].when"),
         ({"payload": {"thing": Thing(3)}}, "payload.thing"),
         ({"tags": {"a", "b"}}, "tags"),
+        # keys a dotted path cannot name (they once raised a bare KeyError), and a key JSON would turn into "null"
+        ({"a.b": {"": datetime(2026, 1, 1)}}, '["a.b"][""]'),
+        ({"meta": {None: 1}}, "meta"),
     ],
-    ids=["tuple", "datetime", "plain-class", "set"],
+    ids=["tuple", "datetime", "plain-class", "set", "odd-keys", "non-str-key"],
 )
 async def test_a_value_that_cannot_be_restored_fails_the_step_naming_the_field(
     db: Path, value: Any, field: str
@@ -560,7 +563,7 @@ async def test_a_value_that_cannot_be_restored_as_a_step_input_names_the_step_an
 
     assert result.status == "failed" and result.output is None
     assert result.error is not None and result.error.code == "WORKFLOW_VALUE_NOT_RESTORABLE"
-    assert "`consume`" in result.error.message and "`batch.0.at`" in result.error.message, result.error.message
+    assert "`consume`" in result.error.message and "`batch[0].at`" in result.error.message, result.error.message
 
 
 async def test_a_declared_schema_restores_what_plain_json_cannot(db: Path) -> None:

@@ -15,7 +15,7 @@ import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..models.types import Usage
 from ..storage.base import SetOp
 from .results import PendingApproval, StepResult, jsonable
@@ -71,7 +71,7 @@ class Approvals:
         agent."""
         if not isinstance(run_id, str) or not run_id:
             raise MastraError(
-                ErrorKind.VALIDATION, "AGENT_RUN_NOT_FOUND", f"`run_id` must be a run's id, got {run_id!r:.60}."
+                ErrorKind.VALIDATION, "AGENT_RUN_NOT_FOUND", f"`run_id` must be a run's id, got {shown(run_id)}."
             )
         row = await self.runs.agent_run(run_id)
         if row is None:
@@ -188,5 +188,5 @@ def restore_steps(stored: dict[str, Any]) -> tuple[list[StepResult], Usage]:
 def _decoded(arguments: str) -> Any:
     try:
         return json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep for json's decoder
         return arguments

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..context import RuntimeContext
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..models.types import Message
 from ._toolset import Toolset
 
@@ -24,7 +24,7 @@ def messages(given: Any) -> list[Message]:
             ErrorKind.VALIDATION,
             "AGENT_INPUT_INVALID",
             "`generate` takes a message (str), an OpenAI-format message dict, or a non-empty list of them; "
-            f"got {given!r:.80}.",
+            f"got {shown(given, 80)}.",
         )
     result: list[Message] = []
     for position, item in enumerate(items):
@@ -35,7 +35,7 @@ def messages(given: Any) -> list[Message]:
         else:
             raise MastraError(
                 ErrorKind.VALIDATION, "AGENT_INPUT_INVALID",
-                f"Message {position} is {item!r:.80}; a message is a str or a dict with a `role` of "
+                f"Message {position} is {shown(item, 80)}; a message is a str or a dict with a `role` of "
                 f"{', '.join(sorted(_ROLES))}.", details={"position": position},
             )  # fmt: skip
     return result

@@ -19,9 +19,11 @@ from pydantic import BaseModel
 
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
+from ..limits import check_bounds
 from ..models.model import Model
 from ..models.recording import Recorder
 from ..models.types import Message, ModelResponse, TextDelta, ToolCall, Usage
+from ..redaction import guard
 from ..telemetry import spans
 from . import _output
 from ._toolset import Toolset
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PausedStep", "Run", "RunState", "arguments_of", "build_result", "run_loop"]
 
-logger = logging.getLogger("mastra_nb.agents")
+logger = guard(logging.getLogger("mastra_nb.agents"))
 StepHook = Callable[[StepResult], Any]
 
 
@@ -276,8 +278,14 @@ async def _execute(run: Run, call: ToolCall) -> ToolResult:
                        f"tools are: {known}.")  # fmt: skip
     try:
         arguments = call.parsed_arguments()
+        check_bounds(arguments, code="TOOL_ARGUMENTS_INVALID", subject=f"arguments of `{call.name}`")
+    except MastraError as error:  # too deep or too large: the model reads why, the run goes on
+        return ToolResult(call.id, call.name, call.arguments, None, error.to_dict())
     except ValueError as exc:
         problem = f"The arguments of `{call.name}` are not valid JSON ({exc}); send a JSON object."
+        return _failed(call, call.arguments, "TOOL_ARGUMENTS_INVALID", problem)
+    except RecursionError:  # json's decoder recurses: ~1,000 levels of nesting exhaust the stack
+        problem = f"The arguments of `{call.name}` are nested too deep to read; send a flatter JSON object."
         return _failed(call, call.arguments, "TOOL_ARGUMENTS_INVALID", problem)
     if not isinstance(arguments, dict):
         problem = f"The arguments of `{call.name}` must be a JSON object, got {type(arguments).__name__}."
@@ -297,10 +305,13 @@ def _failed(call: ToolCall, arguments: Any, code: str, message: str) -> ToolResu
 
 
 def arguments_of(call: ToolCall) -> Any:
+    """The call's arguments decoded, or their raw text when they are not JSON or too deep to keep decoded."""
     try:
-        return call.parsed_arguments()
-    except ValueError:
+        arguments = call.parsed_arguments()
+        check_bounds(arguments, code="TOOL_ARGUMENTS_INVALID", subject=f"arguments of `{call.name}`")
+    except (ValueError, RecursionError, MastraError):
         return call.arguments
+    return arguments
 
 
 def build_result(

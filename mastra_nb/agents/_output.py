@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..tools._schema import strict_schema
 from ._toolset import sanitize
 
@@ -29,7 +29,7 @@ def check_output(output: Any) -> type[BaseModel] | None:
     raise MastraError(
         ErrorKind.VALIDATION,
         "AGENT_OUTPUT_INVALID_SCHEMA",
-        f"`output=` takes a pydantic model class, got {output!r:.80}.",
+        f"`output=` takes a pydantic model class, got {shown(output, 80)}.",
     )
 
 

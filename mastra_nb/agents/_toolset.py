@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..tools import Tool, ToolContext, tool
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def collect(items: Any, source: str) -> Iterator[tuple[str, Tool, str]]:
             yield from collect(item, source)
     else:
         raise _invalid(
-            f"{source} takes tools (`@tool` functions or `Tool`s), mappings or lists of them; got {items!r:.80}."
+            f"{source} takes tools (`@tool` functions or `Tool`s), mappings or lists of them; got {shown(items, 80)}."
         )
 
 
@@ -102,7 +102,7 @@ def _as_tool(item: Any, source: str) -> Tool:
         return item
     if callable(item):
         return tool(item)
-    raise _invalid(f"{source} holds {type(item).__name__} {item!r:.60}, which is not a tool or a function.")
+    raise _invalid(f"{source} holds {type(item).__name__} {shown(item)}, which is not a tool or a function.")
 
 
 def workflow_entry(workflow: Any) -> tuple[str, Tool, str]:

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..context import RuntimeContext
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..evals.attach import attached_scorers, score_agent_run
 from ..memory import Memory
 from ..memory.turn import MemoryTurn, begin_turn, turn_tools
 from ..models.model import Model
 from ..models.recording import Recorder, RecordMode, check_mode
 from ..models.types import Message
+from ..redaction import redact
 from ..telemetry import spans
 from ..tools import Tool
 from . import _inputs, _output
@@ -88,7 +89,7 @@ class Agent:
             raise _inputs.invalid(f"`name` must be a non-empty str, got {name!r}.")
         if not isinstance(instructions, str) and not callable(instructions):
             raise _inputs.invalid(
-                f"`instructions` must be a str or a function of the runtime context, got {instructions!r:.60}."
+                f"`instructions` must be a str or a function of the runtime context, got {shown(instructions)}."
             )
         self.name = name
         self.instructions = instructions
@@ -340,7 +341,7 @@ class Agent:
                     result = await _drain(run_loop(run))
                     spans.agent_result(span, result)
             except BaseException as error:  # a failed or interrupted resume must not stay "resuming" for ever
-                failure = error.to_dict() if isinstance(error, MastraError) else {"exception": repr(error)}
+                failure = error.to_dict() if isinstance(error, MastraError) else {"exception": redact(repr(error))}
                 await approvals.finish(run_id, "failed", failure)
                 raise
             if result.finish_reason != "approval_required":

@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import guard
 from .scorer import Scorer, ScorerRun, ScorerSample
 
 __all__ = ["attached_scorers", "score_agent_run", "score_step"]
 
-logger = logging.getLogger("mastra_nb.evals")
+logger = guard(logging.getLogger("mastra_nb.evals"))
 _warned: set[str] = set()
 
 

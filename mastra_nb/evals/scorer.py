@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, create_model
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..telemetry.tracing import active_telemetry
 
 if TYPE_CHECKING:
@@ -280,7 +280,8 @@ def _as_score(scorer_id: str, value: Any) -> float:
         return float(found)
     raise MastraError(
         ErrorKind.EXECUTION, "SCORER_SCORE_INVALID",
-        f"The `score` step of scorer `{scorer_id}` gave {value!r:.80}, not a number (or an object with a `score`).",
+        f"The `score` step of scorer `{scorer_id}` gave {shown(value, 80)}, "
+        "not a number (or an object with a `score`).",
         details={"scorer_id": scorer_id},
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..redaction import guard
 from .scorer import Scorer, ScoreResult, ScorerRun
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Scores"]
 
-logger = logging.getLogger("mastra_nb.evals")
+logger = guard(logging.getLogger("mastra_nb.evals"))
 
 
 class Scores:

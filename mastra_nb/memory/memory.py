@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..events import MEMORY_UPDATED
+from ..limits import check_bounds, check_id
 from ..models.types import Message
+from ..redaction import hide_known
 from ..storage.base import DeleteRowsOp, UpsertOp
 from . import working
 from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
@@ -127,6 +129,7 @@ class Memory:
     ) -> Thread:
         """Create a thread of `resource_id` (a new id unless `thread_id` is given)."""
         _check_id(resource_id, "resource_id")
+        _check_metadata(title, metadata)
         now = _now()
         thread = Thread(thread_id or uuid.uuid4().hex, resource_id, title, dict(metadata or {}), now, now)
         _check_id(thread.id, "thread_id")
@@ -150,6 +153,7 @@ class Memory:
         self, thread_id: str, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> Thread:
         """Change a thread's title and/or metadata (metadata is replaced, not merged)."""
+        _check_metadata(title, metadata)
         thread = await self._thread(thread_id)
         changed = Thread(
             thread.id,
@@ -206,9 +210,8 @@ class Memory:
     ) -> list[MemoryMessage]:
         """Append messages (str for a user message, or OpenAI-format dicts) to a thread, creating the thread
         for `resource_id` when it does not exist; their vectors are written before this returns."""
+        openai = _given_messages(messages)  # checked before the thread is made: a refusal must store nothing
         thread = await self.thread_for(thread_id, resource_id)
-        items = [messages] if isinstance(messages, str | Mapping) else list(messages)
-        openai = [{"role": "user", "content": m} if isinstance(m, str) else dict(m) for m in items]
         saved = await self.append(thread, openai)
         await self.write_vectors(saved)
         return saved
@@ -351,11 +354,18 @@ class Memory:
         return thread
 
     async def append(self, thread: Thread, messages: Sequence[Message]) -> list[MemoryMessage]:
-        """Store OpenAI-format messages at the end of a thread (no vectors yet); returns them as stored."""
+        """Store OpenAI-format messages at the end of a thread (no vectors yet); returns them as stored, with any
+        known secret (a model's key, a secret environment variable) masked: a thread outlives the turn it was said in.
+        """
         start = _now()
         saved = [
             MemoryMessage(
-                uuid.uuid4().hex, thread.id, thread.resource_id, role, parts, start + timedelta(microseconds=i)
+                uuid.uuid4().hex,
+                thread.id,
+                thread.resource_id,
+                role,
+                hide_known(parts),
+                start + timedelta(microseconds=i),
             )
             for i, (role, parts) in enumerate(from_openai(messages))
         ]
@@ -465,14 +475,58 @@ def _now() -> datetime:
 
 
 def _check_id(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    return check_id(value, name, "MEMORY_ID_INVALID")
+
+
+def _given_messages(messages: Any) -> list[Message]:
+    """The messages a caller gave `save_messages` as OpenAI-format dicts, or a validation error naming the first
+    bad one."""
+    items = [messages] if isinstance(messages, str | Mapping) else messages
+    if not isinstance(items, Sequence):
+        items = [items]
+    openai: list[Any] = [{"role": "user", "content": m} if isinstance(m, str) else m for m in items]
+    check_bounds(openai, code="MEMORY_MESSAGE_INVALID", subject="messages")
+    for position, message in enumerate(openai):
+        content = message.get("content") if isinstance(message, Mapping) else None
+        texts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        if (
+            not isinstance(message, Mapping)
+            or not (content is None or isinstance(content, (str, list)))
+            or not all(isinstance(p, Mapping) and isinstance(p.get("text", ""), (str, type(None))) for p in texts)
+        ):
+            raise MastraError(
+                ErrorKind.VALIDATION, "MEMORY_MESSAGE_INVALID",
+                f"Message {position} must be a str or an OpenAI-format dict (`role`, and `content` as a str, a list "
+                f"of parts or None), got {shown(message)}.",
+                details={"errors": [{"field": f"[{position}]", "expected": "a str or an OpenAI-format message"}]},
+            )  # fmt: skip
+    try:
+        from_openai(openai)  # the role and the tool calls are checked by the conversion itself
+    except (KeyError, TypeError, AttributeError) as error:
         raise MastraError(
-            ErrorKind.VALIDATION,
-            "MEMORY_ID_INVALID",
-            f"`{name}` must be a non-empty str, got {value!r}.",
-            details={"errors": [{"field": name, "expected": "a non-empty str"}]},
-        )
-    return value
+            ErrorKind.VALIDATION, "MEMORY_MESSAGE_INVALID",
+            f"The messages' tool calls must be OpenAI-format (`id`, `function.name`, `function.arguments`): {error!r}.",
+            details={"errors": [{"field": "tool_calls", "expected": "OpenAI-format tool calls"}]},
+        ) from None  # fmt: skip
+    return [dict(m) for m in openai]
+
+
+def _check_metadata(title: Any, metadata: Any) -> None:
+    if title is not None and not isinstance(title, str):
+        raise MastraError(
+            ErrorKind.VALIDATION, "MEMORY_THREAD_INVALID",
+            f"`title` must be a str or None, got {type(title).__name__}.",
+            details={"errors": [{"field": "title", "expected": "a str or None"}]},
+        )  # fmt: skip
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
+        raise MastraError(
+            ErrorKind.VALIDATION, "MEMORY_THREAD_INVALID",
+            f"`metadata` must be a mapping with str keys, got {shown(metadata)}.",
+            details={"errors": [{"field": "metadata", "expected": "a mapping with str keys"}]},
+        )  # fmt: skip
+    check_bounds(metadata, code="MEMORY_THREAD_INVALID", subject="thread `metadata`")
 
 
 def _need(value: str | None, name: str) -> str:

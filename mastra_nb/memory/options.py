@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..errors import shown
+
 __all__ = ["DEFAULT_TEMPLATE", "MemoryOptions", "MessageRange", "SemanticRecall", "WorkingMemory"]
 
 Scope = Literal["thread", "resource"]
@@ -102,5 +104,5 @@ class MemoryOptions(BaseModel):
 
         for item in value:
             if not isinstance(item, MemoryProcessor):
-                raise ValueError(f"must hold `MemoryProcessor`s such as `TokenLimiter(4000)`, got {item!r:.60}")
+                raise ValueError(f"must hold `MemoryProcessor`s such as `TokenLimiter(4000)`, got {shown(item)}")
         return value

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import refresh_environment, safe_cause
 from .types import ModelResponse, TextDelta, ToolCall, Usage
 
 __all__ = [
@@ -75,7 +76,7 @@ async def complete(kwargs: dict[str, Any], model: str) -> ModelResponse:
     try:
         raw = await litellm.acompletion(**kwargs)
     except Exception as exc:
-        raise translate(exc, model) from exc
+        raise translate(exc, model) from safe_cause(exc)
     return _response(raw, model)
 
 
@@ -110,7 +111,7 @@ async def stream(kwargs: dict[str, Any], model: str) -> AsyncIterator[TextDelta 
     except MastraError:
         raise
     except Exception as exc:
-        raise translate(exc, model) from exc
+        raise translate(exc, model) from safe_cause(exc)
     tool_calls = tuple(ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(calls.items()))
     counted = _usage(usage, None)
     counted = replace(counted, cost=cost_of(kwargs["model"], counted))  # litellm prices streamed calls only in logs
@@ -143,7 +144,7 @@ async def embed(kwargs: dict[str, Any], model: str) -> list[list[float]]:
     try:
         raw = await litellm.aembedding(**kwargs)
     except Exception as exc:
-        raise translate(exc, model) from exc
+        raise translate(exc, model) from safe_cause(exc)
     items = sorted(raw.data, key=lambda item: item["index"] if isinstance(item, dict) else item.index)
     return [list(item["embedding"] if isinstance(item, dict) else item.embedding) for item in items]
 
@@ -241,6 +242,7 @@ def translate(exc: BaseException, model: str) -> MastraError:
     retrying can help (rate limits, timeouts, lost connections and 5xx can; other 4xx cannot)."""
     if isinstance(exc, MastraError):
         return exc
+    refresh_environment()  # the key litellm read from the environment may be echoed in the message
     name = type(exc).__name__
     message = _provider_message(exc)
     raw_status = getattr(exc, "status_code", None)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import add_secret, guard
 from ..retry import RetryPolicy, retry_async
 from ..telemetry import spans
 from . import _litellm
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_RETRIES", "Model", "StructuredOutput"]
 StructuredOutput = Literal["auto", "json_schema", "prompt"]
 DEFAULT_RETRIES = RetryPolicy(attempts=3, base_delay=0.5, max_delay=8.0)
 DEFAULT_TIMEOUT = 120.0  # seconds, when neither the model nor the caller (the hub's config) says otherwise
-logger = logging.getLogger("mastra_nb.models")
+logger = guard(logging.getLogger("mastra_nb.models"))
 
 
 class Model:
@@ -75,6 +76,7 @@ class Model:
         self.name = name
         self.api_base = api_base
         self.api_key = api_key
+        add_secret(api_key)  # a provider's error may echo it: masked wherever it would be stored or shown
         self.timeout = timeout
         self.retries = _policy(retries)
         self.fallbacks: tuple[Model, ...] = tuple(f if isinstance(f, Model) else Model(f) for f in fallbacks)
@@ -252,6 +254,7 @@ class Model:
             kwargs["response_format"] = request.response_format
         kwargs.update(self.options)
         kwargs.update(request.options)
+        add_secret(kwargs.get("api_key"))  # a key given per call (`options={"api_key": ...}`) too
         return kwargs
 
     async def _send(self, kwargs: dict[str, Any]) -> ModelResponse:

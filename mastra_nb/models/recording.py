@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import hide_known
 from .types import ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -102,8 +103,9 @@ class Recorder:
         row = {
             "key": key,
             "model": request_json["model"],
-            "request": request_json,
-            "response": {"response": response.to_dict(), "deltas": deltas},
+            # known secrets masked: the key above was computed from the request as sent, so replay still matches
+            "request": hide_known(request_json),
+            "response": hide_known({"response": response.to_dict(), "deltas": deltas}),
             "created_at": datetime.now(timezone.utc),
         }
         await self.storage.upsert(_TABLE, [row])

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..retry import RetryPolicy
 from .model import Model
 from .types import Message, ModelResponse, TextDelta, ToolCall, Usage
@@ -164,6 +164,6 @@ def _as_reply(item: Any, index: int, name: str) -> ScriptedReply:
         ]
         return ScriptedReply(text=str(item.get("text") or ""), tool_calls=calls)  # type: ignore[arg-type]
     raise ValueError(
-        f"{_MARK}SCRIPT_INVALID:Reply {index + 1} of `{name}` is {type(item).__name__} {item!r:.80}; a reply is a "
+        f"{_MARK}SCRIPT_INVALID:Reply {index + 1} of `{name}` is {type(item).__name__} {shown(item, 80)}; a reply is a "
         "str, a `ScriptedReply`, a mapping with `text`/`tool_calls`, or a function of the messages returning one."
     )

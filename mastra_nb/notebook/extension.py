@@ -18,11 +18,12 @@ import threading
 import weakref
 from typing import Any
 
+from ..redaction import guard
 from .magics import MastraMagics
 
 __all__ = ["load", "unload", "warm_up"]
 
-logger = logging.getLogger("mastra_nb.notebook")
+logger = guard(logging.getLogger("mastra_nb.notebook"))
 _HUBS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # shell -> its hub
 _warm: threading.Thread | None = None
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 from ..events import STORAGE_ACCESSED, Event, EventBus, Subscription
 from . import tables
 from .tables import Condition, Table
@@ -124,19 +124,20 @@ class RowsUpdate:
 Write = KVPut | KVDelete | RowsPut | RowsDelete | RowsUpdate
 
 
-def _invalid(code: str, message: str) -> MastraError:
-    return MastraError(ErrorKind.VALIDATION, code, message)
+def _invalid(code: str, message: str, field: str) -> MastraError:
+    """A validation error naming the argument `field`, as every refusal of the store does."""
+    return MastraError(ErrorKind.VALIDATION, code, message, details={"errors": [{"field": field}]})
 
 
 def _key(key: Any, api: str) -> str:
     if not isinstance(key, str) or not key:
-        raise _invalid("STORAGE_KEY_INVALID", f"`{api}` needs a non-empty str key, got {key!r:.60}.")
-    return key
+        raise _invalid("STORAGE_KEY_INVALID", f"`{api}` needs a non-empty str key, got {shown(key)}.", "key")
+    return tables.check_text(key, f"the key of `{api}`")
 
 
 def _keys(keys: Any, api: str) -> list[str]:
     if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
-        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`{api}` needs a list of str keys, got {keys!r:.60}.")
+        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`{api}` needs a list of str keys, got {shown(keys)}.", "keys")
     return list(dict.fromkeys(_key(k, api) for k in keys))  # unique, first-seen order
 
 
@@ -144,7 +145,7 @@ def _expires_at(ttl: Any, now: float) -> float | None:
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
-        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`ttl` must be a positive number of seconds, got {ttl!r}.")
+        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`ttl` must be a positive number of seconds, got {ttl!r}.", "ttl")
     return now + ttl
 
 
@@ -182,7 +183,7 @@ def _conversation_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _int_arg(value: Any, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`{name}` must be an int >= {minimum}, got {value!r}.")
+        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`{name}` must be an int >= {minimum}, got {value!r}.", name)
     return value
 
 
@@ -207,6 +208,7 @@ class Storage(ABC):
             raise _invalid(
                 "STORAGE_ARGUMENT_INVALID",
                 f"`{type(self).__name__}.bind` needs a hub with an `events` EventBus, got {type(mastra).__name__}.",
+                "mastra",
             )
         self._hub_events = events
 
@@ -251,7 +253,9 @@ class Storage(ABC):
     async def mset(self, items: Mapping[str, Any], ttl: float | None = None) -> None:
         """Store several values in one batched write; all are stored or none."""
         if not isinstance(items, Mapping):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", f"`mset` needs a mapping of key to value, got {items!r:.60}.")
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", f"`mset` needs a mapping of key to value, got {shown(items)}.", "items"
+            )
         await self._set_many(items, ttl, "mset")
 
     async def delete(self, key: str) -> bool:
@@ -283,7 +287,8 @@ class Storage(ABC):
     async def list(self, prefix: str = "") -> builtins.list[str]:
         """The live keys starting with `prefix`, sorted."""
         if not isinstance(prefix, str):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", f"`list` needs a str prefix, got {prefix!r:.60}.")
+            raise _invalid("STORAGE_ARGUMENT_INVALID", f"`list` needs a str prefix, got {shown(prefix)}.", "prefix")
+        tables.check_text(prefix, "the prefix of `list`")
         self._check_open()
         keys = await self._list_keys(prefix, time.time())
         self._accessed("list", len(keys))
@@ -292,7 +297,8 @@ class Storage(ABC):
     async def search(self, query: str, prefix: str = "", limit: int = 100) -> builtins.list[tuple[str, Any]]:
         """`(key, value)` pairs, sorted by key, whose key or value JSON contains `query` (any case)."""
         if not isinstance(query, str) or not isinstance(prefix, str):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`search` needs a str `query` and a str `prefix`.")
+            raise _invalid("STORAGE_ARGUMENT_INVALID", "`search` needs a str `query` and a str `prefix`.", "query")
+        tables.check_text(query + prefix, "the query and prefix of `search`")
         limit = _int_arg(limit, "limit", minimum=1)
         self._check_open()
         found = await self._search_keys(query, prefix, limit, time.time())
@@ -367,7 +373,7 @@ class Storage(ABC):
     async def transaction(self, operations: Sequence[Op]) -> None:
         """Apply `SetOp`, `DeleteOp`, `UpsertOp` and `DeleteRowsOp`s in order, all or nothing."""
         if isinstance(operations, (str, bytes, Mapping)) or not isinstance(operations, Iterable):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`transaction` needs a list of operations.")
+            raise _invalid("STORAGE_ARGUMENT_INVALID", "`transaction` needs a list of operations.", "ops")
         writes: builtins.list[Write] = []
         now = time.time()
         for index, op in enumerate(operations):
@@ -406,6 +412,7 @@ class Storage(ABC):
         raise _invalid(
             "STORAGE_ARGUMENT_INVALID",
             f"expected SetOp, DeleteOp, UpsertOp, InsertOp, DeleteRowsOp or UpdateRowsOp, got {type(op).__name__}.",
+            "ops[]",
         )
 
     @staticmethod
@@ -414,6 +421,7 @@ class Storage(ABC):
             raise _invalid(
                 "STORAGE_ARGUMENT_INVALID",
                 f"`upsert` into `{table.name}` needs a list of row mappings, got {type(rows).__name__}.",
+                "rows",
             )
         unique: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in rows:
@@ -427,7 +435,9 @@ class Storage(ABC):
     def _rows_delete(table: str, where: Any) -> RowsDelete:
         spec = tables.get_table(table)
         if where is None:
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`delete_rows` needs `where`; pass {} to delete all rows.")
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", "`delete_rows` needs `where`; pass {} to delete all rows.", "where"
+            )
         return RowsDelete(spec, tables.normalize_where(spec, where))
 
     @staticmethod
@@ -436,10 +446,14 @@ class Storage(ABC):
         if expect is not None:
             expect = _int_arg(expect, "expect", minimum=0)
         if where is None:
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`UpdateRowsOp` needs `where`; pass {} to update all rows.")
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", "`UpdateRowsOp` needs `where`; pass {} to update all rows.", "where"
+            )
         if not isinstance(values, Mapping) or not values:
             raise _invalid(
-                "STORAGE_ARGUMENT_INVALID", f"`UpdateRowsOp` on `{spec.name}` needs a non-empty mapping of `values`."
+                "STORAGE_ARGUMENT_INVALID",
+                f"`UpdateRowsOp` on `{spec.name}` needs a non-empty mapping of `values`.",
+                "values",
             )
         encoded = {}
         for name, value in values.items():
@@ -448,6 +462,7 @@ class Storage(ABC):
                 raise _invalid(
                     "STORAGE_ARGUMENT_INVALID",
                     f"`UpdateRowsOp` cannot set `{spec.name}.{name}`, a primary key column; delete and insert instead.",
+                    f"values.{name}",
                 )
             encoded[column.name] = tables.encode(column, value, f"`{spec.name}.{name}`")
         return RowsUpdate(spec, tables.normalize_where(spec, where), encoded, expect)
@@ -483,7 +498,7 @@ class Storage(ABC):
         run_where = tables.normalize_where(runs, where)
         run_id = next((c.value for c in run_where if c.column.name == "run_id" and c.op == "$eq"), None)
         if not isinstance(run_id, str):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`read_run` needs `where` with a str `run_id`.")
+            raise _invalid("STORAGE_ARGUMENT_INVALID", "`read_run` needs `where` with a str `run_id`.", "where.run_id")
         step_where = tables.normalize_where(steps, {"run_id": run_id})
         self._check_open()
         raw_run, raw_steps = await self._read_run(run_where, step_where)

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal, get_args
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
+from ..limits import MAX_DEPTH, field_path
 
 __all__ = ["COLUMN_TYPES", "OPERATORS", "TABLES", "Column", "ColumnType", "Condition", "Table"]
 
@@ -65,6 +66,7 @@ class Table:
             raise _invalid(
                 "STORAGE_UNKNOWN_COLUMN",
                 f"Table `{self.name}` has no column {name!r}; its columns are {', '.join(self.column_names)}.",
+                field=str(name),
             )
         return found
 
@@ -141,15 +143,18 @@ class Condition:
     value: Any
 
 
-def _invalid(code: str, message: str, **details: Any) -> MastraError:
-    return MastraError(ErrorKind.VALIDATION, code, message, details=details)
+def _invalid(code: str, message: str, *, field: str, **details: Any) -> MastraError:
+    """A validation error naming `field` (a table, a column, `where`, ...), as every refusal of a store does."""
+    return MastraError(ErrorKind.VALIDATION, code, message, details={"errors": [{"field": field}], **details})
 
 
 def get_table(name: Any) -> Table:
     """The declared table called `name`; a validation `MastraError` listing the tables otherwise."""
     table = TABLES.get(name) if isinstance(name, str) else None
     if table is None:
-        raise _invalid("STORAGE_UNKNOWN_TABLE", f"Unknown table {name!r}; the tables are {', '.join(TABLES)}.")
+        raise _invalid(
+            "STORAGE_UNKNOWN_TABLE", f"Unknown table {name!r}; the tables are {', '.join(TABLES)}.", field="table"
+        )
     return table
 
 
@@ -162,17 +167,75 @@ def _json_default(value: Any) -> Any:
 
 
 def dump_json(value: Any, subject: str) -> str:
-    """JSON text of `value` (pydantic models dumped in JSON mode); `subject` names it in the error."""
+    """JSON text of `value` (pydantic models dumped in JSON mode); `subject` names it in the error.
+
+    A dict key that is not a str is refused rather than turned into one (JSON would store `{None: 1}` as
+    `{"null": 1}` and give back something else), and so are a value nested too deep and text no store can keep
+    (see `check_text`).
+    """
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
+        bad = _unfaithful(value, ())
+        if bad is not None:
+            path, problem = bad
+            raise _invalid(
+                "STORAGE_VALUE_INVALID",
+                f"The value for {subject} has {problem} at `{field_path(path)}`. Use str keys and flatter values.",
+                field=f"{subject} {field_path(path)}",
+                subject=subject,
+            )
+        return check_text(json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False), subject)
     except (TypeError, ValueError, RecursionError) as error:
         raise _invalid(
             "STORAGE_VALUE_INVALID",
             f"The value for {subject} must be JSON-serializable (dicts, lists, str, numbers, bools, None or "
             f"pydantic models), got {type(value).__name__}: {error}. Convert it before storing it.",
+            field=subject,
             subject=subject,
             type=type(value).__name__,
         ) from None
+
+
+def _unfaithful(value: Any, path: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str] | None:
+    """The path to, and what is wrong with, the first part of `value` that JSON would not give back as it is (a dict
+    key that is not a str) or that is nested deeper than `limits.MAX_DEPTH`; None when there is none."""
+    if len(path) >= MAX_DEPTH:
+        return path, f"nesting deeper than {MAX_DEPTH} levels"
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return path, f"the non-string key {shown(key, 40)} (JSON keys are strings: it would come back changed)"
+            if type(item) in _CONTAINERS:
+                found = _unfaithful(item, (*path, key))
+                if found is not None:
+                    return found
+    elif type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            if type(item) in _CONTAINERS:
+                found = _unfaithful(item, (*path, index))
+                if found is not None:
+                    return found
+    return None
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def check_text(text: str, subject: str) -> str:
+    """`text` if every store can keep it. A lone surrogate (half of a UTF-16 pair, as decoding bytes with
+    `surrogateescape` leaves behind) is not Unicode text: DuckDB cannot store it, so no store accepts it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _invalid(
+            "STORAGE_VALUE_INVALID",
+            f"{subject} holds the lone surrogate {text[error.start]!r} at character {error.start}, which is not "
+            "valid Unicode text and cannot be stored. Decode the bytes it came from with `errors='replace'`.",
+            field=subject,
+            subject=subject,
+        ) from None
+    return text
 
 
 def encode(column: Column, value: Any, subject: str) -> Any:
@@ -189,7 +252,7 @@ def encode(column: Column, value: Any, subject: str) -> Any:
     if kind == "json":
         return dump_json(value, subject)
     if kind == "text" and isinstance(value, str):
-        return str.__str__(value)  # a plain str, even for str subclasses
+        return check_text(str.__str__(value), subject)  # a plain str, even for str subclasses
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
@@ -216,7 +279,8 @@ def encode(column: Column, value: Any, subject: str) -> Any:
     }[kind]
     raise _invalid(
         "STORAGE_VALUE_INVALID",
-        f"{subject} expects {expected}, got {type(value).__name__} {value!r:.60}.",
+        f"{subject} expects {expected}, got {type(value).__name__} {shown(value)}.",
+        field=subject,
         subject=subject,
         expected=expected,
     )
@@ -244,6 +308,7 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
         raise _invalid(
             "STORAGE_ROW_INVALID",
             f"Rows for `{table.name}` must be mappings of column to value, got {type(row).__name__}.",
+            field="rows[]",
         )
     encoded = {c.name: None for c in table.columns}
     for name, value in row.items():
@@ -253,7 +318,8 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
     if missing:
         raise _invalid(
             "STORAGE_ROW_INVALID",
-            f"A row for `{table.name}` lacks its primary key {', '.join(missing)}: {dict(row)!r:.120}.",
+            f"A row for `{table.name}` lacks its primary key {', '.join(missing)}: {shown(dict(row), 120)}.",
+            field=", ".join(missing),
             missing=missing,
         )
     return encoded
@@ -264,7 +330,9 @@ def normalize_where(table: Table, where: Any) -> tuple[Condition, ...]:
     if where is None:
         return ()
     if not isinstance(where, Mapping):
-        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`where` must be a mapping, got {type(where).__name__}.")
+        raise _invalid(
+            "STORAGE_ARGUMENT_INVALID", f"`where` must be a mapping, got {type(where).__name__}.", field="where"
+        )
     conditions = []
     for name, spec in where.items():
         column = table.column(name)
@@ -281,21 +349,27 @@ def _condition(table: Table, column: Column, op: Any, value: Any) -> Condition:
             "STORAGE_UNKNOWN_OPERATOR",
             f"Unknown operator {op!r} for {subject}; the operators are {', '.join(OPERATORS)}."
             + ("" if str(op).startswith("$") else " (A mapping in `where` is read as operators.)"),
+            field=f"where.{column.name}",
         )
     if column.type == "json" and not (op in ("$eq", "$ne") and value is None):
         # JSON text equality depends on key order and spacing: filter such values in Python instead.
         raise _invalid(
             "STORAGE_OPERATOR_INVALID",
             f"json column {subject} can only be tested for None (`{{'$eq': None}}` or `{{'$ne': None}}`).",
+            field=f"where.{column.name}",
         )
     if op in ("$in", "$nin"):
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, set, frozenset)):
             raise _invalid(
-                "STORAGE_ARGUMENT_INVALID", f"`{op}` for {subject} needs a list of values, got {value!r:.60}."
+                "STORAGE_ARGUMENT_INVALID",
+                f"`{op}` for {subject} needs a list of values, got {shown(value)}.",
+                field=f"where.{column.name}",
             )
         return Condition(column, op, tuple(encode(column, v, subject) for v in value))
     if op in _RANGE_OPERATORS and value is None:
-        raise _invalid("STORAGE_ARGUMENT_INVALID", f"`{op}` for {subject} cannot compare with None.")
+        raise _invalid(
+            "STORAGE_ARGUMENT_INVALID", f"`{op}` for {subject} cannot compare with None.", field=f"where.{column.name}"
+        )
     return Condition(column, op, encode(column, value, subject))
 
 
@@ -305,11 +379,15 @@ def normalize_order(table: Table, order_by: Any) -> tuple[tuple[str, bool], ...]
     order: list[tuple[str, bool]] = []
     for spec in names:
         if not isinstance(spec, str):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", f"`order_by` takes column names, got {spec!r}.")
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", f"`order_by` takes column names, got {spec!r}.", field="order_by"
+            )
         descending = spec.startswith("-")
         column = table.column(spec[1:] if descending else spec)
         if column.type == "json":
-            raise _invalid("STORAGE_ARGUMENT_INVALID", f"Cannot order by json column `{column.name}`.")
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID", f"Cannot order by json column `{column.name}`.", field="order_by"
+            )
         order.append((column.name, descending))
     seen = {name for name, _ in order}
     return (*order, *((name, False) for name in table.primary_key if name not in seen))

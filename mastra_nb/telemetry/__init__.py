@@ -6,8 +6,8 @@ Importing this package imports neither opentelemetry nor prometheus-client: they
 
 from __future__ import annotations
 
+from ..redaction import REDACTED, Redactor, Sensitive
 from .logs import JsonFormatter, RedactingFilter, TraceContextFilter, configure_logging, silence
-from .redaction import REDACTED, Redactor, Sensitive
 from .tracing import SpanScope, Telemetry
 
 __all__ = [

@@ -17,22 +17,13 @@ import sys
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from .redaction import Redactor
+from ..redaction import LOG_RECORD_ATTRIBUTES, RedactingFilter, Redactor
 from .tracing import current_ids
 
 __all__ = ["JsonFormatter", "RedactingFilter", "TraceContextFilter", "configure_logging", "silence"]
 
 LIBRARY_LOGGER = "mastra_nb"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s] %(message)s"
-# Attributes every LogRecord has: anything else on a record came from `extra=` and goes into the JSON.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-_shared_redactor: list[Redactor] = []
-
-
-def _default_redactor() -> Redactor:
-    if not _shared_redactor:
-        _shared_redactor.append(Redactor())
-    return _shared_redactor[0]
 
 
 class TraceContextFilter(logging.Filter):
@@ -41,27 +32,6 @@ class TraceContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ids = current_ids()
         record.trace_id, record.span_id = ids if ids is not None else (None, None)
-        return True
-
-
-class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message, arguments, `extra` values and exception text (see `Redactor`)."""
-
-    def __init__(self, redactor: Redactor | None = None) -> None:
-        super().__init__()
-        self.redactor = redactor if redactor is not None else _default_redactor()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redact = self.redactor
-        record.msg, record.args = redact.text(record.getMessage()), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact.text(record.exc_text)
-        record.exc_info = None  # the text above is what handlers print
-        for key, value in list(vars(record).items()):
-            if key not in _STANDARD and key not in ("trace_id", "span_id"):
-                setattr(record, key, redact.value(value))
         return True
 
 
@@ -78,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             "span_id": getattr(record, "span_id", None),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in data:
+            if key not in LOG_RECORD_ATTRIBUTES and key not in data:
                 data[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

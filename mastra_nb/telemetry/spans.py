@@ -93,7 +93,6 @@ def _answer_attributes(model: str, finish_reason: str, usage: Any) -> dict[str, 
 def model_call(model: Any, request: Any, stream: bool) -> SpanScope:
     """The span of one model call (its retries and fallbacks included)."""
     telemetry = active_telemetry(None)
-    telemetry.redactor.add_secret(model.api_key)  # a provider's error may echo it
     options = {**model.options, **request.options}
     span = telemetry.span("model", f"chat {model.name}", {
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": model.name.split("/", 1)[0],

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from .redaction import Redactor
+from ..redaction import Redactor, guard
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SpanScope", "Telemetry", "active_telemetry", "current_ids", "current_span", "default_telemetry"]
 
-logger = logging.getLogger("mastra_nb.telemetry")
+logger = guard(logging.getLogger("mastra_nb.telemetry"))
 
 # The innermost open span (its telemetry is where nested components add theirs).
 _ACTIVE: ContextVar[SpanScope | None] = ContextVar("mastra_nb_span", default=None)

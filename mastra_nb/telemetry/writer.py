@@ -26,7 +26,7 @@ from opentelemetry.trace import StatusCode
 
 from .._async import background_loop  # imported first: its exit hook must run after this module's
 from ..events import SPANS_WRITTEN
-from .redaction import Redactor
+from ..redaction import Redactor, guard
 
 if TYPE_CHECKING:
     from ..events import EventBus
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SpanWriter", "span_row"]
 
-logger = logging.getLogger("mastra_nb.telemetry")
+logger = guard(logging.getLogger("mastra_nb.telemetry"))
 
 
 def _time(ns: int | None) -> datetime | None:

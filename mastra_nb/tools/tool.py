@@ -27,6 +27,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import TOOL_EXECUTED, TOOL_FAILED
+from ..limits import check_bounds
+from ..redaction import guard, safe_cause
 from ..retry import RetryPolicy, as_policy, retry_async
 from ..telemetry import spans
 from ._schema import build_input_spec, output_adapter, parse_docstring, resolve_hints, strict_schema
@@ -237,9 +239,9 @@ class Tool:
             raise MastraError(
                 ErrorKind.EXECUTION, "TOOL_EXECUTION_FAILED",
                 f"Tool `{self.id}` raised {type(exc).__name__}: {exc}. "
-                "Fix the tool or its input; the original error is chained as `__cause__`.",
+                "Fix the tool or its input; the original error is chained as `__cause__` (unless it quoted a secret).",
                 details={"tool_id": self.id, "exception": type(exc).__name__},
-            ) from exc  # fmt: skip
+            ) from safe_cause(exc)  # fmt: skip
 
     def _validate_input(self, input: Any) -> BaseModel:
         model = self.input_schema
@@ -250,7 +252,9 @@ class Tool:
                 ErrorKind.VALIDATION, "TOOL_INPUT_INVALID",
                 f"`Tool.execute` of `{self.id}` needs a mapping of arguments or a `{model.__name__}`, "
                 f"got {type(input).__name__}.",
+                details={"errors": [{"field": "(root)", "expected": f"a mapping or a `{model.__name__}`"}]},
             )  # fmt: skip
+        check_bounds(input, code="TOOL_INPUT_INVALID", subject=f"input of tool `{self.id}`")
         if self._spec.nulls_to_drop:
             # A strict-mode model sends null for an argument it leaves at its default.
             input = {k: v for k, v in input.items() if v is not None or k not in self._spec.nulls_to_drop}
@@ -309,7 +313,7 @@ class Tool:
 
     def _log_retry(self, number: int, error: MastraError, delay: float) -> None:
         hub = self._mastra
-        log = hub.get_logger(f"tools.{self.id}") if hub is not None else _unbound_logger.getChild(self.id)
+        log = hub.get_logger(f"tools.{self.id}") if hub is not None else guard(_unbound_logger.getChild(self.id))
         log.warning("Tool `%s` attempt %d failed (%s); retrying in %.2f s.", self.id, number, error, delay)
         spans.event("retry", attempt=number, error=str(error), delay_s=delay)
 

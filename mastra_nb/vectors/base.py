@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 
 __all__ = ["METRICS", "IndexInfo", "Metric", "VectorMatch", "VectorStore"]
 
@@ -176,7 +176,7 @@ def check_metadata(metadata: Mapping[str, Any] | None, where: str) -> dict[str, 
         if not isinstance(key, str) or not isinstance(value, _SCALARS):
             raise invalid(
                 "VECTOR_INPUT_INVALID",
-                f"`{where}.{key}` must be a str, int, float or bool (metadata is flat), got {value!r:.60}.",
+                f"`{where}.{key}` must be a str, int, float or bool (metadata is flat), got {shown(value)}.",
                 f"{where}.{key}",
             )
         out[key] = value

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import add_secret
 
 __all__ = ["Embedder", "LiteLLMEmbedder", "LocalEmbedder", "default_embedder", "word_pieces"]
 
@@ -161,6 +162,7 @@ class LiteLLMEmbedder(Embedder):
         for key, value in (("dimensions", dimensions), ("api_base", api_base), ("api_key", api_key)):
             if value is not None:
                 self._kwargs[key] = value
+        add_secret(self._kwargs.get("api_key"))  # a provider's error may echo it
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         from ..models import _litellm

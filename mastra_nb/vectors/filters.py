@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ErrorKind, MastraError
+from ..errors import ErrorKind, MastraError, shown
 
 __all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "to_chroma"]
 
@@ -82,7 +82,7 @@ def _combine(terms: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping) or not value:
-        raise _unsupported(f"expected a non-empty filter dict, got {value!r:.60}", path)
+        raise _unsupported(f"expected a non-empty filter dict, got {shown(value)}", path)
     return value
 
 
@@ -102,7 +102,7 @@ def _field(name: str, condition: Any, path: str, *, negate: bool) -> list[dict[s
                 raise _unsupported(f"`{op}` takes a non-empty list of str, int, float or bool", here)
             value = list(value)
         elif not isinstance(value, _SCALARS):
-            raise _unsupported(f"`{op}` takes a str, int, float or bool, got {value!r:.60}", here)
+            raise _unsupported(f"`{op}` takes a str, int, float or bool, got {shown(value)}", here)
         terms.append({name: {_NEGATED[op] if negate else op: value}})
     if negate and len(terms) > 1:  # not (a and b) == (not a) or (not b)
         return [{"$or": terms}]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ErrorKind, MastraError
 from ..evals.attach import score_step
 from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
+from ..redaction import safe_cause
 from ..retry import retry_async
 from ..telemetry import spans
 from ..telemetry.tracing import active_telemetry
@@ -368,9 +369,9 @@ async def _guarded(step: Step, subject: str, call: Any) -> Any:
                 ErrorKind.EXECUTION, "STEP_TIMEOUT", f"The {subject} did not finish within {step.timeout} s.",
                 retryable=True,
             ) from None  # fmt: skip
-        raise _failed(subject, exc) from exc
+        raise _failed(subject, exc) from safe_cause(exc)
     except Exception as exc:
-        raise _failed(subject, exc) from exc
+        raise _failed(subject, exc) from safe_cause(exc)
 
 
 def _failed(subject: str, exc: Exception) -> MastraError:
@@ -413,7 +414,7 @@ async def _call(fn: Callable[..., Any], data: Any, role: str, path: str) -> Any:
             ErrorKind.EXECUTION, "WORKFLOW_FUNCTION_FAILED",
             f"The {role} `{name}` at `{path}` raised {type(exc).__name__}: {exc}",
             details={"path": path, "function": name, "exception": type(exc).__name__},
-        ) from exc  # fmt: skip
+        ) from safe_cause(exc)  # fmt: skip
 
 
 def _dig(value: Any, path: str) -> Any:

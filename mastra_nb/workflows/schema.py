@@ -5,6 +5,8 @@ A value with a declared schema travels as its JSON form and is validated back in
 restored. A value without one must already be plain JSON (dict, list, str, number, bool, None): anything
 else (a tuple, a datetime, an instance of a class defined in a kernel that has since died) could not come
 back as it left, so it fails at once with the step and the field named, never as a silent change later.
+Every value is held to the bounds of `limits` first, so a value nested too deep is a named error, not a
+`RecursionError`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from ..errors import ErrorKind, MastraError
+from ..limits import check_bounds, field_path
 
 __all__ = ["Schema"]
 
@@ -31,7 +34,10 @@ class Schema:
 
     def validate(self, value: Any, code: str, subject: str) -> Any:
         """The value as the schema's type; a validation `MastraError` naming each bad field otherwise."""
-        if self._adapter is None or (self.model is not None and type(value) is self.model):
+        if self.model is not None and type(value) is self.model:
+            return value
+        check_bounds(value, code=code, subject=subject)
+        if self._adapter is None:
             return value
         if isinstance(value, BaseModel) and self.model is not None:
             value = value.model_dump()  # another model with the fields the next step needs
@@ -45,20 +51,28 @@ class Schema:
         if value is None:
             return None
         if self._adapter is None:
-            path = _unfaithful(value, "")
-            if path is not None:
+            check_bounds(value, code="WORKFLOW_VALUE_NOT_RESTORABLE", subject=subject)
+            found = _unfaithful(value)
+            if found is not None:
+                path, what = found
                 raise MastraError(
                     ErrorKind.VALIDATION,
                     "WORKFLOW_VALUE_NOT_RESTORABLE",
-                    f"{subject} holds a {type(_at(value, path)).__name__} at `{path or '(root)'}`, which cannot be "
-                    "stored and restored faithfully. Declare a pydantic schema for it, or use plain JSON values.",
-                    details={"field": path or "(root)"},
+                    f"{subject} holds {what} at `{path}`, which cannot be stored and restored faithfully. "
+                    "Declare a pydantic schema for it, or use plain JSON values with string keys.",
+                    details={"field": path},
                 )
             return value
         try:
             if self.model is not None and isinstance(value, self.model):
                 return value.model_dump(mode="json")
             return self._adapter.dump_python(value, mode="json")
+        except RecursionError:
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "WORKFLOW_VALUE_NOT_RESTORABLE",
+                f"{subject} is nested too deep to be stored as JSON. Send a flatter value.",
+            ) from None
         except PydanticSerializationError as error:
             raise MastraError(
                 ErrorKind.VALIDATION,
@@ -76,28 +90,21 @@ class Schema:
 _PLAIN = (str, int, float, bool)
 
 
-def _unfaithful(value: Any, path: str) -> str | None:
-    """The path of the first value JSON would not give back as it is, or None."""
-    if value is None or type(value) in _PLAIN:
-        return None
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                return path
-            found = _unfaithful(item, f"{path}.{key}" if path else key)
-            if found is not None:
-                return found
-        return None
-    if type(value) is list:
-        for index, item in enumerate(value):
-            found = _unfaithful(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
-        return None
-    return path
-
-
-def _at(value: Any, path: str) -> Any:
-    for part in path.split(".") if path else ():
-        value = value[int(part)] if isinstance(value, list) else value[part]
-    return value
+def _unfaithful(value: Any) -> tuple[str, str] | None:
+    """The path (as `limits.field_path` writes it) and a description of the first part JSON would not give back as
+    it is, or None. A dict key that is not a str counts: JSON would turn `{None: 1}` into `{"null": 1}`."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if item is None or type(item) in _PLAIN:
+            continue
+        if type(item) is dict:
+            for key in item:
+                if type(key) is not str:
+                    return field_path(path), f"the non-string key {key!r}"
+            stack.extend((child, (*path, key)) for key, child in reversed(item.items()))
+        elif type(item) is list:
+            stack.extend((child, (*path, index)) for index, child in reversed(list(enumerate(item))))
+        else:
+            return field_path(path), f"a {type(item).__name__}"
+    return None

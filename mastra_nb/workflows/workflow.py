@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..errors import ErrorKind, MastraError
+from ..limits import check_id
 from ._check import check_graph
 from ._journal import Durability
 from .graph import (
@@ -209,6 +210,10 @@ class Workflow:
             self.commit()
         if durability is not None:
             _check_durability(durability)
+        if run_id is not None:
+            check_id(run_id, "run_id", "RUN_ID_INVALID")
+        if resource_id is not None:
+            check_id(resource_id, "resource_id", "RUN_RESOURCE_ID_INVALID")
         return Run(self, run_id, resource_id, durability or self.durability)
 
     async def get_run(self, run_id: str) -> Run:
@@ -219,6 +224,7 @@ class Workflow:
         """
         if not self.committed:
             self.commit()  # commit completes the output schema a stored output is restored with
+        check_id(run_id, "run_id", "RUN_ID_INVALID")
         live = LIVE.get(run_id)
         if live is not None and live.workflow.id == self.id:
             return live

@@ -1,0 +1,94 @@
+"""Bounds on JSON-like input: how deep and how large a value a caller or a model may hand in.
+
+Tool arguments, workflow input, resume data and memory metadata are walked once, without recursion, before
+anything else is done with them. A value nested deeper than `MAX_DEPTH` or holding more than `MAX_ITEMS` values
+is refused with a validation `MastraError` that names the path where the limit was crossed, instead of surfacing
+as a `RecursionError` from whichever recursive function (validation, JSON encoding, redaction) met it first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import ErrorKind, MastraError, shown
+
+__all__ = ["MAX_DEPTH", "MAX_ID", "MAX_ITEMS", "check_bounds", "check_id", "field_path"]
+
+MAX_DEPTH = 64  # levels of nesting; real data rarely needs 10, and Python's recursion limit is 1,000 frames
+MAX_ITEMS = 1_000_000  # values in all (containers and leaves)
+MAX_ID = 256  # characters of an id or a name: a uuid is 32, a person's id rarely 64
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def field_path(parts: Sequence[str | int]) -> str:
+    """A path for people: `a.b[0]`, with a key that is not a plain name quoted (`a["x.y"][""]`)."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _NAME.match(part):
+            text += f".{part}" if text else part
+        else:
+            escaped = part.replace("\\", "\\\\").replace('"', '\\"')
+            text += f'["{escaped}"]'
+    return text or "(root)"
+
+
+def check_id(value: Any, name: str, code: str) -> str:
+    """`value` if it is an id: a str of 1 to `MAX_ID` characters, not only spaces, without control characters.
+
+    Ids reach storage queries as values; checking the type here is what keeps `{"$ne": ""}` from being read as a
+    filter, and the length keeps a 10 MB "id" from being stored.
+
+    Raises:
+        MastraError: validation `code`, naming the argument `name`.
+    """
+    if isinstance(value, str) and value.strip() and len(value) <= MAX_ID and value.isprintable():
+        return value
+    expected = f"a non-empty str of at most {MAX_ID} printable characters"
+    raise MastraError(
+        ErrorKind.VALIDATION, code, f"`{name}` must be {expected}, got {shown(value)}.",
+        details={"errors": [{"field": name, "expected": expected, "type": "id"}]},
+    )  # fmt: skip
+
+
+def check_bounds(value: Any, *, code: str, subject: str) -> None:
+    """Refuse a value nested deeper than `MAX_DEPTH` or larger than `MAX_ITEMS` values.
+
+    Args:
+        value: a JSON-like value (dicts, lists and tuples are walked; anything else is a leaf).
+        code: the code of the error (the caller's own, such as `TOOL_INPUT_INVALID`).
+        subject: what the value is, as the message names it (``"the input of tool `add`"``).
+
+    Raises:
+        MastraError: validation, naming the path where the limit was crossed.
+    """
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    seen = 0
+    while stack:
+        item, path = stack.pop()
+        seen += 1
+        if seen > MAX_ITEMS:
+            raise _refused(code, subject, path, "too large", f"at most {MAX_ITEMS:,} values in all")
+        if isinstance(item, Mapping):
+            children: Any = ((k if isinstance(k, str) else repr(k), v) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            children = enumerate(item)
+        else:
+            continue
+        if len(path) >= MAX_DEPTH:
+            raise _refused(code, subject, path, "nested too deep", f"at most {MAX_DEPTH} levels of nesting")
+        stack.extend((child, (*path, key)) for key, child in children)
+
+
+def _refused(code: str, subject: str, path: tuple[str | int, ...], problem: str, expected: str) -> MastraError:
+    where = field_path(path[:8]) + ("..." if len(path) > 8 else "")
+    return MastraError(
+        ErrorKind.VALIDATION,
+        code,
+        f"Invalid {subject}: `{where}` is {problem}; expected {expected}. Send a flatter or smaller value.",
+        details={"errors": [{"field": where, "expected": expected, "type": "too_large"}]},
+    )
