@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
@@ -533,3 +536,26 @@ def test_iterate_runs_a_stream_as_one_task_pulled_item_by_item_and_cancels_it_wh
         for item in iterate(failing()):
             got.append(item)
     assert got == [1]
+
+
+# -- fuzzing the magics' arguments ------------------------------------------------------------------------------
+
+_WORDS = st.sampled_from([
+    "runs", "resume", "graph", "trace", "memory", "config", "chat", "last", "--status", "--workflow", "--limit",
+    "--data", "--step", "--run", "--resource", "-1", "0", "1e9", "{", "}", '{"a": 1}', "'", '"', "$ne", "nothing",
+])  # fmt: skip
+_LINE_CHARS = st.characters(codec="utf-8", exclude_categories=("Cc", "Zl", "Zp"))  # one line, as a magic gets it
+_TOKENS = st.one_of(_WORDS, st.text(_LINE_CHARS, max_size=8))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(words=st.lists(_TOKENS, max_size=5))
+def test_any_mastra_line_is_answered_or_refused_in_one_clear_line(shell: InteractiveShell, words: list[str]) -> None:
+    line = " ".join(words)
+    if line.split()[:1] == ["reset"]:
+        return  # the one command that changes the hub; it has its own test
+    error, printed = run(shell, f"%mastra {line}")
+    if isinstance(error, BaseException):
+        assert isinstance(error, (MagicError, UsageError)), (line, repr(error), printed)
+        assert "Traceback" not in printed, (line, printed)

@@ -105,6 +105,23 @@ FILTER_ROWS = [
 ]
 
 
+@pytest.mark.parametrize("bad", [{"$ne": "x"}, None, 7, ["docs"], "", "a b"])
+async def test_an_index_name_or_ids_that_are_not_plain_strings_are_refused_and_nothing_changes(store, bad):
+    await store.create_index("docs", 2)
+    await store.upsert("docs", ["a"], [[1.0, 0.0]])
+    calls = [
+        lambda: store.query(bad, [1.0, 0.0]), lambda: store.upsert(bad, ["b"], [[0.0, 1.0]]),
+        lambda: store.delete(bad, ids=["a"]), lambda: store.delete_index(bad),
+    ]  # fmt: skip
+    if not isinstance(bad, (str, list)):  # a list of str is a fine `ids`
+        calls.append(lambda: store.delete("docs", ids=bad))
+    for call in calls:
+        with pytest.raises(MastraError) as info:
+            await call()
+        assert info.value.kind.value == "validation" and info.value.details, info.value
+    assert [m.id for m in await store.query("docs", [1.0, 0.0])] == ["a"]
+
+
 @pytest.mark.parametrize(
     ("where", "expected"),
     [

@@ -138,7 +138,7 @@ class MastraMagics(Magics):
         """
         from ..tools import Tool
 
-        args = parse_argstring(self.tool_magic, line)
+        args = _arguments(self.tool_magic, line)
         source = self.ip.transform_cell(cell)
         name = _one_function(source)
         self._run(source, cell)
@@ -191,7 +191,7 @@ class MastraMagics(Magics):
         """
         from ..agents import Agent
 
-        args = parse_argstring(self.agent_magic, line)
+        args = _arguments(self.agent_magic, line)
         hub = self.hub
         tools = [self._component(n, hub.list_tools(), "tool") for n in _names(args.tools)]
         workflows = [self._component(n, hub.list_workflows(), "workflow") for n in _names(args.workflows)]
@@ -227,7 +227,7 @@ class MastraMagics(Magics):
             %%ask weather --as reply
             What's the weather in {city}?
         """
-        args = parse_argstring(self.ask_magic, line)
+        args = _arguments(self.ask_magic, line)
         agent = self.hub.get_agent(args.agent)
         prompt = interpolate(cell.strip(), self.ip.user_ns)
         if not prompt:
@@ -304,7 +304,7 @@ class MastraMagics(Magics):
         """
         from . import commands
 
-        args = parse_argstring(self.mastra_magic, line)
+        args = _arguments(self.mastra_magic, line)
         return commands.run(self, args)
 
     # -- helpers ----------------------------------------------------------------------------------------------
@@ -360,6 +360,18 @@ class MastraMagics(Magics):
         if not (isinstance(value, type) and issubclass(value, BaseModel)):
             raise MagicError(f"`--output {name}` must name a pydantic model class defined in the notebook.")
         return value
+
+
+def _arguments(magic: Any, line: str) -> Any:
+    """The magic's parsed arguments; a line that cannot be split into words (an unclosed quote) is a `MagicError`
+    that says so, not shlex's bare `ValueError`."""
+    try:
+        return parse_argstring(magic, line)
+    except ValueError as error:
+        raise MagicError(
+            f"Could not read the arguments `{line.strip()}`: {error}. Close each quote; put JSON in single quotes, "
+            """e.g. `--data '{"approved": true}'`."""
+        ) from None
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:

@@ -161,7 +161,8 @@ class ChromaVectorStore(VectorStore):
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         documents: Sequence[str | None] | None = None,
     ) -> int:
-        ids = list(ids)
+        base.check_name(index)
+        ids = list(ids) if not isinstance(ids, str) else [ids]
         if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
             raise base.invalid("VECTOR_INPUT_INVALID", "`ids` must be distinct non-empty strings.", "ids")
         for given, what in ((vectors, "vectors"), (metadata, "metadata"), (documents, "documents")):
@@ -188,6 +189,7 @@ class ChromaVectorStore(VectorStore):
     async def query(
         self, index: str, vector: Sequence[float], top_k: int = 10, filter: Mapping[str, Any] | None = None
     ) -> list[VectorMatch]:
+        base.check_name(index)
         top_k = base.check_top_k(top_k)
         where = to_chroma(filter)
 
@@ -211,10 +213,17 @@ class ChromaVectorStore(VectorStore):
     async def delete(
         self, index: str, ids: Sequence[str] | None = None, filter: Mapping[str, Any] | None = None
     ) -> None:
+        base.check_name(index)
         if ids is None and not filter:
             raise base.invalid(
-                "VECTOR_INPUT_INVALID", "`delete` needs `ids=` or `filter=` (use `delete_index` to drop everything)."
+                "VECTOR_INPUT_INVALID",
+                "`delete` needs `ids=` or `filter=` (use `delete_index` to drop everything).",
+                "ids",
             )
+        if ids is not None and (
+            isinstance(ids, str) or not isinstance(ids, Sequence) or not all(isinstance(i, str) and i for i in ids)
+        ):
+            raise base.invalid("VECTOR_INPUT_INVALID", "`ids` must be a list of non-empty strings.", "ids")
         where = to_chroma(filter)
         await self._call(
             lambda client: self._collection(client, index).delete(
