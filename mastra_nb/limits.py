@@ -40,8 +40,8 @@ def field_path(parts: Sequence[str | int]) -> str:
 def check_id(value: Any, name: str, code: str) -> str:
     """`value` if it is an id: a str of 1 to `MAX_ID` characters, not only spaces, without control characters.
 
-    Ids reach storage queries as values; checking the type here is what keeps `{"$ne": ""}` from being read as a
-    filter, and the length keeps a 10 MB "id" from being stored.
+    Ids reach storage queries as values (storage never reads a mapping as operators); checking them here names
+    the argument when something like `{"$ne": ""}` arrives as an id, and the length keeps a 10 MB "id" out.
 
     Raises:
         MastraError: validation `code`, naming the argument `name`.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import ErrorKind, MastraError, shown
 from .limits import check_id
 from .storage.base import DeleteRowsOp, InsertOp, Op, Storage, UpdateRowsOp
+from .storage.compare import is_in, lt
 
 if TYPE_CHECKING:
     from .mastra import Mastra
@@ -146,10 +147,10 @@ class Runs:
             raise _invalid("`prune` needs `older_than`, `keep_last` or both.")
         if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0):
             raise _invalid(f"`keep_last` must be an int >= 0, got {keep_last!r}.")
-        finished: dict[str, Any] = {"status": {"$in": list(FINISHED)}}
+        finished: dict[str, Any] = {"status": is_in(list(FINISHED))}
         where = dict(finished)
         if older_than is not None:
-            where["updated_at"] = {"$lt": older_than}
+            where["updated_at"] = lt(older_than)
         doomed = await self.storage.select("workflow_runs", where=where, order_by="-updated_at")
         if keep_last is not None:
             newest = await self.storage.select("workflow_runs", where=finished, order_by="-updated_at")
@@ -161,8 +162,8 @@ class Runs:
         ids = [row["run_id"] for row in doomed]
         if ids:
             await self.storage.transaction([
-                DeleteRowsOp("workflow_steps", {"run_id": {"$in": ids}}),
-                DeleteRowsOp("workflow_runs", {"run_id": {"$in": ids}, **finished}),
+                DeleteRowsOp("workflow_steps", {"run_id": is_in(ids)}),
+                DeleteRowsOp("workflow_runs", {"run_id": is_in(ids), **finished}),
             ])  # fmt: skip
         return len(ids)
 
@@ -251,7 +252,7 @@ def _info(table: str, row: Mapping[str, Any]) -> RunInfo:
 
 
 def _check_id(run_id: Any) -> None:
-    # An id is a value, never a filter: `{"$ne": ""}` must not select every run.
+    # An id is a value of sane length: the check names `run_id` rather than letting storage refuse a mapping.
     check_id(run_id, "run_id", "RUN_ID_INVALID")
 
 

@@ -23,6 +23,13 @@ from mastra_nb.storage import (
     SetOp,
     Storage,
     UpsertOp,
+    gt,
+    gte,
+    is_in,
+    lt,
+    lte,
+    ne,
+    not_in,
 )
 from mastra_nb.storage.base import InsertOp, UpdateRowsOp
 
@@ -195,8 +202,8 @@ async def test_unserializable_value_names_the_key(store: Storage) -> None:
         (lambda s: s.upsert("threads", ["t"]), "mappings of column"),
         (lambda s: s.select("threads", limit=-1), "`limit`"),
         (lambda s: s.select("threads", where=[("id", "t")]), "`where` must be a mapping"),
-        (lambda s: s.select("threads", where={"id": {"$in": "abc"}}), "list of values"),
-        (lambda s: s.select("threads", where={"created_at": {"$gt": None}}), "cannot compare with None"),
+        (lambda s: s.select("threads", where={"id": is_in("abc")}), "list of values"),
+        (lambda s: s.select("threads", where={"created_at": gt(None)}), "cannot compare with None"),
         (lambda s: s.delete_rows("threads", None), "pass {}"),
         (lambda s: s.transaction([SetOp("k", 1), "not an op"]), "operation 1"),
     ],
@@ -354,7 +361,7 @@ async def test_update_rows_op_with_expect_is_a_compare_and_set(store: Storage) -
     assert (row["status"], row["version"]) == ("running", 2) and await store.get("side") is None
     # `expect` counts matches, not changes: 0 asserts absence; a bad count is refused with the argument named
     await store.transaction([UpdateRowsOp("workflow_runs", {"run_id": "nope"}, {"status": "x"}, expect=0)])
-    for where, expect in (({"run_id": "r1"}, 0), ({"status": "running"}, 2), ({"run_id": {"$in": ["r1"]}}, 0)):
+    for where, expect in (({"run_id": "r1"}, 0), ({"status": "running"}, 2), ({"run_id": is_in(["r1"])}, 0)):
         with pytest.raises(MastraError, match="found 1"):  # matched one row, then refused: rolled back whole
             await store.transaction([UpdateRowsOp("workflow_runs", where, {"status": "x"}, expect=expect)])
     assert [r["status"] for r in await store.select("workflow_runs")] == ["running"]
@@ -399,9 +406,11 @@ async def test_read_run_reads_a_run_and_its_journal_and_never_takes_an_id_as_a_f
     assert sorted(s["position"] for s in steps) == ["0.10", "1"]
     assert await store.read_run({"run_id": "r1", "workflow_id": "another_workflow"}) == (None, [])
     assert await store.read_run({"run_id": "r9"}) == (None, [])
-    for bad in ({"run_id": {"$ne": "x"}}, {"workflow_id": "w"}):
+    for bad in ({"run_id": ne("x")}, {"workflow_id": "w"}):
         with pytest.raises(MastraError, match="str `run_id`"):
             await store.read_run(bad)
+    with pytest.raises(MastraError, match="never read as operators"):  # an id that arrived as a filter
+        await store.read_run({"run_id": {"$ne": "x"}})
 
 
 async def test_messages_around_reads_matches_with_their_neighbours_in_their_own_threads(store: Storage) -> None:
@@ -431,21 +440,21 @@ async def test_messages_around_reads_matches_with_their_neighbours_in_their_own_
     ("where", "expected"),
     [
         ({"scorer_id": "tone"}, ["s4", "s5"]),
-        ({"score": {"$eq": 0.5}}, ["s4", "s5"]),
+        ({"score": 0.5}, ["s4", "s5"]),
         ({"score": None}, ["s3"]),
-        ({"score": {"$ne": 0.5}}, ["s1", "s2", "s3"]),  # null cells are "not equal" too
-        ({"score": {"$ne": None}}, ["s1", "s2", "s4", "s5"]),
-        ({"score": {"$gt": 0.5}}, ["s1"]),
-        ({"score": {"$gte": 0.5}}, ["s1", "s4", "s5"]),
-        ({"score": {"$lt": 0.5}}, ["s2"]),  # null cells never satisfy a range
-        ({"score": {"$lte": 0.5, "$gt": 0.2}}, ["s4", "s5"]),
-        ({"target_kind": {"$in": ["workflow", "nobody"]}}, ["s3"]),
-        ({"target_kind": {"$in": ["workflow", None]}}, ["s3", "s4"]),
-        ({"target_kind": {"$in": []}}, []),
-        ({"target_kind": {"$nin": ["agent"]}}, ["s3", "s4"]),
-        ({"target_kind": {"$nin": ["agent", None]}}, ["s3"]),
-        ({"target_kind": {"$nin": []}}, ["s1", "s2", "s3", "s4", "s5"]),
-        ({"created_at": {"$gte": datetime(2024, 1, 2, tzinfo=UTC)}}, ["s2", "s3"]),
+        ({"score": ne(0.5)}, ["s1", "s2", "s3"]),  # null cells are "not equal" too
+        ({"score": ne(None)}, ["s1", "s2", "s4", "s5"]),
+        ({"score": gt(0.5)}, ["s1"]),
+        ({"score": gte(0.5)}, ["s1", "s4", "s5"]),
+        ({"score": lt(0.5)}, ["s2"]),  # null cells never satisfy a range
+        ({"score": lte(0.5) & gt(0.2)}, ["s4", "s5"]),
+        ({"target_kind": is_in(["workflow", "nobody"])}, ["s3"]),
+        ({"target_kind": is_in(["workflow", None])}, ["s3", "s4"]),
+        ({"target_kind": is_in([])}, []),
+        ({"target_kind": not_in(["agent"])}, ["s3", "s4"]),
+        ({"target_kind": not_in(["agent", None])}, ["s3"]),
+        ({"target_kind": not_in([])}, ["s1", "s2", "s3", "s4", "s5"]),
+        ({"created_at": gte(datetime(2024, 1, 2, tzinfo=UTC))}, ["s2", "s3"]),
         ({"details": None}, ["s1", "s2", "s3", "s4"]),
         ({"scorer_id": "relevance", "target_kind": "agent"}, ["s1", "s2"]),
     ],
@@ -510,8 +519,8 @@ async def test_timestamps_come_back_aware_utc(store: Storage) -> None:
     assert a["end_time"] == paris and a["end_time"].utcoffset() == timedelta(0)
     assert b["start_time"] == datetime(2024, 3, 1, 10, tzinfo=UTC)
     # Filters compare instants: `paris` is 12:30 UTC, between b (10:00) and a (12:30:15).
-    assert [r["span_id"] for r in await store.select("spans", where={"start_time": {"$lt": paris}})] == ["b"]
-    assert [r["span_id"] for r in await store.select("spans", where={"start_time": {"$gt": paris}})] == ["a"]
+    assert [r["span_id"] for r in await store.select("spans", where={"start_time": lt(paris)})] == ["b"]
+    assert [r["span_id"] for r in await store.select("spans", where={"start_time": gt(paris)})] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -521,9 +530,17 @@ async def test_timestamps_come_back_aware_utc(store: Storage) -> None:
         (lambda s: s.count("threads", {"colour": "red"}), "STORAGE_UNKNOWN_COLUMN", ["'colour'", "resource_id"]),
         (lambda s: s.select("threads", order_by="-colour"), "STORAGE_UNKNOWN_COLUMN", ["'colour'", "title"]),
         (lambda s: s.upsert("threads", [{"id": "t", "colour": 1}]), "STORAGE_UNKNOWN_COLUMN", ["'colour'"]),
-        (lambda s: s.select("scores", where={"score": {"$like": 1}}), "STORAGE_UNKNOWN_OPERATOR", ["$like", "$nin"]),
+        (
+            lambda s: s.select("scores", where={"score": {"$gt": 1}}),
+            "STORAGE_ARGUMENT_INVALID",
+            ["scores.score", "is_in"],
+        ),
         (lambda s: s.delete_rows("scores", {"details": ["a"]}), "STORAGE_OPERATOR_INVALID", ["scores.details"]),
-        (lambda s: s.count("scores", {"details": {"a": 1}}), "STORAGE_UNKNOWN_OPERATOR", ["'a'", "read as operators"]),
+        (
+            lambda s: s.count("scores", {"details": {"a": 1}}),
+            "STORAGE_ARGUMENT_INVALID",
+            ["'a'", "never read as operators"],
+        ),
     ],
 )
 async def test_unknown_names_are_listed(store: Storage, call: Any, code: str, names: list[str]) -> None:
@@ -572,11 +589,11 @@ async def test_both_stores_answer_alike(tmp_path: Any) -> None:
         None,
         {"trace_id": "t1"},
         {"trace_id": None},
-        {"trace_id": {"$ne": "t1"}},
-        {"name": {"$gt": "beta"}},
-        {"name": {"$in": ["alpha", "éclair", None]}},
-        {"status": {"$nin": ["ok"]}},
-        {"start_time": {"$gte": base + timedelta(minutes=20), "$lt": base + timedelta(minutes=40)}},
+        {"trace_id": ne("t1")},
+        {"name": gt("beta")},
+        {"name": is_in(["alpha", "éclair", None])},
+        {"status": not_in(["ok"])},
+        {"start_time": gte(base + timedelta(minutes=20)) & lt(base + timedelta(minutes=40))},
     ]
     orders: list[Any] = [None, "name", "-name", "-start_time", ["status", "-trace_id"]]
     try:

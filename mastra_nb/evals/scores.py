@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import guard
+from ..storage.compare import gte
 from .scorer import Scorer, ScoreResult, ScorerRun
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class Scores:
             if value is not None
         }  # fmt: skip
         if since is not None:
-            where["created_at"] = {"$gte": since}
+            where["created_at"] = gte(since)
         rows = await self._hub.storage.select("scores", where=where, order_by="-created_at", limit=limit)
         results = []
         for row in rows:

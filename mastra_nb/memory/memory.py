@@ -26,6 +26,7 @@ from ..limits import check_bounds, check_id
 from ..models.types import Message
 from ..redaction import hide_known
 from ..storage.base import DeleteRowsOp, UpsertOp
+from ..storage.compare import is_in
 from . import working
 from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
 from .options import MemoryOptions, MessageRange, SemanticRecall, WorkingMemory
@@ -139,7 +140,8 @@ class Memory:
         return thread
 
     async def get_thread(self, thread_id: str) -> Thread | None:
-        # Every id is checked to be a plain str before it reaches a query: `{"$ne": ""}` is a filter, not an id.
+        # Every id is checked to be a plain str of sane length: the error names `thread_id`, and storage would
+        # refuse a mapping such as `{"$ne": ""}` anyway (a value in `where` is never read as operators).
         rows = await self.storage.select("threads", where={"id": _check_id(thread_id, "thread_id")})
         return Thread.from_row(rows[0]) if rows else None
 
@@ -236,13 +238,13 @@ class Memory:
         if not ids:
             return 0
         await self.flush()
-        rows = await self.storage.select("messages", where={"id": {"$in": ids}})
+        rows = await self.storage.select("messages", where={"id": is_in(ids)})
         for resource in {r["resource_id"] for r in rows}:
             if await self._has_index(resource):
                 await self.vector.delete(
                     self.index_for(resource), ids=[r["id"] for r in rows if r["resource_id"] == resource]
                 )
-        return await self.storage.delete_rows("messages", {"id": {"$in": ids}})
+        return await self.storage.delete_rows("messages", {"id": is_in(ids)})
 
     # -- recall ------------------------------------------------------------------------------------------------
 

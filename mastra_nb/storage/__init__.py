@@ -8,6 +8,7 @@ its first operation.
 from __future__ import annotations
 
 from .base import DeleteOp, DeleteRowsOp, Op, SetOp, Storage, UpsertOp
+from .compare import Compare, gt, gte, is_in, lt, lte, ne, not_in
 from .duckdb_store import SCHEMA_VERSION, DuckDBStore
 from .memory import InMemoryStore
 from .tables import TABLES, Column, ColumnType, Table
@@ -26,4 +27,12 @@ __all__ = [
     "Column",
     "ColumnType",
     "TABLES",
+    "Compare",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "ne",
+    "is_in",
+    "not_in",
 ]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ErrorKind, MastraError, shown
 from ..events import STORAGE_ACCESSED, Event, EventBus, Subscription
 from . import tables
+from .compare import is_in
 from .tables import Condition, Table
 
 if TYPE_CHECKING:
@@ -339,8 +340,8 @@ class Storage(ABC):
 
         Args:
             table: a name from `TABLES`.
-            where: `{column: value}` for equality or `{column: {"$gt": value, ...}}` with `$eq`, `$ne`,
-                `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`; all terms must hold.
+            where: `{column: value}` for equality, or `{column: comparison}` built with `ne`, `gt`, `gte`, `lt`,
+                `lte`, `is_in`, `not_in` (combined with `&`); all terms must hold. A mapping is never a comparison.
             order_by: column names, "-name" for descending; ties (and no order) go by primary key.
             limit: at most this many rows.
             offset: skip this many rows first.
@@ -529,9 +530,9 @@ class Storage(ABC):
     ) -> Sequence[Mapping[str, Any]]:
         """Stored cells of `messages_around`, in any order. This default reads the anchors' threads whole and
         picks the neighbours here, which suits an in-process store; a database overrides it with one query."""
-        anchors = await self._select_rows(table, tables.normalize_where(table, {"id": {"$in": ids}}), (), None, 0)
+        anchors = await self._select_rows(table, tables.normalize_where(table, {"id": is_in(ids)}), (), None, 0)
         threads = sorted({row["thread_id"] for row in anchors})
-        where = tables.normalize_where(table, {"thread_id": {"$in": threads}})
+        where = tables.normalize_where(table, {"thread_id": is_in(threads)})
         order = tables.normalize_order(table, ["thread_id", "created_at", "id"])
         rows = await self._select_rows(table, where, order, None, 0) if threads else []
         picked: dict[str, Mapping[str, Any]] = {}

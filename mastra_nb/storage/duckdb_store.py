@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timezone
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ErrorKind, MastraError
+from ._duckdb_errors import NO_EXTENSION_DOWNLOADS, file_kind, make_way_for_new, translate
 from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict, mismatch
 from .tables import TABLES, Condition, Table
 
@@ -123,143 +123,6 @@ def migrate(conn: duckdb.DuckDBPyConnection, up_to: int | None = None, *, path: 
     return current
 
 
-# DuckDB's messages for a file it cannot read as a database: a foreign or empty file, one cut short, a bad checksum.
-_DAMAGE_SIGNS = ("not a valid duckdb database file", "could not read enough bytes", "corrupt database file")
-# For a file that is not DuckDB's: DuckDB opens a SQLite one through its `sqlite` extension, which it would download.
-_NO_EXTENSION_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-_ANOTHER_FILE = "set `MASTRA_STORAGE_PATH` or pass `DuckDBStore(path)`"
-
-
-def _translate(error: Exception, path: Path) -> MastraError:
-    import duckdb
-
-    text = str(error)
-    lower = text.lower()
-    details: dict[str, Any] = {"path": str(path), "cause": type(error).__name__}
-    if isinstance(error, duckdb.IOException) and re.search(r"\block\b", lower):
-        pid = re.search(r"PID (\d+)", text)
-        holder = f"another process (PID {pid.group(1)})" if pid else "another process"
-        return MastraError(
-            ErrorKind.SYSTEM,
-            "STORAGE_LOCKED",
-            f"The storage file {path} is in use by {holder}: DuckDB lets one process use a file at a time. Close "
-            f"the other notebook or kernel holding it (`await hub.shutdown()` there, or shut that kernel down), or "
-            f"give this notebook a file of its own: {_ANOTHER_FILE}.",
-            details={"path": str(path), "pid": int(pid.group(1)) if pid else None},
-        )
-    if isinstance(error, PermissionError) or "permission denied" in lower:
-        return _not_writable(path, details)
-    file_level = isinstance(error, (duckdb.IOException, OSError)) or any(sign in lower for sign in _DAMAGE_SIGNS)
-    kind = _file_kind(path) if file_level and str(path) != ":memory:" else None
-    if kind in ("sqlite", "text", "folder"):
-        return _not_duckdb(path, kind, details)
-    if kind in ("other", "empty") or (kind == "duckdb" and any(sign in lower for sign in _DAMAGE_SIGNS)):
-        return _damaged(path, kind == "duckdb", {**details, "error": text.splitlines()[0]})
-    return MastraError(ErrorKind.SYSTEM, "STORAGE_ERROR", f"DuckDB failed on {path}: {error}", details=details)
-
-
-def _file_kind(path: Path) -> str | None:
-    """What is at `path`, from its first bytes: duckdb, sqlite, text, empty, other, folder; None if nothing readable."""
-    import codecs
-
-    if path.is_dir():
-        return "folder"
-    try:
-        with path.open("rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return None
-    if not head:
-        return "empty"
-    if head.startswith(b"SQLite format 3\x00"):
-        return "sqlite"
-    if head[8:12] == b"DUCK":  # after the header block's checksum
-        return "duckdb"
-    try:
-        # final=False: the sample may end inside a character
-        is_text = b"\x00" not in head and bool(codecs.getincrementaldecoder("utf-8")().decode(head, final=False))
-    except UnicodeDecodeError:
-        is_text = False
-    return "text" if is_text else "other"
-
-
-def _damaged(path: Path, is_duckdb: bool, details: dict[str, Any]) -> MastraError:
-    from shlex import quote
-
-    aside = Path(f"{path}.broken")
-    n = 1
-    while aside.exists() or Path(f"{aside}.wal").exists():  # never suggest a move over an earlier one
-        n += 1
-        aside = Path(f"{path}.broken{n}")
-    move = f"mv {quote(str(path))} {quote(str(aside))}"
-    wal = Path(f"{path}.wal")
-    if wal.exists():  # DuckDB's log of the file's last writes: it goes with the file, never onto a new one
-        move += f" && mv {quote(str(wal))} {quote(f'{aside}.wal')}"
-    what = (
-        "is damaged: it is a DuckDB file, but parts of it cannot be read (it may have been cut short or overwritten)"
-        if is_duckdb
-        else "is not readable as a DuckDB database: it is damaged, or it is another kind of file"
-    )
-    return MastraError(
-        ErrorKind.SYSTEM,
-        "STORAGE_FILE_DAMAGED",
-        f"The storage file {path} {what}. mastra_nb left it as it was. To start again, move it aside: `{move}`; "
-        f"the next use then creates a new, empty store at {path}. If you have a backup of your own, restore it "
-        f"there instead. Or use another file: {_ANOTHER_FILE}.",
-        details={**details, "move_aside": move},
-    )
-
-
-def _not_duckdb(path: Path, kind: str, details: dict[str, Any]) -> MastraError:
-    what = {"sqlite": "a SQLite database", "text": "a text file", "folder": "a folder"}[kind]
-    example = f" such as {path / 'mastra.duckdb'}" if kind == "folder" else ""
-    return MastraError(
-        ErrorKind.VALIDATION,
-        "STORAGE_FILE_NOT_DUCKDB",
-        f"The storage path {path} is {what}, not a DuckDB database file, so `DuckDBStore` cannot use it; mastra_nb "
-        f"left it as it was. Give the store a file of its own{example}: {_ANOTHER_FILE} with a path that does not "
-        f"exist yet (it is created on first use).",
-        details={**details, "found": kind},
-    )
-
-
-def _not_writable(path: Path, details: dict[str, Any]) -> MastraError:
-    from shlex import quote
-
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        problem = "is read-only: mastra_nb needs to read and write it"
-        fix = f"make it writable (`chmod u+rw {quote(str(path))}`)"
-    else:  # the file is missing, or DuckDB could not create its `.wal` beside it
-        folder = path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        problem = f"cannot be written: the folder {folder} is read-only (DuckDB creates files there)"
-        fix = f"make the folder writable (`chmod u+w {quote(str(folder))}`)"
-    return MastraError(
-        ErrorKind.SYSTEM,
-        "STORAGE_NOT_WRITABLE",
-        f"The storage file {path} {problem}. To fix it, {fix}, or use another file: {_ANOTHER_FILE}.",
-        details=details,
-    )
-
-
-def _make_way_for_new(path: Path) -> None:
-    """Remove an empty (0-byte) file where a new database goes: DuckDB refuses one, and one holds nothing. A
-    `NamedTemporaryFile(suffix=".duckdb")` leaves such a file. Not while another process has the file locked: that
-    is DuckDB creating it there, and it is about to hold a database."""
-    if os.name != "posix":
-        return  # no such lock to take first: DuckDB refuses the file, and the message says to move it aside
-    import fcntl
-
-    with path.open("r+b") as file:
-        try:
-            fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock DuckDB takes
-        except OSError:
-            return  # DuckDB reports the holder when it opens the file
-        if os.fstat(file.fileno()).st_size == 0:
-            path.unlink()  # while locked: no DuckDB can have opened it in between
-
-
 def _may_need_undo(write: Write) -> bool:
     """Whether a compare-and-set could update rows and then fail, needing a transaction to roll back. Not when
     `where` pins one row by its whole primary key and at least one match is expected: a mismatch is then a
@@ -356,7 +219,7 @@ class DuckDBStore(Storage):
                     self._conn = self._connect()
                 return fn(self._conn, *args)
             except (duckdb.Error, OSError) as error:
-                translated = _translate(error, self._path)
+                translated = translate(error, self._path)
                 if translated.code == "STORAGE_FILE_DAMAGED" and self._conn is not None:
                     self._close_conn()  # let go of a damaged file: the message says to move it aside and start again
                 raise translated from error
@@ -367,14 +230,14 @@ class DuckDBStore(Storage):
         config: dict[str, Any] = {}
         if str(self._path) != ":memory:":
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            kind = _file_kind(self._path)
+            kind = file_kind(self._path)
             if kind == "empty":
-                _make_way_for_new(self._path)
+                make_way_for_new(self._path)
             elif kind not in (None, "duckdb"):
                 # Opening fails either way; this way at once and offline. DuckDB files keep the default options:
                 # DuckDB refuses a second connection with other options to a file open in this process, as when a
                 # user opens the store's file with `duckdb.connect(path)` to look inside.
-                config = _NO_EXTENSION_DOWNLOADS
+                config = NO_EXTENSION_DOWNLOADS
         conn = duckdb.connect(str(self._path), config=config)
         try:
             migrate(conn, path=str(self._path))

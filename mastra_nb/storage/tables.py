@@ -18,12 +18,12 @@ from typing import Any, Literal, get_args
 
 from ..errors import ErrorKind, MastraError, shown
 from ..limits import MAX_DEPTH, field_path
+from .compare import OPERATOR_NAMES, Compare
 
-__all__ = ["COLUMN_TYPES", "OPERATORS", "TABLES", "Column", "ColumnType", "Condition", "Table"]
+__all__ = ["COLUMN_TYPES", "TABLES", "Column", "ColumnType", "Condition", "Table"]
 
 ColumnType = Literal["text", "int", "float", "bool", "json", "timestamp"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
-OPERATORS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 _RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 _INT64 = (-(2**63), 2**63 - 1)  # DuckDB's BIGINT; the in-memory store refuses the same values
 
@@ -326,7 +326,8 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
 
 
 def normalize_where(table: Table, where: Any) -> tuple[Condition, ...]:
-    """Validate `{column: value}` or `{column: {"$op": value}}` into conditions (all must hold)."""
+    """Validate `{column: value}` (equality) or `{column: gt(value) & ...}` (see `compare`) into conditions, all
+    of which must hold. A value is always a value: a mapping is refused, never read as operators."""
     if where is None:
         return ()
     if not isinstance(where, Mapping):
@@ -336,39 +337,41 @@ def normalize_where(table: Table, where: Any) -> tuple[Condition, ...]:
     conditions = []
     for name, spec in where.items():
         column = table.column(name)
-        terms = spec.items() if isinstance(spec, Mapping) else [("$eq", spec)]
-        for op, value in terms:
-            conditions.append(_condition(table, column, op, value))
+        if isinstance(spec, Mapping):
+            raise _invalid(
+                "STORAGE_ARGUMENT_INVALID",
+                f"`where` compares `{table.name}.{column.name}` with the mapping {shown(spec)}: a value in `where` is "
+                "compared for equality and is never read as operators. Build comparisons with "
+                "`mastra_nb.storage.gt(...)`, `is_in([...])`, `ne(...)` and friends.",
+                field=f"where.{column.name}",
+            )
+        terms = spec.terms if isinstance(spec, Compare) else (("$eq", spec),)
+        conditions += [_condition(table, column, op, value) for op, value in terms]
     return tuple(conditions)
 
 
-def _condition(table: Table, column: Column, op: Any, value: Any) -> Condition:
+def _condition(table: Table, column: Column, op: str, value: Any) -> Condition:
     subject = f"`{table.name}.{column.name}` in `where`"
-    if op not in OPERATORS:
-        raise _invalid(
-            "STORAGE_UNKNOWN_OPERATOR",
-            f"Unknown operator {op!r} for {subject}; the operators are {', '.join(OPERATORS)}."
-            + ("" if str(op).startswith("$") else " (A mapping in `where` is read as operators.)"),
-            field=f"where.{column.name}",
-        )
     if column.type == "json" and not (op in ("$eq", "$ne") and value is None):
         # JSON text equality depends on key order and spacing: filter such values in Python instead.
         raise _invalid(
             "STORAGE_OPERATOR_INVALID",
-            f"json column {subject} can only be tested for None (`{{'$eq': None}}` or `{{'$ne': None}}`).",
+            f"json column {subject} can only be tested for None (`None` or `ne(None)`).",
             field=f"where.{column.name}",
         )
     if op in ("$in", "$nin"):
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, set, frozenset)):
             raise _invalid(
                 "STORAGE_ARGUMENT_INVALID",
-                f"`{op}` for {subject} needs a list of values, got {shown(value)}.",
+                f"`{OPERATOR_NAMES[op]}` for {subject} needs a list of values, got {shown(value)}.",
                 field=f"where.{column.name}",
             )
         return Condition(column, op, tuple(encode(column, v, subject) for v in value))
     if op in _RANGE_OPERATORS and value is None:
         raise _invalid(
-            "STORAGE_ARGUMENT_INVALID", f"`{op}` for {subject} cannot compare with None.", field=f"where.{column.name}"
+            "STORAGE_ARGUMENT_INVALID",
+            f"`{OPERATOR_NAMES[op]}` for {subject} cannot compare with None.",
+            field=f"where.{column.name}",
         )
     return Condition(column, op, encode(column, value, subject))
 

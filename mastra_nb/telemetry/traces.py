@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
+from ..storage.compare import gte, is_in
 
 if TYPE_CHECKING:
     from .tracing import Telemetry
@@ -231,7 +232,7 @@ class Traces:
         await self._telemetry.flush()
         where: dict[str, Any] = {}
         if since is not None:
-            where["start_time"] = {"$gte": since}
+            where["start_time"] = gte(since)
         names = [f"invoke_agent {agent}"] if agent is not None else []
         names += [f"workflow {workflow}"] if workflow is not None else []
         if len(names) > 1:
@@ -239,7 +240,7 @@ class Traces:
         if names:
             where["name"] = names[0]
         elif run_id is not None or thread_id is not None:
-            where["kind"] = {"$in": ["agent", "workflow"]}
+            where["kind"] = is_in(["agent", "workflow"])
         else:
             where["parent_span_id"] = None
         if run_id is not None:
@@ -250,7 +251,7 @@ class Traces:
         trace_ids = list(dict.fromkeys(row["trace_id"] for row in matches))[:limit]
         if not trace_ids:
             return []
-        roots = await storage.select("spans", where={"trace_id": {"$in": trace_ids}, "parent_span_id": None})
+        roots = await storage.select("spans", where={"trace_id": is_in(trace_ids), "parent_span_id": None})
         first = {row["trace_id"]: row for row in roots}
         for row in matches:  # a trace whose root is stored elsewhere (or still running) is shown by its match
             first.setdefault(row["trace_id"], row)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import MastraError
 from ..storage.base import DeleteRowsOp, InsertOp, Op, UpdateRowsOp
+from ..storage.compare import is_in
 
 if TYPE_CHECKING:
     from ..runs import Runs
@@ -225,7 +226,7 @@ class Journal:
                     # expect=1: a journal row is only ever updated where it exists; anything else is a bug to see
                     operations.append(UpdateRowsOp("workflow_steps", where, values, expect=1))
             elif rewritten:
-                where = {"run_id": self.run_id, "position": {"$in": [r.path for r in rewritten]}}
+                where = {"run_id": self.run_id, "position": is_in([r.path for r in rewritten])}
                 operations.append(DeleteRowsOp("workflow_steps", where))
             if new:
                 rows = [{"run_id": self.run_id, "position": r.path, **_row(r)} for r in new]
