@@ -57,7 +57,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    # tests/test_fuzz.py tallies its calls: the figures its issue asks for, printed where a person reads them
+    # tests/test_fuzz.py tallies its calls and tests/test_secrets.py what it scanned: the figures their issue asks
+    # for, printed where a person reads them
+    scanned = getattr(sys.modules.get("test_secrets"), "SCANNED", None)
+    if scanned:
+        terminalreporter.write_line(
+            f"secrets scan: {scanned['files']} files ({scanned['bytes']:,} bytes), {scanned['log_lines']} log lines "
+            f"and {scanned['shown']} shown errors read, 0 hits (a hit fails its test)"
+        )
     fuzz = sys.modules.get("test_fuzz")
     tally = getattr(fuzz, "TALLY", None)
     if tally:

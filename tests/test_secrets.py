@@ -23,6 +23,7 @@ MODEL_KEY = "sk-live-Model7Key3Zq8XvN3mK7pL2"  # given to `Model(api_key=...)`, 
 ENV_KEY = "acme-env-secret-4f9a8b7c6d5e"  # in `ACME_API_KEY`: not key-shaped, known only by the variable's name
 SHORT_KEY = "sk-live-abcd1234"  # a short test key an application logs by mistake
 SECRETS = (MODEL_KEY, ENV_KEY, SHORT_KEY)
+SCANNED: dict[str, int] = {}  # what the scan read (printed by conftest's summary)
 
 
 class Lines(logging.Handler):
@@ -114,6 +115,7 @@ async def test_planted_keys_reach_no_stored_byte_log_line_or_shown_error(
     leaked = {str(p.relative_to(tmp_path)): s for p in files for s in SECRETS if s.encode() in p.read_bytes()}
     assert leaked == {}
     lines = stream.getvalue().splitlines() + root_lines
+    SCANNED.update(files=len(files), bytes=sum(p.stat().st_size for p in files), log_lines=len(lines), shown=len(shown))
     assert any("calling ACME with key" in line for line in lines) and any("app's own line" in line for line in lines)
     assert [line for line in lines if _leaks(line)] == []
     assert [text for text in shown if _leaks(text)] == []
