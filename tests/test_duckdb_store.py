@@ -459,3 +459,19 @@ async def test_an_empty_file_another_process_holds_is_left_alone(tmp_path: Path)
         await store.close()
     finally:
         holder.communicate("")
+
+
+async def test_the_store_never_lets_duckdb_download_an_extension(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    await store.set("k", {"v": 1})
+    try:
+        # the same database instance, as a user looking inside the file from the notebook gets it
+        peek = duckdb.connect(str(tmp_path / "store.duckdb"))
+        settings = peek.execute(
+            "SELECT current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')"
+        ).fetchone()
+        peek.close()
+        assert settings == (False, False)
+        assert await store.get("k") == {"v": 1}
+    finally:
+        await store.close()

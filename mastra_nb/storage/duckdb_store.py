@@ -234,12 +234,15 @@ class DuckDBStore(Storage):
             if kind == "empty":
                 make_way_for_new(self._path)
             elif kind not in (None, "duckdb"):
-                # Opening fails either way; this way at once and offline. DuckDB files keep the default options:
-                # DuckDB refuses a second connection with other options to a file open in this process, as when a
-                # user opens the store's file with `duckdb.connect(path)` to look inside.
+                # Opening fails either way; this way at once and offline (DuckDB would fetch its `sqlite` extension
+                # to open a SQLite file). A DuckDB file is opened with the default options, since DuckDB refuses a
+                # second connection with other options to a file open in this process, as when a user opens the
+                # store's file with `duckdb.connect(path)` to look inside; the same settings follow as `SET`s.
                 config = NO_EXTENSION_DOWNLOADS
         conn = duckdb.connect(str(self._path), config=config)
         try:
+            for setting in NO_EXTENSION_DOWNLOADS:  # the store needs no extension: nothing is ever downloaded
+                conn.execute(f"SET {setting} = false")
             migrate(conn, path=str(self._path))
         except BaseException:
             conn.close()  # release the file: a too-new or broken file must not stay locked by us
