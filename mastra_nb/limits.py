@@ -66,13 +66,40 @@ def check_bounds(value: Any, *, code: str, subject: str) -> None:
     Raises:
         MastraError: validation, naming the path where the limit was crossed.
     """
+    # The common case costs a few µs: one pass counting depth and values, with no paths; only a value that is
+    # refused is walked again, by `_locate`, to name where.
+    if type(value) in _LEAVES:
+        return
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 1
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, Mapping) else item
+        seen += len(children)
+        for child in children:
+            kind = type(child)
+            if kind in _LEAVES:
+                continue
+            if kind is dict or kind is list or kind is tuple or isinstance(child, Mapping):
+                if depth + 1 >= MAX_DEPTH:
+                    raise _locate(value, code, subject)
+                stack.append((child, depth + 1))
+        if seen > MAX_ITEMS:
+            raise _locate(value, code, subject)
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _locate(value: Any, code: str, subject: str) -> MastraError:
+    """The error for a value `check_bounds` refused, naming the path where the limit was crossed first."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     seen = 0
     while stack:
         item, path = stack.pop()
         seen += 1
         if seen > MAX_ITEMS:
-            raise _refused(code, subject, path, "too large", f"at most {MAX_ITEMS:,} values in all")
+            return _refused(code, subject, path, "too large", f"at most {MAX_ITEMS:,} values in all")
         if isinstance(item, Mapping):
             children: Any = ((k if isinstance(k, str) else repr(k), v) for k, v in item.items())
         elif isinstance(item, (list, tuple)):
@@ -80,8 +107,9 @@ def check_bounds(value: Any, *, code: str, subject: str) -> None:
         else:
             continue
         if len(path) >= MAX_DEPTH:
-            raise _refused(code, subject, path, "nested too deep", f"at most {MAX_DEPTH} levels of nesting")
+            return _refused(code, subject, path, "nested too deep", f"at most {MAX_DEPTH} levels of nesting")
         stack.extend((child, (*path, key)) for key, child in children)
+    raise AssertionError("unreachable: `check_bounds` found the value over a limit")
 
 
 def _refused(code: str, subject: str, path: tuple[str | int, ...], problem: str, expected: str) -> MastraError:
