@@ -11,10 +11,11 @@ message echoing a key, a user's exception), no secret reaches the stores, logs a
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Collection
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .redaction import redact, scrub
+from .redaction import REDACTED, redact, scrub, sensitive_key
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -78,7 +79,13 @@ class MastraError(Exception):
 
     @classmethod
     def from_validation(
-        cls, error: ValidationError, *, code: str, subject: str, hint: str = "Fix these fields and call again."
+        cls,
+        error: ValidationError,
+        *,
+        code: str,
+        subject: str,
+        hint: str = "Fix these fields and call again.",
+        hidden: Collection[str] = (),
     ) -> MastraError:
         """Translate a pydantic `ValidationError` into a validation `MastraError`.
 
@@ -87,13 +94,15 @@ class MastraError(Exception):
             code: the stable code of the new error.
             subject: what was being validated, as the message should name it (``"input of tool `add`"``).
             hint: what the person should do next.
+            hidden: more field names whose given values are never quoted (fields marked `Sensitive`); fields named
+                like secrets (`password`, `api_key`, `*_token`, ...) are never quoted either.
         """
         fields = [
             {
                 "field": ".".join(str(part) for part in item["loc"]) or "(root)",
                 "expected": item["msg"],
                 "type": item["type"],
-                "input": shown(item.get("input")),
+                "input": REDACTED if _secret_field(item["loc"], hidden) else shown(item.get("input")),
             }
             for item in error.errors(include_url=False)
         ]
@@ -104,6 +113,10 @@ class MastraError(Exception):
             f"Invalid {subject}: {listed}. {hint}",
             details={"errors": fields},
         )
+
+
+def _secret_field(loc: tuple[int | str, ...], hidden: Collection[str]) -> bool:
+    return any(isinstance(part, str) and (part in hidden or sensitive_key(part)) for part in loc)
 
 
 def shown(value: Any, limit: int = 60) -> str:

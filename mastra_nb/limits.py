@@ -59,7 +59,7 @@ def check_bounds(value: Any, *, code: str, subject: str) -> None:
     """Refuse a value nested deeper than `MAX_DEPTH` or larger than `MAX_ITEMS` values.
 
     Args:
-        value: a JSON-like value (dicts, lists and tuples are walked; anything else is a leaf).
+        value: any value; mappings, lists and tuples are walked (their subclasses too), anything else is a leaf.
         code: the code of the error (the caller's own, such as `TOOL_INPUT_INVALID`).
         subject: what the value is, as the message names it (``"the input of tool `add`"``).
 
@@ -67,8 +67,8 @@ def check_bounds(value: Any, *, code: str, subject: str) -> None:
         MastraError: validation, naming the path where the limit was crossed.
     """
     # The common case costs a few µs: one pass counting depth and values, with no paths; only a value that is
-    # refused is walked again, by `_locate`, to name where.
-    if type(value) in _LEAVES:
+    # refused is walked again, by `_locate`, to name where. Both passes walk exactly the `_container`s.
+    if not _container(value):
         return
     stack: list[tuple[Any, int]] = [(value, 0)]
     seen = 1
@@ -77,10 +77,7 @@ def check_bounds(value: Any, *, code: str, subject: str) -> None:
         children = item.values() if isinstance(item, Mapping) else item
         seen += len(children)
         for child in children:
-            kind = type(child)
-            if kind in _LEAVES:
-                continue
-            if kind is dict or kind is list or kind is tuple or isinstance(child, Mapping):
+            if type(child) not in _LEAVES and _container(child):
                 if depth + 1 >= MAX_DEPTH:
                     raise _locate(value, code, subject)
                 stack.append((child, depth + 1))
@@ -88,7 +85,11 @@ def check_bounds(value: Any, *, code: str, subject: str) -> None:
             raise _locate(value, code, subject)
 
 
-_LEAVES = frozenset({str, int, float, bool, type(None)})
+_LEAVES = frozenset({str, int, float, bool, type(None)})  # the common leaves, skipped without an isinstance
+
+
+def _container(value: Any) -> bool:
+    return isinstance(value, (Mapping, list, tuple))
 
 
 def _locate(value: Any, code: str, subject: str) -> MastraError:
@@ -100,15 +101,14 @@ def _locate(value: Any, code: str, subject: str) -> MastraError:
         seen += 1
         if seen > MAX_ITEMS:
             return _refused(code, subject, path, "too large", f"at most {MAX_ITEMS:,} values in all")
-        if isinstance(item, Mapping):
-            children: Any = ((k if isinstance(k, str) else repr(k), v) for k, v in item.items())
-        elif isinstance(item, (list, tuple)):
-            children = enumerate(item)
-        else:
+        if not _container(item):
             continue
         if len(path) >= MAX_DEPTH:
             return _refused(code, subject, path, "nested too deep", f"at most {MAX_DEPTH} levels of nesting")
-        stack.extend((child, (*path, key)) for key, child in children)
+        if isinstance(item, Mapping):
+            stack.extend((child, (*path, key if isinstance(key, str) else repr(key))) for key, child in item.items())
+        else:
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
     raise AssertionError("unreachable: `check_bounds` found the value over a limit")
 
 

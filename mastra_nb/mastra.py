@@ -97,7 +97,7 @@ class Mastra:
             from .telemetry.logs import silence
 
             logger = silence()
-        self.logger = logger if logger is not None else logging.getLogger("mastra_nb")
+        self.logger = logger if logger is not None else guard(logging.getLogger("mastra_nb"))
         self._telemetry = _telemetry(telemetry).bind(self)
         self._scores: Scores | None = None
         self._runs = Runs(self)  # cheap: it opens nothing until a run is read or written

@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = [
     "LOG_RECORD_ATTRIBUTES", "REDACTED", "RedactingFilter", "Redactor", "Sensitive", "add_secret", "default_redactor",
-    "guard", "hide_known", "redact", "refresh_environment", "safe_cause", "scrub", "sensitive_key",
+    "guard", "hide_known", "redact", "sensitive_fields", "refresh_environment", "safe_cause", "scrub", "sensitive_key",
 ]  # fmt: skip
 
 REDACTED = "[REDACTED]"
@@ -79,22 +79,33 @@ def sensitive_key(key: str, fields: frozenset[str] = frozenset()) -> bool:
 
 
 class _Secrets:
-    """A set of literal secrets and the one regex that finds any of them (a longer secret wins over its prefix)."""
+    """A set of literal secrets and the one regex that finds any of them (a longer secret wins over its prefix).
+
+    The regex is rebuilt when it is next used, not on each `add`: a server that sees a new bearer token in every
+    request's spans adds many between two uses, and one compile of a thousand alternatives takes milliseconds.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
-        self.pattern: re.Pattern[str] | None = None
+        self._pattern: re.Pattern[str] | None = None
+        self._stale = False
 
     def add(self, value: object) -> None:
         if not isinstance(value, str) or len(value) < _MIN_SECRET or value in self._values or REDACTED in value:
             return
         with self._lock:
-            if len(self._values) >= _MAX_SECRETS:
-                return
-            self._values.add(value)
-            ordered = sorted(self._values, key=len, reverse=True)
-            self.pattern = re.compile("|".join(map(re.escape, ordered)))
+            if len(self._values) < _MAX_SECRETS:
+                self._values.add(value)
+                self._stale = True
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        if self._stale:
+            with self._lock:
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern, self._stale = re.compile("|".join(map(re.escape, ordered))), False
+        return self._pattern
 
 
 # The process-wide registry: keys a `Model` or an embedder was given, and secret-looking environment variables.
@@ -112,15 +123,16 @@ def add_secret(value: str | None) -> None:
 def refresh_environment() -> None:
     """Register the values of secret-looking environment variables (`*_API_KEY`, `*_TOKEN`, `*_SECRET`,
     `*_PASSWORD`, ...). Called whenever the process's redactor is used, since a notebook often sets
-    `os.environ["OPENAI_API_KEY"]` after the import; the names are matched again only when the number of
-    variables changed, so a call costs about a microsecond."""
-    if len(os.environ) != _environment[0]:
-        _environment[:] = [len(os.environ), *(name for name in os.environ if _ENV_NAME.search(name))]
+    `os.environ["OPENAI_API_KEY"]` after the import; the names are matched again only when they changed, so a call
+    costs a microsecond or two."""
+    names = tuple(os.environ)
+    if names != _environment[0]:
+        _environment[:] = [names, *(name for name in names if _ENV_NAME.search(name))]
     for name in _environment[1:]:
         _KNOWN.add(os.environ.get(name))
 
 
-_environment: list[Any] = [-1]  # how many variables there were, then the secret-looking names among them
+_environment: list[Any] = [()]  # the variables' names last time, then the secret-looking names among them
 
 
 class Redactor:
@@ -201,14 +213,16 @@ class Redactor:
     def scrub(self, value: Any, *, patterns: bool = True, _depth: int = 0) -> Any:
         """`value` with its text masked and its types kept: strings inside dicts, lists and tuples are masked,
         secret keys hidden, and any other object passed through as it is (for an error's details, which may hold
-        objects a caller reads back). `patterns=False` masks the known secrets only (see `hide_known`)."""
+        objects a caller reads back). `patterns=False` masks the known secrets only (see `hide_known`). Unlike
+        `value`, a hidden value is not remembered as a secret: this runs on the process's redactor, for every error
+        and saved message, where a key such as `session_token` would otherwise mark ordinary text everywhere."""
         if isinstance(value, str):
             return self.text(value, patterns=patterns)
         if _depth >= _MAX_DEPTH and isinstance(value, (Mapping, list, tuple)):
             return _TOO_DEEP
         if isinstance(value, Mapping):
             return {
-                k: self._hide(v)
+                k: _masked(v)
                 if isinstance(k, str) and sensitive_key(k, self.fields)
                 else self.scrub(v, patterns=patterns, _depth=_depth + 1)
                 for k, v in value.items()
@@ -228,13 +242,14 @@ class Redactor:
 
     def _model(self, model: Any, depth: int) -> Any:
         dumped = model.model_dump(mode="json", by_alias=True)
-        hidden = self._hidden_fields(type(model))
+        hidden = self.hidden_fields(type(model))
         if isinstance(dumped, dict):
             for name in hidden & dumped.keys():
                 dumped[name] = self._hide(dumped[name])
         return self.value(dumped, depth + 1)
 
-    def _hidden_fields(self, cls: type) -> frozenset[str]:
+    def hidden_fields(self, cls: type) -> frozenset[str]:
+        """The names (and aliases) of a pydantic model's fields marked sensitive."""
         found = self._sensitive_fields.get(cls)
         if found is None:
             names = set()
@@ -244,6 +259,10 @@ class Redactor:
                     names.update({name, info.alias or name})
             found = self._sensitive_fields[cls] = frozenset(names)
         return found
+
+
+def _masked(value: Any) -> Any:
+    return None if value is None else REDACTED
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -274,6 +293,26 @@ def scrub(value: Any) -> Any:
     return default_redactor().scrub(value)
 
 
+def sensitive_fields(model: type) -> set[str]:
+    """The names of the fields marked `Sensitive` in a pydantic `model` and in the models inside it: an error about
+    such a field never quotes the value it was given."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    names: set[str] = set()
+    todo, seen = [model], {model}
+    while todo:
+        current = todo.pop()
+        names |= default_redactor().hidden_fields(current)
+        for info in getattr(current, "model_fields", {}).values():
+            for inner in (info.annotation, *get_args(info.annotation)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in seen:
+                    seen.add(inner)
+                    todo.append(inner)
+    return names
+
+
 def hide_known(value: Any) -> Any:
     """`value` with the known secrets (models' keys, secret environment variables, `add_secret`) masked and its
     types kept, but no credential-shaped pattern: for conversation content, where a pattern could mangle what a
@@ -282,22 +321,41 @@ def hide_known(value: Any) -> Any:
 
 
 def safe_cause(exc: BaseException) -> BaseException | None:
-    """`exc` to chain to the error that translates it, or None when its text holds a secret: a traceback prints a
-    chained exception's message as it is, so a provider's error echoing the key must not be chained."""
-    text = str(exc)
-    return exc if redact(text) == text else None
+    """`exc` to chain to the error that translates it, or None when its text, or that of an exception it was
+    raised from or while handling, holds a secret: a traceback prints every chained exception's message as it is."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if redact(text) != text:
+            return None
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return exc
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message, arguments, `extra` values and exception text (see `Redactor`)."""
+    """Masks secrets in a record's message, arguments, `extra` values and exception text (see `Redactor`).
+
+    The record leaves with its message formatted and its exception as text (`exc_info` is cleared): that is what
+    keeps a handler from printing the secrets they held.
+    """
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
-        self.redactor = redactor if redactor is not None else default_redactor()
+        self._redactor = redactor  # None: the process's, looked up per record (so importing builds no regex)
+
+    @property
+    def redactor(self) -> Redactor:
+        return self._redactor if self._redactor is not None else default_redactor()
 
     def filter(self, record: logging.LogRecord) -> bool:
         redact = self.redactor
-        record.msg, record.args = redact.text(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # a format string its arguments do not fit: shown as it is, never raised at the caller
+            message = f"{record.msg} (arguments that did not fit it: {record.args!r})"
+        record.msg, record.args = redact.text(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -70,5 +70,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if tally:
         terminalreporter.write_line(
             f"fuzz: {tally['tried']} calls tried, {tally['refused cleanly']} refused cleanly, "
-            f"{tally['accepted']} accepted, 0 unclear (an unclear outcome fails its test)"
+            f"{tally['accepted']} accepted, {tally['unclear']} unclear (an unclear outcome fails its test)"
         )

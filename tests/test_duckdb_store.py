@@ -308,7 +308,7 @@ async def test_the_suggested_move_never_overwrites_an_earlier_one(tmp_path: Path
     await store.close()
 
 
-async def test_a_sqlite_file_is_named_and_refused_at_once_without_a_download(tmp_path: Path) -> None:
+async def test_a_sqlite_file_is_named_refused_and_left_as_it_was(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "app.db"
@@ -318,18 +318,15 @@ async def test_a_sqlite_file_is_named_and_refused_at_once_without_a_download(tmp
     conn.close()
     before = path.read_bytes()
     store = DuckDBStore(path)
-    started = time.perf_counter()
     with pytest.raises(MastraError) as info:
         await store.list()
-    elapsed = time.perf_counter() - started
     error = info.value
     assert (error.kind, error.code) == (ErrorKind.VALIDATION, "STORAGE_FILE_NOT_DUCKDB")
     assert str(path) in error.message and "a SQLite database, not a DuckDB" in error.message
     assert "MASTRA_STORAGE_PATH" in error.message and "DuckDBStore(path)" in error.message
     assert "SQLiteStore" not in error.message  # no such store (yet)
-    # DuckDB opens a SQLite file through its `sqlite` extension, downloaded on demand: offline that took seconds,
-    # online it would have opened the user's file and written mastra_nb's tables into it.
-    assert "download" not in str(error.__cause__).lower() and elapsed < 1.0, (elapsed, error.__cause__)
+    # DuckDB opens a SQLite file through its `sqlite` extension, downloaded on demand: online it would have opened
+    # the user's file and written mastra_nb's tables into it, so the file's bytes are what must not change.
     assert path.read_bytes() == before and not _held_open_by_us(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT text FROM notes").fetchall() == [("mine",)]

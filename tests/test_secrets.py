@@ -8,14 +8,16 @@ import io
 import logging
 import traceback
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from openai_server import Reply
+from pydantic import BaseModel
 
 from mastra_nb import Agent, DuckDBStore, Mastra, MastraConfig, MastraError, Model, Step, Workflow, tool
 from mastra_nb.memory import Memory
 from mastra_nb.redaction import REDACTED, redact
-from mastra_nb.telemetry import configure_logging
+from mastra_nb.telemetry import Sensitive, configure_logging
 from mastra_nb.tools import ToolContext
 from mastra_nb.vectors import ChromaVectorStore
 
@@ -115,10 +117,11 @@ async def test_planted_keys_reach_no_stored_byte_log_line_or_shown_error(
     leaked = {str(p.relative_to(tmp_path)): s for p in files for s in SECRETS if s.encode() in p.read_bytes()}
     assert leaked == {}
     lines = stream.getvalue().splitlines() + root_lines
-    SCANNED.update(files=len(files), bytes=sum(p.stat().st_size for p in files), log_lines=len(lines), shown=len(shown))
     assert any("calling ACME with key" in line for line in lines) and any("app's own line" in line for line in lines)
     assert [line for line in lines if _leaks(line)] == []
     assert [text for text in shown if _leaks(text)] == []
+    # only a clean scan reports its figures: a leak fails above
+    SCANNED.update(files=len(files), bytes=sum(p.stat().st_size for p in files), log_lines=len(lines), shown=len(shown))
 
 
 def test_an_error_is_redacted_when_it_is_made_and_keeps_its_details_types():
@@ -141,3 +144,37 @@ def test_a_key_set_in_the_environment_after_import_is_masked_in_a_model_error(mo
     error = translate(AuthenticationError("bad token late-token-value-91xq"), "openai/x")
     assert "late-token-value-91xq" not in str(error) and error.code == "MODEL_AUTH_FAILED"
     assert redact("late-token-value-91xq") == REDACTED
+
+
+class Login(BaseModel):
+    user: str
+    pin: Annotated[int, Sensitive]  # not named like a secret: marked as one
+
+
+async def test_an_invalid_secret_field_is_named_but_its_value_never_quoted():
+    @tool
+    def sign_in(login: Login, password: int) -> str:
+        """Sign in."""
+        return login.user
+
+    with pytest.raises(MastraError) as info:
+        await sign_in.execute({"login": {"user": "ann", "pin": "pin-4417-0093"}, "password": "hunter2-hunter2"})
+    error = info.value
+    assert [e["field"] for e in error.details["errors"]] == ["login.pin", "password"]
+    shown = str(error) + str(error.to_dict())
+    assert "pin-4417-0093" not in shown and "hunter2-hunter2" not in shown and REDACTED in shown
+
+
+async def test_an_exception_quoting_a_key_is_not_chained_even_when_it_is_the_context():
+    @tool
+    def fetch(url: str) -> str:
+        """Fetch."""
+        try:
+            raise ConnectionError(f"401 for Authorization: Bearer {MODEL_KEY}")
+        except ConnectionError:
+            raise RuntimeError(f"upstream failed for {url}")  # noqa: B904 - careless code, as users write it
+
+    with pytest.raises(MastraError) as info:
+        await fetch.execute({"url": "https://api.example"})
+    printed = "".join(traceback.format_exception(info.value))
+    assert "upstream failed" in printed and MODEL_KEY not in printed

@@ -394,3 +394,23 @@ async def test_a_user_step_may_be_called_sleep_or_branch():
     workflow = Workflow("names", input=Num).then(Step("sleep", lambda d: d, input=Num, output=Num)).sleep(0)
     result = await run_of(workflow, {"n": 1})
     assert list(result.steps) == ["0"] and result.steps["0"].step_id == "sleep"
+
+
+class _Full(BaseModel):
+    city: str
+    days: int
+
+
+class _Short(BaseModel):
+    city: str
+
+
+async def test_a_step_hands_its_model_to_a_step_that_takes_another_model_with_its_fields():
+    # One step's pydantic output is the next step's input when the fields fit, though the models differ.
+    flow = (
+        Workflow("handover")
+        .then(Step("plan", lambda d: _Full(city="Lisbon", days=3), output=_Full))
+        .then(Step("greet", lambda d: {"hello": d.city}, input=_Short))
+    )
+    result = await flow.create_run(durability="none").start({})
+    assert result.status == "success" and result.output == {"hello": "Lisbon"}

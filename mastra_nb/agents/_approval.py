@@ -15,7 +15,8 @@ import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ErrorKind, MastraError, shown
+from ..errors import ErrorKind, MastraError
+from ..limits import check_id
 from ..models.types import Usage
 from ..storage.base import SetOp
 from .results import PendingApproval, StepResult, jsonable
@@ -69,10 +70,7 @@ class Approvals:
     async def load(self, run_id: str) -> dict[str, Any]:
         """The stored run (its `data` with `run_id`, `agent`, `status`, `version`), checked to belong to this
         agent."""
-        if not isinstance(run_id, str) or not run_id:
-            raise MastraError(
-                ErrorKind.VALIDATION, "AGENT_RUN_NOT_FOUND", f"`run_id` must be a run's id, got {shown(run_id)}."
-            )
+        check_id(run_id, "run_id", "RUN_ID_INVALID")
         row = await self.runs.agent_run(run_id)
         if row is None:
             raise MastraError(

@@ -27,6 +27,7 @@ from ..models.types import Message
 from ..redaction import hide_known
 from ..storage.base import DeleteRowsOp, UpsertOp
 from ..storage.compare import is_in
+from ..storage.tables import dump_json
 from . import working
 from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
 from .options import MemoryOptions, MessageRange, SemanticRecall, WorkingMemory
@@ -502,6 +503,7 @@ def _given_messages(messages: Any) -> list[Message]:
                 f"of parts or None), got {shown(message)}.",
                 details={"errors": [{"field": f"[{position}]", "expected": "a str or an OpenAI-format message"}]},
             )  # fmt: skip
+    dump_json(openai, "`messages`")  # what no store can keep (a lone surrogate, a non-str key) is refused now
     try:
         from_openai(openai)  # the role and the tool calls are checked by the conversion itself
     except (KeyError, TypeError, AttributeError) as error:

@@ -7,9 +7,11 @@ objects, which only code can build, so no value that arrives as data can turn in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ..errors import ErrorKind, MastraError, shown
 
 __all__ = ["OPERATOR_NAMES", "Compare", "gt", "gte", "is_in", "lt", "lte", "ne", "not_in"]
 
@@ -19,6 +21,19 @@ class Compare:
     """One or more comparisons of a column, all of which must hold; combine them with `&`."""
 
     terms: tuple[tuple[str, Any], ...]  # (operator, value), the operator as `tables.Condition` names it: "$gt", ...
+
+    def __post_init__(self) -> None:
+        # Built by hand, a `Compare` must still say something: no terms would match every row.
+        if not self.terms or any(
+            not isinstance(t, tuple) or len(t) != 2 or t[0] not in OPERATOR_NAMES for t in self.terms
+        ):
+            raise MastraError(
+                ErrorKind.VALIDATION, "STORAGE_ARGUMENT_INVALID",
+                f"A comparison needs at least one (operator, value) term with an operator of "
+                f"{', '.join(OPERATOR_NAMES)}; build it with `gt(...)`, `is_in([...])` and friends. "
+                f"Got {shown(self.terms, 80)}.",
+                details={"errors": [{"field": "where", "expected": "a comparison built by `mastra_nb.storage`"}]},
+            )  # fmt: skip
 
     def __and__(self, other: Compare) -> Compare:
         if not isinstance(other, Compare):
@@ -56,12 +71,17 @@ def lte(value: Any) -> Compare:
 
 def is_in(values: Iterable[Any]) -> Compare:
     """Equal to one of `values` (None among them matches null cells)."""
-    return Compare((("$in", values),))
+    return Compare((("$in", _listed(values)),))
 
 
 def not_in(values: Iterable[Any]) -> Compare:
     """Equal to none of `values`."""
-    return Compare((("$nin", values),))
+    return Compare((("$nin", _listed(values)),))
+
+
+def _listed(values: Iterable[Any]) -> Any:
+    # A generator is read once, here; a str or a mapping is left for the check that refuses it by name.
+    return values if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable) else tuple(values)
 
 
 # The function that builds each operator, as messages name it.

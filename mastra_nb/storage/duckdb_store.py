@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import safe_cause
 from ._duckdb_errors import NO_EXTENSION_DOWNLOADS, file_kind, make_way_for_new, translate
 from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict, mismatch
 from .tables import TABLES, Condition, Table
@@ -222,7 +223,7 @@ class DuckDBStore(Storage):
                 translated = translate(error, self._path)
                 if translated.code == "STORAGE_FILE_DAMAGED" and self._conn is not None:
                     self._close_conn()  # let go of a damaged file: the message says to move it aside and start again
-                raise translated from error
+                raise translated from safe_cause(error)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb

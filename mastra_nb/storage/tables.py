@@ -202,7 +202,7 @@ def _unfaithful(value: Any, path: tuple[str | int, ...]) -> tuple[tuple[str | in
         return path, f"nesting deeper than {MAX_DEPTH} levels"
     if type(value) is dict:
         for key, item in value.items():
-            if type(key) is not str:
+            if not isinstance(key, str):  # a str subclass (a StrEnum) comes back as its plain str value, equal
                 return path, f"the non-string key {shown(key, 40)} (JSON keys are strings: it would come back changed)"
             if type(item) in _CONTAINERS:
                 found = _unfaithful(item, (*path, key))

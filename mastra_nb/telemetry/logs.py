@@ -67,7 +67,8 @@ def configure_logging(
     """Send the library's logs to `stream` (default stderr) with trace ids and secrets masked.
 
     Calling it again replaces the handler it installed before. Records still propagate to the root logger's
-    handlers (which do not redact); set `logging.getLogger("mastra_nb").propagate = False` to stop that.
+    handlers, masked already by the filter each library logger carries (`redaction.guard`); set
+    `logging.getLogger("mastra_nb").propagate = False` to stop that.
 
     Args:
         level: the least severe level to show.

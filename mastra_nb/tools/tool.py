@@ -28,7 +28,7 @@ from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import TOOL_EXECUTED, TOOL_FAILED
 from ..limits import check_bounds
-from ..redaction import guard, safe_cause
+from ..redaction import guard, safe_cause, sensitive_fields
 from ..retry import RetryPolicy, as_policy, retry_async
 from ..telemetry import spans
 from ._schema import build_input_spec, output_adapter, parse_docstring, resolve_hints, strict_schema
@@ -41,7 +41,7 @@ __all__ = ["Tool", "ToolContext", "tool"]
 F = TypeVar("F", bound=Callable[..., Any])
 _ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what OpenAI, Anthropic and Gemini accept as a function name
 _DEFAULT_CACHE_SIZE = 128
-_unbound_logger = logging.getLogger("mastra_nb.tools")
+_unbound_logger = guard(logging.getLogger("mastra_nb.tools"))
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ class Tool:
             return model.model_validate(input)
         except ValidationError as error:
             raise MastraError.from_validation(
-                error, code="TOOL_INPUT_INVALID", subject=f"input of tool `{self.id}`"
+                error, code="TOOL_INPUT_INVALID", subject=f"input of tool `{self.id}`", hidden=sensitive_fields(model)
             ) from None  # fmt: skip
 
     def _validate_output(self, result: Any) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ..errors import ErrorKind, MastraError
+from ..redaction import safe_cause
 from . import base
 from .base import IndexInfo, Metric, VectorMatch, VectorStore
 from .filters import to_chroma
@@ -92,7 +93,7 @@ class ChromaVectorStore(VectorStore):
             except MastraError:
                 raise
             except Exception as exc:
-                raise _translate(exc) from exc
+                raise _translate(exc) from safe_cause(exc)
 
         return await asyncio.to_thread(work)
 
@@ -162,7 +163,9 @@ class ChromaVectorStore(VectorStore):
         documents: Sequence[str | None] | None = None,
     ) -> int:
         base.check_name(index)
-        ids = list(ids) if not isinstance(ids, str) else [ids]
+        if isinstance(ids, str) or not isinstance(ids, Sequence):  # a str would be read as one id per character
+            raise base.invalid("VECTOR_INPUT_INVALID", "`ids` must be a list of distinct non-empty strings.", "ids")
+        ids = list(ids)
         if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
             raise base.invalid("VECTOR_INPUT_INVALID", "`ids` must be distinct non-empty strings.", "ids")
         for given, what in ((vectors, "vectors"), (metadata, "metadata"), (documents, "documents")):

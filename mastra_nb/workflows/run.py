@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event, EventBus, Subscription
+from ..redaction import safe_cause
 from ..telemetry import spans
 from ._engine import BRANCH, SLEEP, Execution
 from ._journal import Durability, Journal, Record, now, settled
@@ -353,7 +354,7 @@ class Run:
                 ErrorKind.SYSTEM, "WORKFLOW_INTERNAL_ERROR",
                 f"Run `{self.run_id}` failed inside mastra_nb: {type(error).__name__}: {error}. Please report it.",
             )  # fmt: skip
-            self.error.__cause__ = error
+            self.error.__cause__ = safe_cause(error)
         except asyncio.CancelledError:
             if not self._cancel_requested:
                 raise

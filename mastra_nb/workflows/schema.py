@@ -18,6 +18,7 @@ from pydantic_core import PydanticSerializationError
 
 from ..errors import ErrorKind, MastraError
 from ..limits import check_bounds, field_path
+from ..redaction import sensitive_fields
 
 __all__ = ["Schema"]
 
@@ -44,7 +45,8 @@ class Schema:
         try:
             return self._adapter.validate_python(value)
         except ValidationError as error:
-            raise MastraError.from_validation(error, code=code, subject=subject) from None
+            hidden = sensitive_fields(self.model) if self.model is not None else ()
+            raise MastraError.from_validation(error, code=code, subject=subject, hidden=hidden) from None
 
     def dump(self, value: Any, subject: str) -> Any:
         """The JSON form of `value`, or a validation error naming the field that cannot be restored."""

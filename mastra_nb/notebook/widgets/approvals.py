@@ -21,6 +21,7 @@ import traitlets
 
 from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
+from ...redaction import redact
 from ._base import STATIC, MastraWidget, css, spawn
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class ApprovalsForm(MastraWidget):
         except MastraError as error:
             self._finish(None, f"[{error.code}] {error.message}")
         except Exception as error:  # shown in the form: a background task has no cell to fail
-            self._finish(None, f"The run failed: {type(error).__name__}: {error}")
+            self._finish(None, redact(f"The run failed: {type(error).__name__}: {error}"))
         else:
             self._finish(result, "")
 

@@ -28,6 +28,7 @@ import traitlets
 from ..._async import run_sync
 from ...display.html import card, code, esc, json_block
 from ...errors import MastraError
+from ...redaction import redact
 from ._base import STATIC, MastraWidget, Throttle, css, spawn
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class ChatWidget(MastraWidget):
         except MastraError as error:
             status, answer["error"] = "failed", f"[{error.code}] {error.message}"
         except Exception as error:  # shown in the chat: a background task has no cell to fail
-            status, answer["error"] = "failed", f"{type(error).__name__}: {error}"
+            status, answer["error"] = "failed", redact(f"{type(error).__name__}: {error}")
         with self._lock:
             answer["status"] = status
             answer["prompt"] = text
@@ -212,7 +213,7 @@ class ChatWidget(MastraWidget):
         except MastraError as error:
             status, result, answer["error"] = "failed", None, f"[{error.code}] {error.message}"
         except Exception as error:  # shown in the chat: a background task has no cell to fail
-            status, result, answer["error"] = "failed", None, f"{type(error).__name__}: {error}"
+            status, result, answer["error"] = "failed", None, redact(f"{type(error).__name__}: {error}")
         with self._lock:
             answer["status"] = status
             if result is not None:

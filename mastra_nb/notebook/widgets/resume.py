@@ -20,6 +20,7 @@ import traitlets
 from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
 from ...events import STEP_STARTED, STEP_SUSPENDED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event
+from ...redaction import redact
 from ._base import STATIC, MastraWidget, css, spawn
 from .forms import fields, parse
 
@@ -106,7 +107,7 @@ class ResumeForm(MastraWidget):
         except MastraError as error:
             message = f"[{error.code}] {error.message}"
         except Exception as error:  # shown in the form: a background task has no cell to fail
-            message = f"The resume failed: {type(error).__name__}: {error}"
+            message = redact(f"The resume failed: {type(error).__name__}: {error}")
         else:
             if result.status == "success":
                 message = "The run succeeded."
