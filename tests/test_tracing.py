@@ -450,3 +450,29 @@ async def test_a_resumed_block_gets_a_span_and_a_finished_one_does_not(tmp_path)
     assert [s.name for s in root.children] == ["parallel 2"]  # block 0 is done and replayed; block 2 is not
     assert [s.name for s in root.children[0].children] == ["step gate"]  # `c` succeeded before: replayed
     await hub.shutdown()
+
+
+async def test_spans_that_cannot_be_stored_are_reported_once_not_per_batch(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(  # another kernel holding the file, as when two notebooks share one
+        [sys.executable, "-c", f"import duckdb, time; held = duckdb.connect({str(path)!r}); "
+         "print('ready', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        hub = Mastra(storage=DuckDBStore(path), config=MastraConfig.load(environ={}), telemetry=Telemetry(batch_size=1))
+        flow = hub.add_workflow(Workflow("held").then(Step("one", lambda d: d)))
+        with caplog.at_level(logging.DEBUG, logger="mastra_nb.telemetry"):
+            for _ in range(3):
+                assert (await flow.create_run(durability="none").start({"x": 1})).status == "success"
+                await hub.telemetry.flush()
+        failures = [r for r in caplog.records if "Could not store" in r.getMessage()]
+        assert len(failures) >= 3 and [r.levelname for r in failures].count("WARNING") == 1
+        assert "STORAGE_LOCKED" in failures[0].getMessage()
+    finally:
+        holder.kill()
+        holder.communicate()  # reaps it and closes its pipe
+    await hub.shutdown()

@@ -110,6 +110,7 @@ class SpanWriter(SpanProcessor):
         self._full = False  # an immediate write is scheduled: the batch is full
         self._inflight: set[concurrent.futures.Future[None]] = set()
         self.written = 0  # rows written so far (the bench reads it)
+        self._failing: str | None = None  # the code of the failure reported last, until a write succeeds
         _LIVE.add(self)
 
     # -- SpanProcessor --------------------------------------------------------------------------------------
@@ -179,15 +180,21 @@ class SpanWriter(SpanProcessor):
             rows = [span_row(span, self._redactor) for span in spans]
             await storage.upsert("spans", rows)
             self.written += len(spans)
+            if self._failing is not None:
+                self._failing = None
+                logger.info("Spans are stored again.")
             bus = self._events() if self._events is not None else None
             if bus is not None:
                 bus.emit(SPANS_WRITTEN, {"trace_ids": list(dict.fromkeys(row["trace_id"] for row in rows))})
         except Exception as error:
-            # A store closed before its spans were written (without `hub.shutdown()`) is an ordinary end.
-            closed = getattr(error, "code", None) in ("STORAGE_CLOSED", "HUB_CLOSED")
-            logger.log(logging.DEBUG if closed else logging.WARNING,
-                       "Could not store %d spans (%s); they are dropped, the traced work is not affected.",
-                       len(spans), error)  # fmt: skip
+            # A store closed before its spans were written (without `hub.shutdown()`) is an ordinary end; a store
+            # that keeps failing (a file another kernel holds) is said once, not once per batch of spans.
+            code = getattr(error, "code", type(error).__name__)
+            closed = code in ("STORAGE_CLOSED", "HUB_CLOSED")
+            repeat, self._failing = code == self._failing, code
+            logger.log(logging.DEBUG if closed or repeat else logging.WARNING,
+                       "Could not store %d spans (%s); they are dropped, the traced work is not affected, and the "
+                       "same failure is not reported again until spans are stored.", len(spans), error)  # fmt: skip
 
     async def flush(self) -> None:
         """Write the waiting spans now, and wait for writes already under way."""
