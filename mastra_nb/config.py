@@ -25,6 +25,7 @@ ENV_VARS: dict[str, str] = {
     "env": "MASTRA_ENV",
     "default_model": "MASTRA_DEFAULT_MODEL",
     "storage_path": "MASTRA_STORAGE_PATH",
+    "storage_url": "MASTRA_STORAGE_URL",
     "vectors_path": "MASTRA_VECTORS_PATH",
     "features": "MASTRA_FEATURES",
     "max_steps": "MASTRA_MAX_STEPS",
@@ -45,6 +46,9 @@ class MastraConfig(BaseModel):
         env: development, staging or production.
         default_model: the litellm model string agents use when they name none (`openai/gpt-4o-mini`).
         storage_path: the DuckDB file of the default storage.
+        storage_url: another store for the hub, which wins over `storage_path`: `sqlite:///.mastra/shared.db` (a
+            file several notebooks, kernels and a server share), `duckdb:///path`, `memory://`, or a file path
+            (`.db`/`.sqlite` files are SQLite); see `storage.open_store`.
         vectors_path: the folder of the default (embedded Chroma) vector store.
         features: feature flags by name; `MASTRA_FEATURES="a,b,-c"` turns a and b on and c off.
         max_steps: the default cap on an agent's model/tool loop.
@@ -59,6 +63,7 @@ class MastraConfig(BaseModel):
     env: Literal["development", "staging", "production"] = "development"
     default_model: str | None = None
     storage_path: Path = Path(".mastra/mastra.duckdb")
+    storage_url: str | None = None
     vectors_path: Path = Path(".mastra/chroma")
     features: dict[str, bool] = Field(default_factory=dict)
     max_steps: int = Field(default=10, ge=1, le=1000)
@@ -72,6 +77,18 @@ class MastraConfig(BaseModel):
         if value is not None and not value.strip():
             raise _refuse("expected a litellm model string such as `openai/gpt-4o-mini`, got an empty value")
         return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        # Only the form is checked here (the store is opened by the hub): a typo fails at start, naming the variable.
+        if value is None:
+            return None
+        if not value.strip():
+            raise _refuse("expected a storage URL or a file path, got an empty value")
+        if "://" in value and not value.strip().startswith(("sqlite://", "duckdb://", "memory://")):
+            raise _refuse("expected `sqlite:///path`, `duckdb:///path`, `memory://` or a file path")
+        return value.strip()
 
     @field_validator("storage_path", "vectors_path", mode="before")
     @classmethod

@@ -119,12 +119,14 @@ class Mastra:
 
     @property
     def storage(self) -> Storage:
-        """The hub's storage; the default DuckDB store is created on first access."""
+        """The hub's storage, created on first access when none was given: `config.storage_url`'s store if set,
+        else a `DuckDBStore` in `config.storage_path`."""
         self._check_open()
         if self._storage is None:
-            from .storage.duckdb_store import DuckDBStore
+            from .storage.url import open_store
 
-            self._storage = DuckDBStore(self.config.storage_path)
+            url = self.config.storage_url
+            self._storage = open_store(url or f"duckdb:///{self.config.storage_path}", setting="storage_url")
             self._owns_storage = True
             _bind(self._storage, self)
         return self._storage
@@ -137,13 +139,15 @@ class Mastra:
     @property
     def vectors(self) -> VectorStore:
         """The hub's vector store, created on first access: by default a `ChromaVectorStore` in
-        `config.vectors_path` (`.mastra/chroma`), or in `chroma` beside the file of a `DuckDBStore` given as
-        storage, or in a temporary folder when the storage keeps no file."""
+        `config.vectors_path` (`.mastra/chroma`, also with a `storage_url`), or in `chroma` beside the file of a
+        store given as storage, or in a temporary folder when the storage keeps no file."""
         self._check_open()
         if self._vectors is None:
             from .vectors import ChromaVectorStore
 
-            if self._storage is None:
+            # A store from `storage_url` may be shared by several processes, which one Chroma folder is not safe
+            # for: its vectors stay in `vectors_path` (per notebook in a kernel).
+            if self._storage is None or self.config.storage_url:
                 folder: Path | None = self.config.vectors_path
             else:
                 path = getattr(self._storage, "path", None)

@@ -72,6 +72,8 @@ BAD_SETTINGS = [
     ("MASTRA_FEATURES", ",,", "got an empty name"),
     ("MASTRA_FEATURES", "-", "got an empty name"),
     ("MASTRA_FEATURES", "tracing, - ,cache", "got an empty name"),
+    ("MASTRA_STORAGE_URL", "postgres://db/mastra", "`sqlite:///path`, `duckdb:///path`, `memory://`"),
+    ("MASTRA_STORAGE_URL", "  ", "expected a storage URL or a file path, got an empty value"),
     ("MASTRA_DEFAULT_MODEL", "", "expected a litellm model string"),
     ("MASTRA_DEFAULT_MODEL", "   ", "expected a litellm model string"),
 ]

@@ -133,6 +133,29 @@ def test_the_hub_is_bound_in_the_notebook_and_stores_beside_it(shell, tmp_path):
     assert hub(shell).config.storage_path == tmp_path / ".mastra" / "mastra.duckdb"
 
 
+def test_each_notebook_gets_its_own_store_and_a_shared_one_is_one_setting(shell, tmp_path, monkeypatch):
+    # Jupyter Server names each kernel's notebook in JPY_SESSION_NAME: two notebooks of one folder never contend
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "01 trip planner.ipynb"))
+    ok(shell, "%mastra reset")
+    first = hub(shell)
+    own = tmp_path / ".mastra" / "01-trip-planner"
+    assert (first.config.storage_path, first.config.vectors_path) == (own / "mastra.duckdb", own / "chroma")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "02_workflows.ipynb"))
+    ok(shell, "%mastra reset")
+    assert hub(shell).config.storage_path == tmp_path / ".mastra" / "02_workflows" / "mastra.duckdb"
+    html = ok(shell, "%mastra config")._repr_html_()
+    assert "this notebook&#x27;s own" in html or "this notebook's own" in html
+    assert "store in use" in html and "02_workflows" in html
+    ok(shell, "%config MastraMagics.storage = 'memory://'")
+    ok(shell, "%mastra reset")
+    assert type(hub(shell).storage).__name__ == "InMemoryStore"
+    ok(shell, "%config MastraMagics.storage = None")
+    error, printed = run(shell, "%config MastraMagics.storage = 'postgres://db/x'\n%mastra reset")
+    assert "MASTRA_STORAGE_URL" not in printed and "storage_url" in printed and "sqlite:///path" in printed
+    ok(shell, "%config MastraMagics.storage = None")
+    ok(shell, "%mastra")  # the refused reset left the kernel its working hub
+
+
 def test_reload_keeps_the_hub_and_what_it_holds_and_registers_the_magics_once(shell):
     ok(shell, ADD)
     before = hub(shell)

@@ -202,14 +202,21 @@ def config(magics: MastraMagics, args: Namespace) -> View:
         [code(f"MastraMagics.{name}"), esc(json.dumps(getattr(magics, name))), esc(trait.help)]
         for name, trait in sorted(magics.traits(config=True).items())
     ]
+    from .magics import notebook_folder
+
     settings = magics.hub.config
+    own = notebook_folder(magics.shell)
     rows = []
     for name in type(settings).model_fields:
         variable = ENV_VARS.get(name)
         source = f"${variable}" if variable and variable in os.environ else "default"
-        if name == "storage_path" and magics.storage_path:
-            source = "MastraMagics.storage_path"
+        if name in ("storage_path", "storage_url") and getattr(magics, name.replace("_url", "")):
+            source = f"MastraMagics.{name.replace('_url', '')}"
+        elif name in ("storage_path", "vectors_path") and source == "default" and own is not None:
+            source = f"this notebook's own ({own})"
         rows.append([code(name), esc(getattr(settings, name)), esc(source)])
+    hub = magics.hub  # what the kernel really uses, whichever setting chose it
+    rows.append([code("store in use"), esc(repr(hub.storage)), esc("storage_url, else storage_path")])
     html = card(
         "Settings", "",
         "<strong>Magics</strong> (<code>%config MastraMagics.NAME = VALUE</code>)"
@@ -223,9 +230,10 @@ def config(magics: MastraMagics, args: Namespace) -> View:
 
 
 def reset(magics: MastraMagics, args: Namespace) -> None:
+    fresh = magics.new_hub()  # first: a bad setting fails here, and the kernel keeps the hub it has
     run_sync(magics.hub.shutdown())
-    magics.bind(magics.new_hub())
-    print(f"A new, empty hub; storage {magics.hub.config.storage_path} (runs stored before are still there).")
+    magics.bind(fresh)
+    print(f"A new, empty hub; storage {magics.hub.storage!r} (runs stored before are still there).")
 
 
 def _stored(hub: Mastra, run_id: str) -> RunInfo | None:

@@ -8,6 +8,7 @@ runs; its subcommands live in `commands`. Errors a user can fix are shown as one
 from __future__ import annotations
 
 import ast
+import os
 import re
 import textwrap
 from collections.abc import Mapping
@@ -48,8 +49,15 @@ class MastraMagics(Magics):
     ).tag(config=True)  # fmt: skip
     storage_path = Unicode(
         None, allow_none=True,
-        help="The DuckDB file of the kernel's hub; default `MASTRA_STORAGE_PATH`, else `.mastra/mastra.duckdb` beside "
-        "the notebook. Read when the extension loads and on `%mastra reset`.",
+        help="The DuckDB file of the kernel's hub; default `MASTRA_STORAGE_PATH`, else one per notebook beside it: "
+        "`.mastra/<notebook>/mastra.duckdb` (`.mastra/mastra.duckdb` when the notebook is unknown). Read when the "
+        "extension loads and on `%mastra reset`.",
+    ).tag(config=True)  # fmt: skip
+    storage = Unicode(
+        None, allow_none=True,
+        help="A store to use instead, which several notebooks (and a server) can share: 'sqlite:///.mastra/shared.db', "
+        "'duckdb:///path', 'memory://' or a file path; default `MASTRA_STORAGE_URL`. Read when the extension loads "
+        "and on `%mastra reset`.",
     ).tag(config=True)  # fmt: skip
     warm_up = Bool(
         True, help="Import litellm in a background thread when the extension loads, so the first `%%ask` waits less."
@@ -86,12 +94,19 @@ class MastraMagics(Magics):
         return self._hub
 
     def new_hub(self) -> Mastra:
-        """A new hub with the current settings: storage beside the notebook (the kernel's working folder)."""
+        """A new hub with the current settings. Its store is the one `storage` (or `MASTRA_STORAGE_URL`) names, else
+        `storage_path` (or `MASTRA_STORAGE_PATH`), else one of this notebook's own beside it, so that two notebooks
+        of one folder never contend for one file and a notebook reopened later finds its own runs."""
         from ..mastra import Mastra
 
-        config = MastraConfig.load()
+        config = MastraConfig.load(storage_url=self.storage or None)
+        explicit = self.storage_path or "MASTRA_STORAGE_PATH" in os.environ
+        own = None if explicit else notebook_folder(self.shell)
         path = Path(self.storage_path) if self.storage_path else config.storage_path
         vectors = config.vectors_path
+        if own is not None:
+            path = own / path.name
+            vectors = vectors if "MASTRA_VECTORS_PATH" in os.environ else own / vectors.name
         config = config.model_copy(
             update={"storage_path": path.expanduser().resolve(), "vectors_path": vectors.expanduser().resolve()}
         )
@@ -372,6 +387,18 @@ def _arguments(magic: Any, line: str) -> Any:
             f"Could not read the arguments `{line.strip()}`: {error}. Close each quote; put JSON in single quotes, "
             """e.g. `--data '{"approved": true}'`."""
         ) from None
+
+
+def notebook_folder(shell: Any) -> Path | None:
+    """`.mastra/<notebook>`: the folder of the running notebook's own store, or None when the notebook is unknown.
+
+    Jupyter Server tells each kernel its notebook in `JPY_SESSION_NAME`; VS Code sets `__vsc_ipynb_file__`.
+    """
+    name = os.environ.get("JPY_SESSION_NAME") or (shell.user_ns.get("__vsc_ipynb_file__") if shell else None)
+    if not isinstance(name, str) or not name.strip():
+        return None
+    stem = re.sub(r"[^\w.-]+", "-", Path(name).stem).strip(".-")
+    return Path(".mastra") / stem if stem else None
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
