@@ -150,7 +150,7 @@ def test_each_notebook_gets_its_own_store_and_a_shared_one_is_one_setting(shell,
     ok(shell, "%mastra reset")
     assert type(hub(shell).storage).__name__ == "InMemoryStore"
     ok(shell, "%config MastraMagics.storage = None")
-    error, printed = run(shell, "%config MastraMagics.storage = 'postgres://db/x'\n%mastra reset")
+    _, printed = run(shell, "%config MastraMagics.storage = 'postgres://db/x'\n%mastra reset")
     assert "MASTRA_STORAGE_URL" not in printed and "storage_url" in printed and "sqlite:///path" in printed
     ok(shell, "%config MastraMagics.storage = None")
     ok(shell, "%mastra")  # the refused reset left the kernel its working hub
