@@ -352,3 +352,20 @@ def _bind(component: Any, hub: Mastra) -> None:
     bind = getattr(component, "bind", None)
     if callable(bind):
         bind(hub)
+
+
+# The hub that components not added to any hub fall back to: the kernel's, set by `%load_ext mastra_nb`. Without
+# it, a workflow run from a cell that never called `add_workflow` would run on a private in-memory hub, and its
+# runs would vanish from `%mastra runs` and at a restart.
+_fallback: list[Mastra] = []
+
+
+def set_default_hub(hub: Mastra | None) -> None:
+    """Make `hub` the one unregistered workflows run on (None: each gets a private in-memory hub again)."""
+    _fallback[:] = [hub] if hub is not None else []
+
+
+def default_hub() -> Mastra | None:
+    """The hub set by `set_default_hub`, while it is open."""
+    hub = _fallback[0] if _fallback else None
+    return hub if hub is not None and not hub._closed else None

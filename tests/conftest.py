@@ -30,6 +30,16 @@ async def openai_server(_shared_server: OpenAIServer) -> AsyncIterator[OpenAISer
     await aclose_clients()
 
 
+@pytest.fixture(autouse=True)
+def _no_default_hub_after_the_test() -> Iterator[None]:
+    """A test that binds magics sets the kernel's default hub (the one unregistered workflows run on); it must not
+    reach the next test, even when the test fails before its own clean-up."""
+    yield
+    from mastra_nb.mastra import set_default_hub
+
+    set_default_hub(None)
+
+
 @pytest.fixture
 def make_model(openai_server: OpenAIServer) -> Callable[..., Model]:
     """`make_model("gpt-test", **options)`: a `Model` reaching the test server, with fast retries."""

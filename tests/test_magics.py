@@ -582,3 +582,15 @@ def test_any_mastra_line_is_answered_or_refused_in_one_clear_line(shell: Interac
     if isinstance(error, BaseException):
         assert isinstance(error, (MagicError, UsageError)), (line, repr(error), printed)
         assert "Traceback" not in printed, (line, printed)
+
+
+def test_a_workflow_no_cell_registered_runs_on_the_kernels_hub_and_is_listed(shell):
+    ok(
+        shell,
+        "from mastra_nb import Step, Workflow\n"
+        "loose = Workflow('loose').then(Step('ask', lambda d, ctx: ctx.suspend({'q': 1})))\n"
+        "run = loose.create_run()\nresult = await run.start({})",
+    )
+    assert shell.user_ns["result"].status == "suspended"
+    assert hub(shell).get_workflow("loose") is shell.user_ns["loose"]  # so `%mastra resume` can find it
+    assert ok(shell, "[r.run_id for r in await mastra.runs.list(workflow='loose')]") == [shell.user_ns["run"].run_id]

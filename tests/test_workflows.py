@@ -414,3 +414,18 @@ async def test_a_step_hands_its_model_to_a_step_that_takes_another_model_with_it
     )
     result = await flow.create_run(durability="none").start({})
     assert result.status == "success" and result.output == {"hello": "Lisbon"}
+
+
+async def test_a_run_suspended_in_a_private_store_warns_once_how_to_keep_it(caplog):
+    import logging
+
+    def ask(data: dict, ctx: StepContext) -> dict:
+        ctx.suspend({"question": "ok?"})
+        return {}
+
+    loose = Workflow("loose").then(Step("ask", ask))  # no hub: a private in-memory one
+    with caplog.at_level(logging.WARNING, logger="mastra_nb.workflows"):
+        for _ in range(2):
+            assert (await loose.create_run().start({})).status == "suspended"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mastra_nb.workflows"]
+    assert len(warnings) == 1 and "lost when this process ends" in warnings[0] and "add_workflow" in warnings[0]

@@ -53,7 +53,10 @@ def unload(shell: Any, keep_hub: bool = True) -> None:
     if keep_hub:
         _HUBS[shell] = magics.hub
     else:
+        from ..mastra import set_default_hub
+
         _HUBS.pop(shell, None)
+        set_default_hub(None)
         run_sync(magics.hub.shutdown())
     for kind, names in magics.magics.items():
         for name in names:

@@ -113,8 +113,12 @@ class MastraMagics(Magics):
         return Mastra(config=config)
 
     def bind(self, hub: Mastra) -> None:
-        """Make `hub` the kernel's hub, and bind it to the notebook variable `hub_name` if that name is free."""
+        """Make `hub` the kernel's hub, and bind it to the notebook variable `hub_name` if that name is free. It is
+        also the hub of workflows no cell added to one, so that their runs are stored and listed too."""
+        from ..mastra import set_default_hub
+
         self._hub = hub
+        set_default_hub(hub)
         name = self.hub_name
         if name and self.shell is not None:
             from ..mastra import Mastra

@@ -7,9 +7,11 @@ resumed from another by `await workflow.get_run(run_id)` and `await run.resume(d
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event, EventBus, Subscription
-from ..redaction import safe_cause
+from ..redaction import guard, safe_cause
 from ..telemetry import spans
 from ._engine import BRANCH, SLEEP, Execution
 from ._journal import Durability, Journal, Record, now, settled
@@ -39,6 +41,8 @@ PROCESS = {"pid": os.getpid(), "host": socket.gethostname(), "token": uuid.uuid4
 # The runs executing in this process, by id, whichever `Workflow` object runs them (a notebook may have
 # re-defined the workflow since). Process state by nature, hence module level.
 LIVE: dict[str, Run] = {}
+_WARNED: weakref.WeakSet[Workflow] = weakref.WeakSet()  # workflows whose private-store warning was given
+logger = guard(logging.getLogger("mastra_nb.workflows"))
 
 
 @dataclass(frozen=True)
@@ -341,6 +345,13 @@ class Run:
             self._finish(output)
         except Suspended as signal:
             self.status, self.suspended = "suspended", signal.paths
+            if workflow.private and workflow not in _WARNED:
+                _WARNED.add(workflow)
+                logger.warning(
+                    "Run `%s` of workflow `%s` is suspended in the workflow's private in-memory store: it is lost "
+                    "when this process ends. To keep it, register the workflow in a hub with storage "
+                    "(`hub.add_workflow(workflow)`) before running it.", self.run_id, workflow.id,
+                )  # fmt: skip
         except BailSignal as signal:
             try:
                 self._finish(signal.result)

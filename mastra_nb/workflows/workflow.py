@@ -76,6 +76,7 @@ class Workflow:
         self.committed = False
         self._ids: set[str] = set()
         self._mastra: Mastra | None = None
+        self.private = False  # runs on a private in-memory hub (see `mastra`): a suspended run says how to keep it
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -194,12 +195,19 @@ class Workflow:
 
     @property
     def mastra(self) -> Mastra:
-        """The hub; an unregistered workflow gets a private one with in-memory storage."""
+        """The hub. An unregistered workflow runs on the kernel's hub when `%load_ext mastra_nb` set one (and is
+        added to it if its id is free, so `%mastra runs` and `resume` find it); otherwise it gets a private hub
+        with in-memory storage, whose runs end with the process."""
         if self._mastra is None:
-            from ..mastra import Mastra
+            from ..mastra import Mastra, default_hub
             from ..storage.memory import InMemoryStore
 
-            self._mastra = Mastra(storage=InMemoryStore())
+            hub = default_hub()
+            if hub is not None and self.id not in hub.list_workflows():
+                hub.add_workflow(self)  # binds it
+            else:
+                self._mastra, self.private = hub or Mastra(storage=InMemoryStore()), hub is None
+        assert self._mastra is not None
         return self._mastra
 
     def create_run(
