@@ -594,3 +594,21 @@ def test_a_workflow_no_cell_registered_runs_on_the_kernels_hub_and_is_listed(she
     assert shell.user_ns["result"].status == "suspended"
     assert hub(shell).get_workflow("loose") is shell.user_ns["loose"]  # so `%mastra resume` can find it
     assert ok(shell, "[r.run_id for r in await mastra.runs.list(workflow='loose')]") == [shell.user_ns["run"].run_id]
+
+
+def test_names_in_a_mastra_line_are_expanded_even_beside_json(shell):
+    # IPython leaves `{run.run_id}` alone in a line that also holds JSON braces; the magic expands it itself
+    ok(
+        shell,
+        "from mastra_nb import Step, Workflow\n"
+        "def ask(d, ctx):\n"
+        "    return {'ok': ctx.resume_data['approved']} if ctx.resume_data else ctx.suspend({'q': 1})\n"
+        "gate = mastra.add_workflow(Workflow('gate').then(Step('ask', ask)))\n"
+        "run3 = gate.create_run()\nawait run3.start({})",
+    )
+    result = ok(shell, """%mastra resume {run3.run_id} --data '{"approved": true}'""")
+    assert result.status == "success" and result.output == {"ok": True}
+    error, printed = run(shell, """%mastra resume {nothing.run_id} --data '{"approved": true}'""")
+    assert (
+        isinstance(error, MagicError) and "`{nothing.run_id}` was not expanded" in printed and "storage" not in printed
+    )

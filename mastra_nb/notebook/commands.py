@@ -248,10 +248,15 @@ def _stored(hub: Mastra, run_id: str) -> RunInfo | None:
 def _load_run(magics: MastraMagics, run_id: str) -> Run:
     hub = magics.hub
     stored = _stored(hub, run_id)
+    if stored is None and run_id.startswith("{") and run_id.endswith("}"):
+        raise MagicError(
+            f"`{run_id}` was not expanded: `{run_id[1:-1].split('.')[0]}` is not defined in this notebook. Define it, "
+            "or give the run's id itself."
+        )
     if stored is None or stored.kind != "workflow":
         raise MastraError(
             ErrorKind.DOMAIN, "RUN_NOT_FOUND",
-            f"No run `{run_id}` in this hub's storage ({hub.config.storage_path}): no workflow run, and no run of "
+            f"No run `{run_id}` in this hub's storage ({hub.storage!r}): no workflow run, and no run of "
             "an agent defined in this kernel waits for tool approval with that id; `%mastra runs` lists workflow "
             "runs, `await agent.pending_approvals()` an agent's waiting calls.",
             details={"run_id": run_id},

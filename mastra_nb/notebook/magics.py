@@ -323,7 +323,7 @@ class MastraMagics(Magics):
         """
         from . import commands
 
-        args = _arguments(self.mastra_magic, line)
+        args = _arguments(self.mastra_magic, expand_names(line, self.ip.user_ns))
         return commands.run(self, args)
 
     # -- helpers ----------------------------------------------------------------------------------------------
@@ -403,6 +403,31 @@ def notebook_folder(shell: Any) -> Path | None:
         return None
     stem = re.sub(r"[^\w.-]+", "-", Path(name).stem).strip(".-")
     return Path(".mastra") / stem if stem else None
+
+
+def expand_names(line: str, namespace: Mapping[str, Any]) -> str:
+    """`{name}` and `{name.attr}` in a `%mastra` line replaced by their values, where they are defined.
+
+    IPython expands them itself, but not in a line that holds other braces (`--data '{"approved": true}'`); what it
+    left is expanded here. JSON and undefined names stay as written (the command then names the unexpanded text).
+    """
+
+    def value(match: re.Match[str]) -> str:
+        first, *attributes = match.group(1).split(".")
+        if first not in namespace:
+            return match.group(0)
+        found = namespace[first]
+        try:
+            for attribute in attributes:
+                found = getattr(found, attribute)
+        except AttributeError:
+            return match.group(0)
+        return str(found)
+
+    return _NAME.sub(value, line)
+
+
+_NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}(?!\})")
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
