@@ -344,3 +344,16 @@ async def test_a_second_object_resuming_a_run_already_resumed_fails_without_chan
     assert f"`{run_id}`" in info.value.message and "`success`" in info.value.message
     assert (await hub.storage.select("workflow_runs"), await hub.storage.select("workflow_steps")) == stored
     assert (await workflow.get_run(run_id)).result.output == Num(n=3) and calls == ["after"]
+
+
+async def test_a_failing_step_says_once_what_it_raised_and_where_in_the_users_code():
+    def crash(data: dict) -> dict:
+        return {"ratio": 1 / data["n"]}
+
+    result = await Workflow("crashy").then(Step("crash", crash)).create_run(durability="none").start({"n": 0})
+    message = result.error.message
+    assert message.startswith(
+        "Step `crash` at `0` raised ZeroDivisionError: division by zero (at test_workflow_runs.py:"
+    )
+    assert message.count("crash") == 2 and message.endswith('in `crash`: `return {"ratio": 1 / data["n"]}`)')
+    assert result.error.details["where"].startswith("test_workflow_runs.py:")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
@@ -262,7 +264,7 @@ class Execution:
         async def attempt(number: int) -> Any:
             current.attempt = number
             ctx = StepContext(self, scope, step, path, resume_data, number) if step.wants_context else None
-            return await _guarded(step, subject, step.call(value, ctx))
+            return await _guarded(step, step.call(value, ctx))
 
         try:
             value = step.input.validate(data, "STEP_INPUT_INVALID", f"input of {subject}")
@@ -270,7 +272,7 @@ class Execution:
             if step.retries.attempts == 1:  # no retries: one coroutine fewer per step
                 current.attempt = 1
                 ctx = StepContext(self, scope, step, path, resume_data, 1) if step.wants_context else None
-                returned = await _guarded(step, subject, step.call(value, ctx))
+                returned = await _guarded(step, step.call(value, ctx))
             else:
                 returned = await retry_async(attempt, step.retries)
             output = step.output.validate(returned, "STEP_OUTPUT_INVALID", f"output of {subject}")
@@ -306,8 +308,10 @@ class Execution:
 
     def _record_failure(self, current: Record, error: MastraError) -> MastraError:
         """Mark the step failed and return the error to raise, naming the step and its path."""
+        # The step's own errors ("raised ...", "did not finish ...") read on from its name; others follow "failed:".
+        said = error.message if error.code in ("STEP_FAILED", "STEP_TIMEOUT") else f"failed: {error.message}"
         failure = MastraError(
-            error.kind, error.code, f"Step `{current.step_id}` at `{current.path}` failed: {error.message}",
+            error.kind, error.code, f"Step `{current.step_id}` at `{current.path}` {said}",
             details={**error.details, "step_id": current.step_id, "path": current.path}, retryable=error.retryable,
         )  # fmt: skip
         current.status, current.ended_at, current.error = "failed", now(), failure.to_dict()
@@ -354,7 +358,7 @@ class Execution:
         self._run_events.emit(name, payload)
 
 
-async def _guarded(step: Step, subject: str, call: Any) -> Any:
+async def _guarded(step: Step, call: Any) -> Any:
     """Apply the step's timeout and turn a plain exception into a retryable `MastraError`."""
     started = time.perf_counter()
     try:
@@ -366,21 +370,25 @@ async def _guarded(step: Step, subject: str, call: Any) -> Any:
     except asyncio.TimeoutError as exc:
         if step.timeout is not None and time.perf_counter() - started >= step.timeout:
             raise MastraError(
-                ErrorKind.EXECUTION, "STEP_TIMEOUT", f"The {subject} did not finish within {step.timeout} s.",
-                retryable=True,
+                ErrorKind.EXECUTION, "STEP_TIMEOUT", f"did not finish within {step.timeout} s.", retryable=True,
             ) from None  # fmt: skip
-        raise _failed(subject, exc) from safe_cause(exc)
+        raise _failed(exc) from safe_cause(exc)
     except Exception as exc:
-        raise _failed(subject, exc) from safe_cause(exc)
+        raise _failed(exc) from safe_cause(exc)
 
 
-def _failed(subject: str, exc: Exception) -> MastraError:
+def _failed(exc: Exception) -> MastraError:
     # Retryable: a plain exception from a step is as likely to be transient (a network hiccup) as not, and
-    # a step is retried only when its author asked for retries.
+    # a step is retried only when its author asked for retries. The message says where in the user's code it was
+    # raised (the innermost frame: a notebook cell's line), since the run view and a stored run have no traceback.
     name = type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1] if frames else None
+    where = f"{Path(last.filename).name}:{last.lineno} in `{last.name}`" if last else None
+    shown_at = f" (at {where}" + (f": `{last.line.strip()}`)" if last and last.line else ")") if where else ""
     return MastraError(
-        ErrorKind.EXECUTION, "STEP_FAILED", f"The {subject} raised {name}: {exc}", retryable=True,
-        details={"exception": name},
+        ErrorKind.EXECUTION, "STEP_FAILED", f"raised {name}: {exc}{shown_at}", retryable=True,
+        details={"exception": name, "where": where, "line": last.line if last else None},
     )  # fmt: skip
 
 
