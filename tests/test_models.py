@@ -142,6 +142,8 @@ async def test_a_missing_api_key_is_an_auth_error_that_names_the_variable(monkey
     error = info.value
     assert error.code == "MODEL_AUTH_FAILED" and not error.retryable
     assert "OPENAI_API_KEY" in error.message and "ScriptedModel" in error.message
+    # nothing was sent: no "HTTP 500" (litellm's own status for a missing key) to send the reader to the provider
+    assert "HTTP" not in error.message and error.details["status_code"] is None
 
 
 async def test_cost_is_reported_where_litellm_knows_the_prices(openai_server, make_model):

@@ -211,11 +211,17 @@ _KEY_HINT = (
 _NAME_HINT = "Model names need a provider prefix that litellm knows, e.g. `openai/gpt-4o-mini` or `ollama/llama3.2`."
 
 
+def _no_key(message: str) -> bool:
+    """Whether litellm refused before sending anything, for want of a key (it reports that as an HTTP 500)."""
+    lowered = message.lower()
+    return "missing credentials" in lowered or ("api_key" in lowered and "environment variable" in lowered)
+
+
 def _classify(name: str, status: int | None, message: str) -> tuple[str, ErrorKind, bool, str]:
     """Code, kind, whether retrying can help, and a hint, from litellm's exception class and the HTTP status."""
     lowered = message.lower()
-    if "missing credentials" in lowered or ("api_key" in lowered and "environment variable" in lowered):
-        return "MODEL_AUTH_FAILED", ErrorKind.SYSTEM, False, _KEY_HINT  # litellm says 500; no retry makes a key
+    if _no_key(message):
+        return "MODEL_AUTH_FAILED", ErrorKind.SYSTEM, False, _KEY_HINT  # no retry makes a key
     if name in ("Timeout", "APITimeoutError"):
         return "MODEL_TIMEOUT", _EXEC, True, "Raise the model's `timeout=` or try again."
     if name == "RateLimitError" or status == 429:
@@ -246,7 +252,8 @@ def translate(exc: BaseException, model: str) -> MastraError:
     name = type(exc).__name__
     message = _provider_message(exc)
     raw_status = getattr(exc, "status_code", None)
-    status = raw_status if isinstance(raw_status, int) else None
+    # No request was made without a key: litellm's "500" would send the reader looking at the provider.
+    status = raw_status if isinstance(raw_status, int) and not _no_key(message) else None
     code, kind, retryable, hint = _classify(name, status, message)
     where = f" (HTTP {status})" if status else ""
     ended = message if message.endswith((".", "!", "?")) else message + "."
