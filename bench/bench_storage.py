@@ -1,7 +1,7 @@
 """Storage throughput: key writes and reads, one call per key and batched, for each store.
 
 `run()` returns `(label, value, unit)` rows; `python bench/bench_storage.py` prints them as a table.
-DuckDB writes to a file in a temporary folder (the same fsync-backed path a notebook uses). Asserts nothing.
+DuckDB and SQLite write to files in a temporary folder (the same fsync-backed path a notebook uses). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mastra_nb.storage import DuckDBStore, InMemoryStore, Storage
+from mastra_nb.storage import DuckDBStore, InMemoryStore, SQLiteStore, Storage
 
 SINGLE = 500  # keys written and read one call at a time
 BATCH = 5_000  # keys written and read in one mset / mget
@@ -72,11 +72,16 @@ async def _run() -> list[tuple[str, float, str]]:
             results += await _measure("DuckDBStore", duck)
         finally:
             await duck.close()
+        lite = SQLiteStore(Path(folder) / "bench.db")
+        try:
+            results += await _measure("SQLiteStore", lite)
+        finally:
+            await lite.close()
     return results
 
 
 def run() -> list[tuple[str, float, str]]:
-    """Measure both stores; rows of (label, value, unit)."""
+    """Measure each store; rows of (label, value, unit)."""
     return asyncio.run(_run())
 
 

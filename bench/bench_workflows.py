@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from mastra_nb import DuckDBStore, InMemoryStore, Mastra, MastraConfig, Step, Workflow
+from mastra_nb import DuckDBStore, InMemoryStore, Mastra, MastraConfig, SQLiteStore, Step, Workflow
 from mastra_nb.workflows import StepContext
 
 STEPS = 200
@@ -57,7 +57,11 @@ async def _per_step_us(workflow: Workflow, hub: Mastra, runs: int = 20) -> float
 
 def _hub(path: Path | None, tracing: bool = False) -> Mastra:
     # The engine's own cost is measured with tracing off, as the peers were; one row adds it back.
-    storage = DuckDBStore(path) if path is not None else InMemoryStore()
+    # A path ending in `.db` is a SQLite file, as `SQLiteStore` names its own; anything else is DuckDB's.
+    if path is None:
+        storage: InMemoryStore | DuckDBStore | SQLiteStore = InMemoryStore()
+    else:
+        storage = SQLiteStore(path) if str(path).endswith(".db") else DuckDBStore(path)
     return Mastra(storage=storage, config=MastraConfig.load(environ={}), telemetry=tracing)
 
 
@@ -81,11 +85,11 @@ def _approval_workflow() -> Workflow:
     )
 
 
-async def _round_trip_ms(folder: Path, rounds: int = 20) -> float:
+async def _round_trip_ms(folder: Path, rounds: int = 20, suffix: str = ".duckdb") -> float:
     """Suspend a run, close everything, then time loading it with fresh objects and resuming it to the end."""
     timings = []
     for i in range(rounds):
-        path = folder / f"trip{i}.duckdb"
+        path = folder / f"trip{i}{suffix}"
         hub = _hub(path)
         workflow = hub.add_workflow(_approval_workflow())
         run_id = (await workflow.create_run().start({"n": 0})).run_id
@@ -264,7 +268,10 @@ async def _measure() -> list[tuple[str, float, str]]:
         memory = await _per_step_us(_linear("batched"), _hub(None))
         batched = await _per_step_us(_linear("batched"), _hub(folder / "batched.duckdb"))
         strict = await _per_step_us(_linear("strict"), _hub(folder / "strict.duckdb"), runs=3)
+        sqlite_batched = await _per_step_us(_linear("batched"), _hub(folder / "batched.db"))
+        sqlite_strict = await _per_step_us(_linear("strict"), _hub(folder / "strict.db"), runs=3)
         trip = await _round_trip_ms(folder)
+        sqlite_trip = await _round_trip_ms(folder, suffix=".db")
         trip_process = _round_trip_fresh_process_ms(folder)
         floor = await _duckdb_floor_ms(folder)
         fanout = await _foreach_ms()
@@ -276,7 +283,10 @@ async def _measure() -> list[tuple[str, float, str]]:
         (f"linear {STEPS} steps, InMemoryStore, batched journal", memory, "µs/step"),
         (f"linear {STEPS} steps, DuckDB, batched journal (default)", batched, "µs/step"),
         (f"linear {STEPS} steps, DuckDB, strict journal", strict, "µs/step"),
+        (f"linear {STEPS} steps, SQLite, batched journal", sqlite_batched, "µs/step"),
+        (f"linear {STEPS} steps, SQLite, strict journal", sqlite_strict, "µs/step"),
         ("suspend -> resume round trip, fresh objects, DuckDB", trip, "ms"),
+        ("suspend -> resume round trip, fresh objects, SQLite", sqlite_trip, "ms"),
         ("suspend -> resume round trip, fresh process, DuckDB", trip_process, "ms"),
         ("  its DuckDB statements alone, plain DuckDB, no mastra_nb", floor, "ms"),
         (f"foreach over {ITEMS:,} trivial items", fanout, "ms"),

@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Storage": "mastra_nb.storage",
     "DuckDBStore": "mastra_nb.storage",
     "InMemoryStore": "mastra_nb.storage",
+    "SQLiteStore": "mastra_nb.storage",
     "run_sync": "mastra_nb._async",
     "Step": "mastra_nb.workflows",
     "step": "mastra_nb.workflows",
@@ -58,7 +59,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Mastra", "MastraConfig", "MastraError", "ErrorKind", "EventBus", "Event", "RuntimeContext", "RetryPolicy",
-    "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "run_sync",
+    "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "SQLiteStore", "run_sync",
     "Step", "step", "StepContext", "Workflow", "Run", "RunResult", "Runs", "RunInfo",
     "Agent", "AgentResult", "Model", "ScriptedModel", "ScriptedReply",
     "Memory", "MemoryOptions", "VectorStore", "ChromaVectorStore", "Embedder", "LocalEmbedder", "LiteLLMEmbedder",

@@ -3,8 +3,9 @@ tool call continue the run once (issue #13, item 5).
 
 The model is the HTTP test server answering from each request's own content (`OpenAIServer.always` with a
 function of the body), so a reply cannot reach the wrong run without the test seeing it. Stores are real: an
-`InMemoryStore` and a `DuckDBStore` file under `tmp_path`. A second "client" in one process is a second hub with
-its own `Agent` object of the same name over the same store object, as after re-running a notebook cell.
+`InMemoryStore`, a `DuckDBStore` file and a `SQLiteStore` file under `tmp_path`. A second "client" in one process
+is a second hub with its own `Agent` object of the same name over the same store object, as after re-running a
+notebook cell.
 """
 
 import asyncio
@@ -13,7 +14,17 @@ import re
 import pytest
 from openai_server import Reply
 
-from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, MastraError, RuntimeContext, ToolContext, tool
+from mastra_nb import (
+    Agent,
+    DuckDBStore,
+    InMemoryStore,
+    Mastra,
+    MastraError,
+    RuntimeContext,
+    SQLiteStore,
+    ToolContext,
+    tool,
+)
 
 RUNS = 50
 # Codes a decision that lost the race may raise: the call was decided, the run is no longer waiting, or the
@@ -21,9 +32,11 @@ RUNS = 50
 LOST_RACE = {"AGENT_TOOL_CALL_NOT_PENDING", "AGENT_RUN_NOT_AWAITING", "RUN_CONFLICT"}
 
 
-@pytest.fixture(params=["memory", "duckdb"])
+@pytest.fixture(params=["memory", "duckdb", "sqlite"])
 async def store(request, tmp_path):
-    made = InMemoryStore() if request.param == "memory" else DuckDBStore(tmp_path / "mastra.duckdb")
+    stores = {"memory": InMemoryStore, "duckdb": lambda: DuckDBStore(tmp_path / "mastra.duckdb"),
+              "sqlite": lambda: SQLiteStore(tmp_path / "mastra.db")}  # fmt: skip
+    made = stores[request.param]()
     yield made
     await made.close()
 

@@ -7,26 +7,17 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pytest
+from python_process import run_python, without_root_override
 
 from mastra_nb.errors import ErrorKind, MastraError
 from mastra_nb.storage import SCHEMA_VERSION, TABLES, DuckDBStore, SetOp, UpsertOp
 from mastra_nb.storage.duckdb_store import migrate, schema_version
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run_python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, cwd=cwd, env=env
-    )
 
 
 async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
@@ -68,7 +59,7 @@ async def test_second_process_gets_storage_locked_naming_the_file(tmp_path: Path
     store = DuckDBStore(path)
     await store.set("held", True)  # this process now holds the file
     try:
-        result = _run_python(
+        result = run_python(
             f"""
             import asyncio
             from mastra_nb.errors import MastraError
@@ -224,7 +215,7 @@ async def test_large_writes_do_not_block_the_event_loop(tmp_path: Path) -> None:
 
 
 def test_importing_storage_does_not_import_duckdb(tmp_path: Path) -> None:
-    result = _run_python(
+    result = run_python(
         """
         import sys
         import mastra_nb.storage
@@ -324,7 +315,7 @@ async def test_a_sqlite_file_is_named_refused_and_left_as_it_was(tmp_path: Path)
     assert (error.kind, error.code) == (ErrorKind.VALIDATION, "STORAGE_FILE_NOT_DUCKDB")
     assert str(path) in error.message and "a SQLite database, not a DuckDB" in error.message
     assert "MASTRA_STORAGE_PATH" in error.message and "DuckDBStore(path)" in error.message
-    assert "SQLiteStore" not in error.message  # no such store (yet)
+    assert "`SQLiteStore(path)`" in error.message  # a mastra_nb SQLite store opens with the right class
     # DuckDB opens a SQLite file through its `sqlite` extension, downloaded on demand: online it would have opened
     # the user's file and written mastra_nb's tables into it, so the file's bytes are what must not change.
     assert path.read_bytes() == before and not _held_open_by_us(path)
@@ -371,26 +362,6 @@ async def test_the_store_file_opens_alongside_a_plain_duckdb_connect(tmp_path: P
         await store.close()
 
 
-def _run_without_root_override(code: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a new Python that file permissions bind: as root, without the capabilities that let root read
-    and write whatever the permissions say (dropped from the bounding set, which an `exec` then applies)."""
-    if os.geteuid() != 0:
-        return _run_python(code)
-    result = _run_python(
-        f"""
-        import ctypes, os, sys
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
-        if any(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)):
-            sys.exit(77)
-        os.execv(sys.executable, [sys.executable, "-c", {textwrap.dedent(code)!r}])
-        """
-    )
-    if result.returncode == 77:
-        pytest.skip("runs as root, and cannot drop the capability that lets root write read-only files")
-    return result
-
-
 @pytest.mark.parametrize("read_only", ["file", "folder"])
 async def test_a_read_only_file_or_folder_says_so_and_what_to_do(tmp_path: Path, read_only: str) -> None:
     folder = tmp_path / "data"
@@ -402,7 +373,7 @@ async def test_a_read_only_file_or_folder_says_so_and_what_to_do(tmp_path: Path,
     else:
         folder.chmod(0o555)
     try:
-        result = _run_without_root_override(
+        result = without_root_override(
             f"""
             import asyncio, json, os
             from mastra_nb.errors import MastraError

@@ -21,7 +21,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from mastra_nb import DuckDBStore, InMemoryStore, Mastra, MastraConfig, MastraError, Step, StepContext, Workflow, tool
+from mastra_nb import (
+    DuckDBStore,
+    InMemoryStore,
+    Mastra,
+    MastraConfig,
+    MastraError,
+    SQLiteStore,
+    Step,
+    StepContext,
+    Workflow,
+    tool,
+)
 from mastra_nb.memory import Memory
 from mastra_nb.storage import Storage
 
@@ -233,8 +244,8 @@ def test_the_stores_accept_and_refuse_the_same_values_and_give_back_the_same(
     folder = tmp_path / uuid.uuid4().hex  # one fresh file per example
 
     async def play() -> None:
-        stores = [InMemoryStore(), DuckDBStore(folder / "contract.duckdb")]
-        answers: list[list[Any]] = [[], []]
+        stores = [InMemoryStore(), DuckDBStore(folder / "contract.duckdb"), SQLiteStore(folder / "contract.db")]
+        answers: list[list[Any]] = [[], [], []]
         row = {"id": "t", "resource_id": "r", "title": title, "metadata": {"v": value}}
         try:
             for store, answer in zip(stores, answers, strict=True):
@@ -244,7 +255,7 @@ def test_the_stores_accept_and_refuse_the_same_values_and_give_back_the_same(
         finally:
             for store in stores:
                 await store.close()
-        assert answers[0] == answers[1]
+        assert answers[0] == answers[1] == answers[2]
 
     asyncio.run(play())
 

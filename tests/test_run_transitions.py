@@ -1,5 +1,5 @@
 """Exactly-once run state under concurrency: `hub.runs`, compare-and-set transitions and the journal's one write
-at a time. Each test is a bug once seen (issue #13), on a real DuckDB file and on `InMemoryStore`."""
+at a time. Each test is a bug once seen (issue #13), on real DuckDB and SQLite files and on `InMemoryStore`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from mastra_nb import DuckDBStore, InMemoryStore, Mastra, MastraConfig, MastraError, Step, StepContext, Workflow
+from mastra_nb import (
+    DuckDBStore,
+    InMemoryStore,
+    Mastra,
+    MastraConfig,
+    MastraError,
+    SQLiteStore,
+    Step,
+    StepContext,
+    Workflow,
+)
 
 
 class Num(BaseModel):
@@ -23,9 +33,11 @@ class Approval(BaseModel):
     approved: bool
 
 
-@pytest.fixture(params=["memory", "duckdb"])
+@pytest.fixture(params=["memory", "duckdb", "sqlite"])
 async def hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Mastra]:
-    store = InMemoryStore() if request.param == "memory" else DuckDBStore(tmp_path / "runs.duckdb")
+    stores = {"memory": InMemoryStore, "duckdb": lambda: DuckDBStore(tmp_path / "runs.duckdb"),
+              "sqlite": lambda: SQLiteStore(tmp_path / "runs.db")}  # fmt: skip
+    store = stores[request.param]()
     made = Mastra(storage=store, config=MastraConfig.load(environ={}), telemetry=False)
     yield made
     await made.shutdown()

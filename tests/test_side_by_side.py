@@ -57,3 +57,26 @@ def test_two_notebooks_of_one_folder_store_runs_at_once_each_in_its_own_store(tm
     ]
     assert again.strip().splitlines()[-1] == "status success runs 2 01_quickstart"  # its own runs, only its own
     assert sorted(p.name for p in (tmp_path / ".mastra").iterdir()) == ["01_quickstart", "02_workflows"]
+
+
+def test_two_notebooks_share_one_sqlite_store_with_one_setting(tmp_path: Path) -> None:
+    shared = """
+%load_ext mastra_nb
+%config MastraMagics.storage = "sqlite:///.mastra/shared.db"
+%mastra reset
+"""
+    kernels = [
+        start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=_offline_env(tmp_path / f"{name}.ipynb"))
+        for name in ("01_quickstart", "02_workflows")
+    ]
+    try:
+        for _, client in kernels:
+            _run(client, shared)
+        first = [_run(client, RUN).strip().splitlines()[-1] for _, client in kernels]
+    finally:
+        for manager, client in kernels:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)
+    # one file, written by both kernels at once: each sees the other's run too
+    assert first == ["status success runs 1 .mastra", "status success runs 2 .mastra"]
+    assert (tmp_path / ".mastra" / "shared.db").exists()

@@ -1,4 +1,4 @@
-"""The storage contract: every test runs against `InMemoryStore` and a real `DuckDBStore` file."""
+"""The storage contract: every test runs against `InMemoryStore` and real `DuckDBStore` and `SQLiteStore` files."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from mastra_nb.storage import (
     DuckDBStore,
     InMemoryStore,
     SetOp,
+    SQLiteStore,
     Storage,
     UpsertOp,
     gt,
@@ -36,9 +37,15 @@ from mastra_nb.storage.base import InsertOp, UpdateRowsOp
 UTC = timezone.utc
 
 
-@pytest.fixture(params=["memory", "duckdb"])
+def _make(kind: str, tmp_path: Any) -> Storage:
+    if kind == "memory":
+        return InMemoryStore()
+    return DuckDBStore(tmp_path / "contract.duckdb") if kind == "duckdb" else SQLiteStore(tmp_path / "contract.db")
+
+
+@pytest.fixture(params=["memory", "duckdb", "sqlite"])
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Storage]:
-    s: Storage = InMemoryStore() if request.param == "memory" else DuckDBStore(tmp_path / "contract.duckdb")
+    s = _make(request.param, tmp_path)
     yield s
     await s.close()
 

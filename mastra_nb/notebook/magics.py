@@ -323,7 +323,8 @@ class MastraMagics(Magics):
         """
         from . import commands
 
-        args = _arguments(self.mastra_magic, expand_names(line, self.ip.user_ns))
+        names = self.shell.user_ns if self.shell is not None else {}  # no shell: called from code, as in tests
+        args = _arguments(self.mastra_magic, expand_names(line, names))
         return commands.run(self, args)
 
     # -- helpers ----------------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def translate(error: Exception, path: Path) -> MastraError:
             "STORAGE_LOCKED",
             f"The storage file {path} is in use by {holder}: DuckDB lets one process use a file at a time. Close "
             f"the other notebook or kernel holding it (`await hub.shutdown()` there, or shut that kernel down), or "
-            f"give this notebook a file of its own: {_ANOTHER_FILE}.",
+            f"give this notebook a file of its own: {_ANOTHER_FILE}. To share one store between processes, use a "
+            f"SQLite file: `MASTRA_STORAGE_URL=sqlite:///.mastra/shared.db` or `SQLiteStore(path)`.",
             details={"path": str(path), "pid": int(pid.group(1)) if pid else None},
         )
     if isinstance(error, PermissionError) or "permission denied" in lower:
@@ -112,7 +113,8 @@ def _not_duckdb(path: Path, kind: str, details: dict[str, Any]) -> MastraError:
         "STORAGE_FILE_NOT_DUCKDB",
         f"The storage path {path} is {what}, not a DuckDB database file, so `DuckDBStore` cannot use it; mastra_nb "
         f"left it as it was. Give the store a file of its own{example}: {_ANOTHER_FILE} with a path that does not "
-        f"exist yet (it is created on first use).",
+        f"exist yet (it is created on first use)."
+        + (" If it is a mastra_nb SQLite store, open it with `SQLiteStore(path)`." if kind == "sqlite" else ""),
         details={**details, "found": kind},
     )
 
