@@ -250,7 +250,7 @@ def test_the_form_resumes_the_run_and_the_graph_turns_to_success(lab, page):
         _api(url, f"/api/kernels/{session['kernel']['id']}", method="DELETE")
     from mastra_nb import DuckDBStore, run_sync
 
-    store = DuckDBStore(root / ".mastra" / "mastra.duckdb")
+    store = DuckDBStore(root / ".mastra" / "widgets" / "mastra.duckdb")  # the notebook's own store, beside it
     deadline = time.monotonic() + 20
     while True:
         try:
