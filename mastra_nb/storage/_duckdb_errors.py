@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
+from ._file_errors import move_aside, not_writable
 
 __all__ = ["NO_EXTENSION_DOWNLOADS", "file_kind", "make_way_for_new", "translate"]
 
@@ -79,17 +80,7 @@ def file_kind(path: Path) -> str | None:
 
 
 def _damaged(path: Path, is_duckdb: bool, details: dict[str, Any]) -> MastraError:
-    from shlex import quote
-
-    aside = Path(f"{path}.broken")
-    n = 1
-    while aside.exists() or Path(f"{aside}.wal").exists():  # never suggest a move over an earlier one
-        n += 1
-        aside = Path(f"{path}.broken{n}")
-    move = f"mv {quote(str(path))} {quote(str(aside))}"
-    wal = Path(f"{path}.wal")
-    if wal.exists():  # DuckDB's log of the file's last writes: it goes with the file, never onto a new one
-        move += f" && mv {quote(str(wal))} {quote(f'{aside}.wal')}"
+    move = move_aside(path, (".wal",))
     what = (
         "is damaged: it is a DuckDB file, but parts of it cannot be read (it may have been cut short or overwritten)"
         if is_duckdb
@@ -120,23 +111,7 @@ def _not_duckdb(path: Path, kind: str, details: dict[str, Any]) -> MastraError:
 
 
 def _not_writable(path: Path, details: dict[str, Any]) -> MastraError:
-    from shlex import quote
-
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        problem = "is read-only: mastra_nb needs to read and write it"
-        fix = f"make it writable (`chmod u+rw {quote(str(path))}`)"
-    else:  # the file is missing, or DuckDB could not create its `.wal` beside it
-        folder = path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        problem = f"cannot be written: the folder {folder} is read-only (DuckDB creates files there)"
-        fix = f"make the folder writable (`chmod u+w {quote(str(folder))}`)"
-    return MastraError(
-        ErrorKind.SYSTEM,
-        "STORAGE_NOT_WRITABLE",
-        f"The storage file {path} {problem}. To fix it, {fix}, or use another file: {_ANOTHER_FILE}.",
-        details=details,
-    )
+    return not_writable(path, "DuckDB", _ANOTHER_FILE, details)
 
 
 def make_way_for_new(path: Path) -> None:

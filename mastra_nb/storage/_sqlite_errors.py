@@ -7,12 +7,12 @@ read-only file or folder says which.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
 from ._duckdb_errors import file_kind
+from ._file_errors import move_aside, not_writable
 
 __all__ = ["not_sqlite", "translate"]
 
@@ -76,17 +76,7 @@ def not_sqlite(path: Path, kind: str) -> MastraError:
 
 
 def _damaged(path: Path, details: dict[str, Any]) -> MastraError:
-    from shlex import quote
-
-    aside = Path(f"{path}.broken")
-    n = 1
-    while aside.exists():  # never suggest a move over an earlier one
-        n += 1
-        aside = Path(f"{path}.broken{n}")
-    move = f"mv {quote(str(path))} {quote(str(aside))}"
-    for suffix in ("-wal", "-shm"):  # SQLite's log and index of the file's last writes go with it
-        if Path(f"{path}{suffix}").exists():
-            move += f" && mv {quote(f'{path}{suffix}')} {quote(f'{aside}{suffix}')}"
+    move = move_aside(path, ("-wal", "-shm"))  # SQLite's log and index of the file's last writes go with it
     return MastraError(
         ErrorKind.SYSTEM,
         "STORAGE_FILE_DAMAGED",
@@ -98,20 +88,4 @@ def _damaged(path: Path, details: dict[str, Any]) -> MastraError:
 
 
 def _not_writable(path: Path, details: dict[str, Any]) -> MastraError:
-    from shlex import quote
-
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        problem, fix = "is read-only", f"make it writable (`chmod u+rw {quote(str(path))}`)"
-    else:  # SQLite creates the file, and in WAL mode its `-wal` and `-shm` files, beside it
-        folder = path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        problem = f"cannot be written: the folder {folder} is read-only (SQLite creates files there)"
-        fix = f"make the folder writable (`chmod u+w {quote(str(folder))}`)"
-    return MastraError(
-        ErrorKind.SYSTEM,
-        "STORAGE_NOT_WRITABLE",
-        f"The storage file {path} {problem}: mastra_nb needs to read and write it. To fix it, {fix}, or "
-        f"{_ANOTHER_FILE}.",
-        details=details,
-    )
+    return not_writable(path, "SQLite", _ANOTHER_FILE, details)
