@@ -56,6 +56,7 @@ class ChromaVectorStore(VectorStore):
         self.host, self.port, self.ssl, self.headers = host, port, ssl, dict(headers or {})
         self._client: Any = None
         self._lock = threading.Lock()
+        self._operations = threading.Lock()  # see `_call`
         self._closed = False
 
     def __repr__(self) -> str:
@@ -89,7 +90,11 @@ class ChromaVectorStore(VectorStore):
         def work() -> T:
             client = self._connect()
             try:
-                return fn(client)
+                # One operation at a time per store: an embedded Chroma that queries a collection while another
+                # thread's first `upsert` into it is still being written fails with "Error creating hnsw segment
+                # reader: Nothing found on disk" (a memory's background vector write meets the next turn's recall).
+                with self._operations:
+                    return fn(client)
             except MastraError:
                 raise
             except Exception as exc:
@@ -240,7 +245,12 @@ class ChromaVectorStore(VectorStore):
         self._closed = True
         client, self._client = self._client, None
         if client is not None:
-            await asyncio.to_thread(client.close)  # releases the folder's files once no client of it is left
+
+            def close() -> None:
+                with self._operations:  # after an operation still under way in a worker thread, never during it
+                    client.close()  # releases the folder's files once no client of it is left
+
+            await asyncio.to_thread(close)
         if self._temporary and self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
 
