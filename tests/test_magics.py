@@ -612,3 +612,11 @@ def test_names_in_a_mastra_line_are_expanded_even_beside_json(shell):
     assert (
         isinstance(error, MagicError) and "`{nothing.run_id}` was not expanded" in printed and "storage" not in printed
     )
+
+
+def test_a_tool_without_hints_or_docstring_works_and_says_what_the_model_misses(shell):
+    made, printed = run(shell, "%%tool\ndef add(a, b):\n    return a + b")
+    assert isinstance(made, Tool) and made.id == "add"
+    assert "`a`, `b` have no type hint" in printed and "no docstring" in printed
+    _, printed = run(shell, ADD)  # hints and a docstring: nothing to say
+    assert "model sees too little" not in printed

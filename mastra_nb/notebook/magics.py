@@ -166,6 +166,9 @@ class MastraMagics(Magics):
             args.name or name, None, function, timeout=args.timeout, retries=args.retries, cache=args.cache,
             requires_approval=args.requires_approval,
         )  # fmt: skip
+        missing = _undescribed(function)
+        if missing:
+            print(f"`{made.id}` works, but the model sees too little of it: {missing}.")
         previous = self.hub.list_tools().get(made.id)
         self.hub.add_tool(made, replace=True)
         self.ip.user_ns[name] = made
@@ -454,6 +457,24 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         return str(found)
 
     return _FIELD.sub(value, text)
+
+
+def _undescribed(function: Any) -> str:
+    """What a model will miss about a `%%tool` function: parameters without type hints (it sees "any") and a missing
+    docstring (it sees no description); "" when nothing is missing."""
+    import inspect
+
+    bare = [
+        name for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.annotation is inspect.Parameter.empty and name not in ("ctx", "context")
+    ]  # fmt: skip
+    problems = []
+    if bare:
+        listed = ", ".join(f"`{n}`" for n in bare)
+        problems.append(f"{listed} {'has' if len(bare) == 1 else 'have'} no type hint (add one, e.g. `{bare[0]}: str`)")
+    if not inspect.getdoc(function):
+        problems.append("there is no docstring (add one saying what it does, and its `Args:`)")
+    return "; ".join(problems)
 
 
 def _one_function(source: str) -> str:
