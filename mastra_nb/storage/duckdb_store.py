@@ -11,26 +11,21 @@ surfaces as `STORAGE_LOCKED` naming the file and what to do.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
-from ..redaction import safe_cause
 from ._duckdb_errors import NO_EXTENSION_DOWNLOADS, file_kind, make_way_for_new, translate
-from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict, mismatch
+from ._file_store import FileStore
+from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Write, conflict, mismatch
 from .tables import TABLES, Condition, Table
 
 if TYPE_CHECKING:
     import duckdb
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "DuckDBStore", "migrate", "schema_version"]
-
-T = TypeVar("T")
 
 _SQL_TYPES = {
     "text": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "json": "JSON",
@@ -181,7 +176,7 @@ def _param(value: Any) -> Any:
     return value
 
 
-class DuckDBStore(Storage):
+class DuckDBStore(FileStore):
     """A `Storage` in one DuckDB file; the default store of a notebook.
 
     Args:
@@ -190,40 +185,15 @@ class DuckDBStore(Storage):
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        super().__init__()
-        chosen = Path(path).expanduser() if path is not None else Path(".mastra", "mastra.duckdb")
-        # Absolute now: errors then name the real file, and a later `os.chdir` cannot move the store.
-        self._path = chosen if str(chosen) == ":memory:" else chosen.absolute()
-        self._lock = threading.Lock()
-        self._conn: duckdb.DuckDBPyConnection | None = None
-        self._writes = 0
+        super().__init__(path, "mastra.duckdb")
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
-
-    def __repr__(self) -> str:
-        return f"DuckDBStore(path={str(self._path)!r}, closed={self._closed})"
-
-    # -- the one boundary --------------------------------------------------------------------
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self._call, fn, *args)
-
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _engine_errors(self) -> tuple[type[Exception], ...]:
         import duckdb
 
-        with self._lock:
-            self._check_open()  # again: `close` may have run while this call waited for the lock
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                return fn(self._conn, *args)
-            except (duckdb.Error, OSError) as error:
-                translated = translate(error, self._path)
-                if translated.code == "STORAGE_FILE_DAMAGED" and self._conn is not None:
-                    self._close_conn()  # let go of a damaged file: the message says to move it aside and start again
-                raise translated from safe_cause(error)
+        return (duckdb.Error,)
+
+    def _translate(self, error: Exception) -> MastraError:
+        return translate(error, self._path)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -249,25 +219,6 @@ class DuckDBStore(Storage):
             conn.close()  # release the file: a too-new or broken file must not stay locked by us
             raise
         return conn
-
-    def _close_conn(self) -> None:
-        import duckdb
-
-        assert self._conn is not None
-        try:
-            self._conn.close()
-        except duckdb.Error:
-            pass  # a database DuckDB found damaged may refuse even this; the connection is dropped all the same
-        self._conn = None
-
-    async def _close(self) -> None:
-        def close() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-
-        await asyncio.to_thread(close)
 
     # -- key/value ---------------------------------------------------------------------------
     async def _read_keys(self, keys: Sequence[str], now: float) -> dict[str, str]:

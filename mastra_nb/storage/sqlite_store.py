@@ -17,26 +17,21 @@ the file reads plainly in the `sqlite3` shell.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import ErrorKind, MastraError
-from ..redaction import safe_cause
 from ._duckdb_errors import file_kind
+from ._file_store import FileStore
 from ._sqlite_errors import not_sqlite, translate
-from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Storage, Write, conflict, mismatch
+from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Write, conflict, mismatch
 from .tables import TABLES, Condition, Table
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "migrate", "schema_version"]
-
-T = TypeVar("T")
 
 _SQL_TYPES = {"text": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "json": "TEXT", "timestamp": "TEXT"}
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
@@ -174,7 +169,7 @@ def _columns(table: Table, prefix: str = "") -> str:
     return ", ".join(prefix + _quote(n) for n in table.column_names)
 
 
-class SQLiteStore(Storage):
+class SQLiteStore(FileStore):
     """A `Storage` in one SQLite file that several processes (notebooks, kernels, a server) may share at once.
 
     Args:
@@ -185,40 +180,14 @@ class SQLiteStore(Storage):
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 5.0) -> None:
-        super().__init__()
-        chosen = Path(path).expanduser() if path is not None else Path(".mastra", "mastra.db")
-        # Absolute now: errors then name the real file, and a later `os.chdir` cannot move the store.
-        self._path = chosen if str(chosen) == ":memory:" else chosen.absolute()
+        super().__init__(path, "mastra.db")
         self._timeout = timeout
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._writes = 0
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+    def _engine_errors(self) -> tuple[type[Exception], ...]:
+        return (sqlite3.Error,)
 
-    def __repr__(self) -> str:
-        return f"SQLiteStore(path={str(self._path)!r}, closed={self._closed})"
-
-    # -- the one boundary --------------------------------------------------------------------
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self._call, fn, *args)
-
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        with self._lock:
-            self._check_open()  # again: `close` may have run while this call waited for the lock
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                return fn(self._conn, *args)
-            except (sqlite3.Error, OSError) as error:
-                translated = translate(error, self._path, self._timeout)
-                if translated.code == "STORAGE_FILE_DAMAGED" and self._conn is not None:
-                    self._conn.close()  # let go of a damaged file: the message says to move it aside
-                    self._conn = None
-                raise translated from safe_cause(error)
+    def _translate(self, error: Exception) -> MastraError:
+        return translate(error, self._path, self._timeout)
 
     def _connect(self) -> sqlite3.Connection:
         if str(self._path) != ":memory:":
@@ -240,15 +209,6 @@ class SQLiteStore(Storage):
             conn.close()  # release the file: a too-new or broken file must not stay open
             raise
         return conn
-
-    async def _close(self) -> None:
-        def close() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-
-        await asyncio.to_thread(close)
 
     # -- key/value ---------------------------------------------------------------------------
     async def _read_keys(self, keys: Sequence[str], now: float) -> dict[str, str]:
