@@ -69,6 +69,8 @@ def test_binder_builds_and_runs_the_quickstart_offline(tmp_path):
     assert built.returncode == 0, built.stderr[-4000:]
     overrides = json.loads((venv / "share/jupyter/lab/settings/overrides.json").read_text())
     assert overrides["@jupyterlab/apputils-extension:notification"]["checkForUpdates"] is False
+    ours = json.loads((venv / "share/jupyter/lab/settings/overrides.d/mastra_nb.json").read_text())
+    assert ours["@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True  # widgets shown after a restart
 
     closed = "http://127.0.0.1:9"  # the discard port: nothing listens, a download fails at once
     env.update(HTTP_PROXY=closed, HTTPS_PROXY=closed, ALL_PROXY=closed, http_proxy=closed, https_proxy=closed)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from python_process import run_python, without_root_override
+from python_process import ROOT, run_python, without_root_override
 
 from mastra_nb.errors import ErrorKind, MastraError
 from mastra_nb.storage import SCHEMA_VERSION, TABLES, DuckDBStore, SetOp, UpsertOp
@@ -81,6 +81,31 @@ async def test_second_process_gets_storage_locked_naming_the_file(tmp_path: Path
     assert "`await hub.shutdown()`" in message and "MASTRA_STORAGE_PATH" in message and "DuckDBStore(path)" in message
     assert "PostgresStore" not in message  # recommends only stores that exist
     assert "duckdb" not in result.stderr.lower()  # no raw DuckDB traceback reached the user
+
+
+async def test_a_file_a_notebook_kernel_holds_is_refused_naming_that_notebook(tmp_path: Path) -> None:
+    path = tmp_path / "shared.duckdb"
+    code = (
+        "import asyncio, sys\nfrom mastra_nb.storage import DuckDBStore\n"
+        f"store = DuckDBStore({str(path)!r})\nasyncio.run(store.set('held', True))\n"
+        "print('held', flush=True)\nsys.stdin.read()"
+    )
+    # Jupyter Server starts each kernel with its notebook's path in JPY_SESSION_NAME
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JPY_SESSION_NAME": "/home/ada/trips/planner.ipynb"}
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=env)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        store = DuckDBStore(path)
+        with pytest.raises(MastraError) as info:
+            await store.get("held")
+        await store.close()
+    finally:
+        holder.communicate("")
+    message = info.value.message
+    assert info.value.code == "STORAGE_LOCKED"
+    assert f"the kernel of notebook `/home/ada/trips/planner.ipynb` (PID {holder.pid})" in message
+    assert "sqlite:///" in message  # the setting that lets both use one store
 
 
 async def test_schema_version_is_recorded(tmp_path: Path) -> None:

@@ -23,14 +23,16 @@ _RED, _RESET, _DIM = "\x1b[0;31m", "\x1b[0m", "\x1b[2m"
 
 # What to do next, in a notebook, for errors whose own message speaks of scripts and servers.
 _HINTS = {
-    "STORAGE_LOCKED": "In a notebook: shut down the other kernel using this folder's `.mastra/`, or "
-    "`%config MastraMagics.storage_path = '.mastra/other.duckdb'` and then `%mastra reset`.",
+    "STORAGE_LOCKED": "In a notebook: shut down the other kernel, or give this notebook a store of its own, "
+    "`%config MastraMagics.storage_path = '.mastra/other.duckdb'`, or one that kernels share, "
+    "`%config MastraMagics.storage = 'sqlite:///.mastra/shared.db'`; then `%mastra reset`.",
     # A file this notebook cannot use: a file of its own is one setting and one reset away.
     **dict.fromkeys(
         ("STORAGE_FILE_DAMAGED", "STORAGE_FILE_NOT_DUCKDB", "STORAGE_NOT_WRITABLE"),
         "In a notebook: `%config MastraMagics.storage_path = '.mastra/other.duckdb'` and then `%mastra reset`.",
     ),
     "AGENT_NOT_FOUND": "In a notebook: define it with `%%agent NAME` (the cell body is its instructions).",
+    "AGENT_MEMORY_MISSING": "In a notebook: give the agent the kernel's memory with `%%agent NAME --memory`.",
     "AGENT_MODEL_MISSING": "In a notebook: `%%agent NAME --model openai/gpt-4o-mini` (or a `ScriptedModel` variable), "
     "or `%config MastraMagics.default_model = 'openai/gpt-4o-mini'`.",
 }

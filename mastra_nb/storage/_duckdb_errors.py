@@ -33,7 +33,7 @@ def translate(error: Exception, path: Path) -> MastraError:
     details: dict[str, Any] = {"path": str(path), "cause": type(error).__name__}
     if isinstance(error, duckdb.IOException) and re.search(r"\block\b", lower):
         pid = re.search(r"PID (\d+)", text)
-        holder = f"another process (PID {pid.group(1)})" if pid else "another process"
+        holder = _holder(int(pid.group(1))) if pid else "another process"
         return MastraError(
             ErrorKind.SYSTEM,
             "STORAGE_LOCKED",
@@ -52,6 +52,26 @@ def translate(error: Exception, path: Path) -> MastraError:
     if kind in ("other", "empty") or (kind == "duckdb" and any(sign in lower for sign in _DAMAGE_SIGNS)):
         return _damaged(path, kind == "duckdb", {**details, "error": text.splitlines()[0]})
     return MastraError(ErrorKind.SYSTEM, "STORAGE_ERROR", f"DuckDB failed on {path}: {error}", details=details)
+
+
+def _holder(pid: int) -> str:
+    """Who holds the file: the notebook whose kernel it is, when Jupyter told that kernel (`JPY_SESSION_NAME`)."""
+    notebook = notebook_of(pid)
+    return f"the kernel of notebook `{notebook}` (PID {pid})" if notebook else f"another process (PID {pid})"
+
+
+def notebook_of(pid: int) -> str | None:
+    """The notebook process `pid` is the kernel of, from the environment Jupyter Server started it with; None when
+    it is not a kernel, is gone, belongs to another user, or the system has no /proc."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name == b"JPY_SESSION_NAME" and value.strip():
+            return value.decode(errors="replace")
+    return None
 
 
 def file_kind(path: Path) -> str | None:
