@@ -57,3 +57,18 @@ def test_using_the_hub_and_tools_still_loads_no_model_or_vector_library():
         "print(json.dumps([m for m in ('litellm', 'chromadb', 'duckdb') if m in sys.modules]))"
     )
     assert json.loads(run_python(code)) == []
+
+
+def test_the_wheel_installs_the_jupyterlab_default_that_saves_widget_state(tmp_path):
+    """A reopened notebook shows its widgets only if JupyterLab saved their state: pip puts the default in place."""
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w", str(tmp_path)],
+                   check=True, capture_output=True)  # fmt: skip
+    [wheel] = tmp_path.glob("mastra_nb-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        [name] = [n for n in archive.namelist() if n.endswith("share/jupyter/lab/settings/overrides.d/mastra_nb.json")]
+        setting = json.loads(archive.read(name))
+    assert setting == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
