@@ -262,3 +262,144 @@ def test_the_form_resumes_the_run_and_the_graph_turns_to_success(lab, page):
             time.sleep(0.5)
     run_sync(store.close())
     assert rows[0]["status"] == "success" and rows[0]["output"] == 6
+
+
+# -- #15: the panel after Resume (output; a bailed run reads bailed), the runs list at 1280 px, forks marked --------
+
+F8_WORKFLOW = """\
+from enum import Enum
+from pydantic import BaseModel
+from mastra_nb import StepContext, Workflow, step
+
+class Decision(str, Enum):
+    publish = "publish"
+    reject = "reject"
+
+class Review(BaseModel):
+    decision: Decision
+    note: str = ""
+
+@step
+def write(topic: str) -> dict:
+    return {"title": topic.capitalize(), "words": 120}
+
+@step(resume=Review)
+def review(draft: dict, ctx: StepContext) -> dict:
+    if ctx.resume_data is None:
+        ctx.suspend({"question": f"Publish {draft['title']!r}?"})
+    if ctx.resume_data.decision is Decision.reject:
+        ctx.bail(f"Rejected by the editor: {ctx.resume_data.note}")
+    return draft
+
+@step
+def publish(draft: dict) -> dict:
+    return {"published": draft["title"], "words": draft["words"]}
+
+publishing = Workflow("publishing", input=str, output=dict | str).then(write).then(review).then(publish).commit()
+mastra.add_workflow(publishing, replace=True)
+ok, no, waiting = publishing.create_run(), publishing.create_run(), publishing.create_run()
+for run, topic in ((ok, "tea"), (no, "mugs"), (waiting, "kettles")):
+    await run.start(topic)
+"""
+
+
+def _f8_shot(target: Any, name: str) -> None:
+    """A screenshot for a person to look at, only when asked for (`MASTRA_SHOTS=/tmp/shots`)."""
+    folder = os.environ.get("MASTRA_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        target.screenshot(path=str(Path(folder) / name))
+
+
+@pytest.fixture(scope="module")
+def f8(lab: tuple[str, Path], page: Any) -> Iterator[Any]:
+    """A second notebook, `f8.ipynb`, in its own tab at 1280 px: three suspended runs of a workflow whose review can
+    bail, a panel (`%mastra resume`) for two of them, and `%mastra runs`; run from top to bottom. Yields the
+    notebook's panel (its `.page` is the tab)."""
+    url, root = lab
+    cells = ["%load_ext mastra_nb", F8_WORKFLOW, "%mastra resume {ok.run_id}", "%mastra resume {no.run_id}",
+             "%mastra runs"]  # fmt: skip
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "f8.ipynb")
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1100})  # the page fixture's chromium
+    tab.set_default_timeout(60_000)
+    tab.goto(f"{url}/lab/workspaces/f8/tree/f8.ipynb?token={TOKEN}")  # a workspace of its own: only f8 open
+    tab.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return w && w.context && w.context.path === 'f8.ipynb' && w.sessionContext.session"
+        " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }"
+    )
+    notebook = tab.locator("#" + tab.evaluate("() => window.jupyterapp.shell.currentWidget.id"))
+    tab.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    notebook.locator(".jp-Cell").nth(4).locator(".mastra-runs tr[data-run-id]").nth(2).wait_for()
+    yield notebook
+    tab.close()
+
+
+def _resume(cell: Any, decision: str, note: str = "") -> Any:
+    form = cell.locator(".mastra-form")
+    form.locator('[data-step-path="1"]').wait_for()
+    form.locator("select[name=decision]").select_option(decision)
+    if note:
+        form.locator("input[name=note]").fill(note)
+    form.locator("button", has_text="Resume").click()
+    return form
+
+
+def test_after_resume_the_panel_shows_the_output_and_a_bailed_run_reads_bailed(f8):
+    cell = f8.locator(".jp-Cell").nth(2)
+    form = cell.locator(".mastra-form")
+    form.locator('[data-step-path="1"]').wait_for()
+    labels = form.locator(".mastra-form-field label").all_inner_texts()
+    assert labels == ["Decision *", "Note"]  # the enum field reads like the others
+    _resume(cell, "publish")
+    cell.locator('.mastra-form[data-status="success"] .mastra-form-outcome[data-status="success"]').wait_for()
+    assert "The run succeeded." in form.locator(".mastra-form-outcome").inner_text()
+    assert json.loads(form.locator(".mastra-form-output").inner_text()) == {"published": "Tea", "words": 120}
+    assert "No step is waiting" not in form.inner_text()
+    _f8_shot(cell, "f8_success.png")
+
+    cell = f8.locator(".jp-Cell").nth(3)
+    form = _resume(cell, "reject", "off topic")
+    cell.locator('.mastra-form[data-status="bailed"] .mastra-form-outcome[data-status="bailed"]').wait_for()
+    outcome = form.locator(".mastra-form-outcome").inner_text()
+    assert "The run bailed at step review" in outcome and "succeeded" not in form.inner_text()
+    assert form.locator(".mastra-form-output").inner_text() == "Rejected by the editor: off topic"
+    pill = form.locator(".mastra-status").first
+    assert pill.inner_text() == "bailed"
+    assert pill.evaluate("el => getComputedStyle(el).color") == "rgb(109, 76, 65)"  # brown, not success's green
+    graph = cell.locator(".mastra-graph")
+    graph.locator('.mastra-graph-header .mastra-status[data-status="bailed"]').wait_for()
+    graph.locator('g.node[data-path="1"]').click()  # the step that bailed
+    record = graph.locator('.mastra-graph-record[data-path="1"]')
+    record.wait_for()
+    assert "This step ended the run early with ctx.bail" in record.inner_text()
+    first = record.locator(".mastra-row > *").first  # the record starts with its status, no bare path number
+    assert first.get_attribute("class") == "mastra-status" and first.inner_text() == "success"
+    _f8_shot(cell, "f8_bailed.png")
+
+
+def test_the_runs_list_fits_its_card_at_1280_px_and_marks_a_fork(f8):
+    assert f8.page.viewport_size["width"] == 1280
+    view = f8.locator(".jp-Cell").nth(4).locator(".mastra-runs")
+    waiting = view.locator("tr[data-run-id]", has=f8.page.locator("button", has_text="Resume…")).first
+    waiting.wait_for()
+    card = view.bounding_box()
+    for row in view.locator("tr[data-run-id]").all():
+        button = row.locator("button").bounding_box()
+        assert button["x"] + button["width"] <= card["x"] + card["width"], "the button runs past the card"
+        for stamp in row.locator(".mastra-runs-time").all():
+            lines = stamp.evaluate("el => el.getClientRects().length")
+            assert lines == 1 and stamp.inner_text().count(":") == 2, f"{stamp.inner_text()!r} wraps"
+    assert view.evaluate("el => el.scrollWidth <= el.clientWidth")
+
+    parent = waiting.get_attribute("data-run-id")
+    waiting.locator("button").click()  # open the run, then fork it from its first step
+    view.locator(".mastra-runs-travel select[name=travel-step]").select_option("0")
+    view.locator(".mastra-runs-travel button", has_text="Time travel").click()
+    fork = view.locator("tr[data-run-id]", has=f8.page.locator(".mastra-runs-fork")).first
+    fork.wait_for()
+    assert fork.locator(".mastra-runs-fork").inner_text() == f"fork of {parent[:8]} at write"
+    assert view.locator(".mastra-runs-fork").count() == 1  # only the fork is marked
+    _f8_shot(view, "f8_runs.png")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import time
 from collections.abc import Callable
+from enum import Enum
 from typing import Literal
 
 import pytest
@@ -234,6 +236,9 @@ async def test_resume_continues_the_run_in_the_background(hub):
     await task
     await settle(hub, graph)
     assert form.status == "success" and form.message == "The run succeeded." and form.steps == [] and not form.busy
+    assert form.outcome == {"status": "success", "message": "The run succeeded.", "output": 6}
+    snapshot = panel._repr_mimebundle_()["text/html"]
+    assert 'data-outcome="success"' in snapshot and "<pre data-output" in snapshot and ">6</pre>" in snapshot
     assert run.output == 6 and graph.statuses["1"] == ["success", 1] and graph.run_status == "success"
     resumed_with = run.result.steps["1"].resume_payload
     assert resumed_with["level"] == "high" and resumed_with["due"] == "2026-12-01" and resumed_with["tags"] == ["a"]
@@ -726,6 +731,9 @@ async def test_time_travel_forks_the_opened_run_from_a_step_and_opens_the_fork(h
     assert fork.run_id != run.run_id and fork.parent == {"run_id": run.run_id, "path": "0"}
     assert fork.status == "suspended" and view.panel.form.steps[0]["payload"] == {"question": "keep 10?"}
     assert view.table.opened == fork.run_id and fork.run_id in [r["run_id"] for r in view.table.rows]
+    marked = {r["run_id"]: r.get("fork") for r in view.table.rows}
+    assert marked == {run.run_id: None, fork.run_id: {"run_id": run.run_id, "path": "0", "step_id": "double"}}
+    assert f"fork of {run.run_id[:8]} at double" in view.table.snapshot()  # the saved notebook marks it too
     assert "fork of" in view.table.message and not view.table.busy
     click(view.table, {"type": "time_travel", "path": "0", "input": "{oops"})
     assert "RUN_INPUT_INVALID" in view.table.message
@@ -734,3 +742,125 @@ async def test_time_travel_forks_the_opened_run_from_a_step_and_opens_the_fork(h
     stored = await workflow.get_run(run.run_id)
     assert stored.status == "success" and stored.output == 6  # the forked run's history is untouched
     view.close()
+
+
+# -- how a run ends, and what the views call things (#15) --------------------------------------------------------
+
+
+class Decision(str, Enum):
+    publish = "publish"
+    reject = "reject"
+
+
+class Review(BaseModel):
+    decision: Decision  # a `$ref` in the JSON schema, with no title of its own
+    note: str = ""
+    due_date: datetime.date | None = None
+
+
+@step(resume=Review)
+def review(draft: str, ctx: StepContext) -> str:
+    if ctx.resume_data is None:
+        ctx.suspend({"question": f"Publish {draft!r}?"})
+    if ctx.resume_data.decision is Decision.reject:
+        ctx.bail(f"Rejected: {ctx.resume_data.note}")
+    return draft
+
+
+@step
+def publish(draft: str) -> str:
+    return f"Published {draft!r}."
+
+
+def publishing(hub: Mastra) -> Workflow:
+    return hub.add_workflow(Workflow("publishing", input=str, output=str).then(review).then(publish).commit())  # type: ignore[no-any-return]
+
+
+async def test_a_run_a_step_bailed_reads_bailed_with_its_value_live_in_snapshots_and_when_loaded_again(tmp_path):
+    store = DuckDBStore(tmp_path / "runs.duckdb")
+    hub = Mastra(storage=store)
+    workflow = publishing(hub)
+    run = workflow.create_run()
+    await run.start("tea")
+    panel = RunPanel(run)
+    form, graph = panel.form, panel.graph
+    await form.submit("0", {"decision": "reject", "note": "too short"})
+    await settle(hub, graph)
+    assert run.status == "success" and run.output == "Rejected: too short"  # bail ends a run successfully ...
+    assert run.bailed == "0"  # ... and the engine says which step bailed
+    assert form.status == "bailed" and graph.run_status == "bailed" and not form.busy
+    assert form.outcome["status"] == "bailed" and form.outcome["output"] == "Rejected: too short"
+    assert form.outcome["step_id"] == "review" and form.message == form.outcome["message"]
+    assert "bailed at step review" in form.message and "succeeded" not in form.message
+    snapshot = panel._repr_mimebundle_()["text/html"]
+    assert 'data-outcome="bailed"' in snapshot and ">Rejected: too short</pre>" in snapshot
+    assert "succeeded" not in snapshot and "#6d4c41" in snapshot  # its own words and colour, not success's green
+    graph.selected = "0"
+    [item] = graph.detail["items"]
+    assert item["bailed"] and item["status"] == "success" and item["output"] == "Rejected: too short"
+    panel.close()
+
+    # Another kernel on the same file, later: the panel and the runs list still read bailed.
+    second = Mastra(storage=store)
+    again = publishing(second)
+    loaded = await again.get_run(run.run_id)
+    later = RunPanel(loaded)
+    assert loaded.bailed == "0" and later.form.status == "bailed" and later.graph.run_status == "bailed"
+    assert later.form.outcome == form.outcome and "Rejected: too short" in later.snapshot()
+    later.close()
+    done = again.create_run()
+    await done.start("mug")
+    await done.resume({"decision": "publish"})
+    view = RunsView(second)
+    rows = {r["run_id"]: r for r in view.table.rows}
+    assert rows[run.run_id]["bailed"] == "0" and "bailed" not in rows[done.run_id]
+    table = view.table.snapshot()
+    assert table.count('data-status="bailed"') == 1 and table.count("<tr data-row>") == 2
+    # The times read on one line, to the second: no ISO "T" and offset to wrap on; "updated" on the day a run was
+    # created is its time of day.
+    assert re.search(r'white-space: nowrap;" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<', table)
+    assert re.search(r'white-space: nowrap;" title="[^"]+">\d\d:\d\d:\d\d<', table)
+    view.close()
+    await hub.shutdown()
+    await second.shutdown()
+    await store.close()
+
+
+def test_every_field_of_the_resume_form_is_labelled_like_the_others():
+    labels = {f["name"]: f["label"] for f in fields(Review.model_json_schema())}
+    assert labels == {"decision": "Decision", "note": "Note", "due_date": "Due Date"}
+    assert next(f for f in fields(Review.model_json_schema()) if f["name"] == "decision")["options"] == [
+        "publish", "reject",
+    ]  # fmt: skip
+    assert {f["label"] for f in fields(Approval.model_json_schema())} == {
+        "Approved", "Reviewer", "Level", "Due", "Budget", "Tags",
+    }  # fmt: skip
+    assert [f["label"] for f in fields({"type": "integer"})] == ["Value"]
+    assert [f["label"] for f in fields(None)] == ["Value (JSON)"]
+
+
+@step
+def total(ns: list[int]) -> int:
+    return sum(ns)
+
+
+@step
+def bump(n: int) -> int:
+    return n + 1
+
+
+async def test_the_step_detail_says_which_item_or_iteration_a_record_is_not_a_bare_path(hub):
+    workflow = Workflow("counted", input=list[int], output=int).foreach(square).then(total)
+    workflow = hub.add_workflow(workflow.dountil(bump, lambda n: n >= 17).commit())
+    run = workflow.create_run()
+    assert (await run.start([1, 2, 3])).output == 17  # 1 + 4 + 9, then 15, 16, 17
+    graph = GraphWidget(workflow, run)
+    graph.selected = "0.*"
+    assert [(i["path"], i["where"]) for i in graph.detail["items"]] == [
+        ("0.0", "item 1"), ("0.1", "item 2"), ("0.2", "item 3"),
+    ]  # fmt: skip
+    graph.selected = "2.*"
+    assert [i["where"] for i in graph.detail["items"]] == ["iteration 1", "iteration 2", "iteration 3"]
+    graph.selected = "1"  # a node's one record: the detail's title names the node already
+    assert [(i["where"], i["bailed"]) for i in graph.detail["items"]] == [("", False)]
+    graph.close()

@@ -288,6 +288,7 @@ class Execution:
             self._emit(STEP_SUSPENDED, path, step.id, payload=current.suspend_payload)
             raise Suspended([path]) from None
         except BailSignal as signal:
+            signal.path = path
             workflow = self.run.workflow
             try:  # the bail result is the run's output: held to the workflow's output schema
                 signal.result = workflow.output.validate(signal.result, "WORKFLOW_OUTPUT_INVALID", f"bail of {subject}")

@@ -105,6 +105,7 @@ class Run:
         self.runtime_context = RuntimeContext()
         self.suspended: list[str] = []
         self.parent: dict[str, Any] | None = None  # {"run_id", "path"} of a time-travel fork
+        self.bailed: str | None = None  # the path of the step whose `ctx.bail(...)` ended the run
         self._stored_input: Any = None  # the JSON forms of input and output, as stored
         self._stored_output: Any = None
         self._initial_state: Any = None  # as stored; a time-travel fork starts from it
@@ -134,6 +135,7 @@ class Run:
                 error["kind"], error["code"], error["message"], details=error["details"], retryable=error["retryable"]
             )
         run.suspended, run.parent = snapshot.get("suspended", []), snapshot.get("parent")
+        run.bailed = snapshot.get("bailed")
         run._initial_state = snapshot.get("initial_state")
         run._journal.restore(steps, row["version"])
         return run
@@ -355,6 +357,7 @@ class Run:
         except BailSignal as signal:
             try:
                 self._finish(signal.result)
+                self.bailed = signal.path
             except MastraError as error:
                 self.status, self.error = "failed", error
         except MastraError as error:
@@ -407,7 +410,8 @@ class Run:
             "input": self._stored_input, "output": self._stored_output,
             "error": self.error.to_dict() if self.error and not going_on else None,
             "snapshot": {
-                "suspended": [] if going_on else self.suspended, "parent": self.parent, "owner": PROCESS,
+                "suspended": [] if going_on else self.suspended, "parent": self.parent, "bailed": self.bailed,
+                "owner": PROCESS,
                 "initial_state": self._initial_state,
                 "state": dump.state.dump(self.state, f"The state of workflow `{dump.id}`"),
                 "durability": self._journal.durability,

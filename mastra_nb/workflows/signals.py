@@ -27,6 +27,7 @@ class BailSignal(Signal):
     def __init__(self, result: Any) -> None:
         super().__init__("run bailed")
         self.result = result
+        self.path: str | None = None  # the bailing step's path, set by the engine
 
 
 class Suspended(Signal):

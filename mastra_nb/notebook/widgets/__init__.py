@@ -11,6 +11,7 @@ and the run panel that puts a run's graph and form together.
  RunsView    (runs.py)    stored runs, filtered ──> open one: its RunPanel below the table; time travel from a step
  MemoryView  (memory.py)  a resource's threads, messages, working memory (editable) and semantic search
  _base.py                 MastraWidget (static snapshot, cleanup on close), Throttle, spawn, static/*.js|css
+ _outcome.py              how a finished run reads: success, bailed (a step's ctx.bail), failed; its output
 ```
 Each is an anywidget whose ES module and CSS ship in `static/` (no bundler, no CDN). anywidget is imported with
 the first widget; without the `notebook` extra the names raise an ImportError that says what to install.

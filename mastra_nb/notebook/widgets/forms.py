@@ -26,16 +26,22 @@ ROOT = ""  # the name of the one field of a schema that is not an object
 def fields(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The form fields of a JSON schema (as `Schema.json_schema()` gives it; None means any JSON value)."""
     if schema is None:
-        return [_field(ROOT, {}, "value (JSON)", required=False, defs={})]
+        return [_field(ROOT, {}, "Value (JSON)", required=False, defs={})]
     defs = schema.get("$defs", {})
     resolved = _resolve(schema, defs)
     if resolved.get("type") != "object" or "properties" not in resolved:
-        return [_field(ROOT, resolved, resolved.get("title") or "value", required=True, defs=defs)]
+        return [_field(ROOT, resolved, resolved.get("title") or "Value", required=True, defs=defs)]
     required = set(resolved.get("required", ()))
     return [
-        _field(name, spec, spec.get("title") or name, required=name in required, defs=defs)
+        _field(name, spec, spec.get("title") or _title(name), required=name in required, defs=defs)
         for name, spec in resolved["properties"].items()
     ]
+
+
+def _title(name: str) -> str:
+    """A field's label when its schema has no title of its own, as pydantic makes titles (`due_date` reads "Due
+    Date"): pydantic leaves it out where a field is a reference (`$ref`), as a field of an `Enum` type is."""
+    return name.title().replace("_", " ").strip()
 
 
 def _field(name: str, spec: dict[str, Any], label: str, *, required: bool, defs: dict[str, Any]) -> dict[str, Any]:

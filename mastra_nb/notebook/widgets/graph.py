@@ -7,7 +7,8 @@
 The drawing is `svg.graph_svg`'s (the static display's layout, unchanged), and the status of each node is
 `svg.node_statuses`' aggregation, so the widget and the static snapshot cannot disagree. The front end only recolours
 `<g class="node" data-path=...>` elements and shows the detail of the node clicked. The widget follows one run, or
-(by default) the latest run of the workflow that starts while it is shown.
+(by default) the latest run of the workflow that starts while it is shown. A run that a step ended with
+`ctx.bail(...)` reads *bailed* (the `step:completed` event of that step says `bailed`; a loaded run, `run.bailed`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ...display.html import badge, card, code, esc
+from ...display.html import card, code, esc
 from ...display.svg import graph_svg, node_statuses
 from ...errors import MastraError
 from ...events import (
@@ -33,6 +34,7 @@ from ...events import (
     Event,
 )
 from ._base import STATIC, MastraWidget, Throttle, css
+from ._outcome import pill, shown_status
 
 if TYPE_CHECKING:
     from ...workflows import Run, Workflow
@@ -77,6 +79,7 @@ class GraphWidget(MastraWidget):
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._paths: dict[str, dict[str, Any]] = {}  # run path -> {status, step_id, started, ended, error}
+        self._bailed: str | None = None  # the path of the step that bailed the run, if one did
         self._status = run.status if run is not None else ""
         self._error = run.error.to_dict() if run is not None and run.error is not None else None
         if run is not None:
@@ -103,7 +106,7 @@ class GraphWidget(MastraWidget):
                     return
                 self._switch(run_id)
             if name == WORKFLOW_STARTED:
-                self._status, self._error = "running", None
+                self._status, self._error, self._bailed = "running", None, None
             elif name in (WORKFLOW_COMPLETED, WORKFLOW_FAILED):
                 self._status = payload.get("status") or ("failed" if name == WORKFLOW_FAILED else "success")
                 self._error = payload.get("error")
@@ -114,6 +117,8 @@ class GraphWidget(MastraWidget):
                 elif name == STEP_COMPLETED:
                     entry.update(status=payload.get("status", "success"), ended=event.timestamp,
                                  error=payload.get("error"))  # fmt: skip
+                    if payload.get("bailed"):
+                        self._bailed = path
                 else:
                     entry.update(status="suspended", ended=event.timestamp, payload=payload.get("payload"))
                     self._status = "suspended"
@@ -130,6 +135,7 @@ class GraphWidget(MastraWidget):
             self._seed(self._run)  # a resumed run: the steps it ran before this widget saw it
 
     def _seed(self, run: Run) -> None:
+        self._bailed = run.bailed
         for path, step in run.result.steps.items():
             self._paths[path] = {
                 "step_id": step.step_id, "status": step.status, "error": step.error,
@@ -149,7 +155,7 @@ class GraphWidget(MastraWidget):
         with self._flush_lock:
             with self._lock:
                 found = node_statuses(self.graph, {p: e for p, e in self._paths.items() if e.get("status")})
-                status = self._status
+                status = shown_status(self._status, self._bailed)
             with self.hold_sync():
                 self.run_status = status
                 self.statuses = {node: [state, count] for node, (state, count) in found.items()}
@@ -167,13 +173,14 @@ class GraphWidget(MastraWidget):
         records = self._records(load)
         with self._lock:
             seen = {p: dict(e) for p, e in self._paths.items() if pattern.match(p)}
+            bailed = self._bailed
         items = []
         for path in sorted(set(seen) | {p for p in records if pattern.match(p)}, key=_path_key):
             record, event = records.get(path), seen.get(path, {})
             started = _time(record.started_at) if record is not None else event.get("started")
             ended = _time(record.ended_at or record.suspended_at) if record is not None else event.get("ended")
             items.append({
-                "path": path,
+                "path": path, "where": self._where(node_id, path), "bailed": path == bailed,
                 "step_id": record.step_id if record is not None else event.get("step_id"),
                 "status": event.get("status") or (record.status if record is not None else ""),
                 "attempts": record.attempts if record is not None else None,
@@ -189,6 +196,18 @@ class GraphWidget(MastraWidget):
             "node": node_id, "kind": node.kind, "label": node.label, "description": node.description or "",
             "count": len(items), "items": items[-_DETAIL_ITEMS:],
         }  # fmt: skip
+
+    def _where(self, node_id: str, path: str) -> str:
+        """Which record of a node `path` is, in words: "" for a node's one record; "item 3" of a foreach or
+        "iteration 2" of a loop (counted from 1) where the node stands for many (its id has a `*`)."""
+        words = []
+        parts, given = node_id.split("."), path.split(".")
+        for depth, part in enumerate(parts):
+            if part == "*" and depth < len(given) and given[depth].isdigit():
+                owner = _find(self.graph.nodes, ".".join(parts[:depth]))
+                kind = "iteration" if owner is not None and owner.kind == "loop" else "item"
+                words.append(f"{kind} {int(given[depth]) + 1}")
+        return ", ".join(words)
 
     def _records(self, load: bool) -> dict[str, Any]:
         """The run's step results: from the run object while this process has it, else (`load`) from storage."""
@@ -216,7 +235,7 @@ class GraphWidget(MastraWidget):
     def snapshot(self) -> str:
         with self._lock:
             steps = {p: e for p, e in self._paths.items() if e.get("status")}
-            status = self._status
+            status = shown_status(self._status, self._bailed)
             error = self._error
         run = f"run {code(self.run_id)}" if self.run_id else "no run yet: the next run started is shown"
         failure = (
@@ -224,7 +243,7 @@ class GraphWidget(MastraWidget):
         )
         return card(
             "Workflow", self.workflow.id, graph_svg(self.graph, steps if steps else None), failure,
-            subtitle=badge(status) if status else "", note=run,
+            subtitle=pill(status) if status else "", note=run,
         )  # fmt: skip
 
     def __repr__(self) -> str:

@@ -5,10 +5,12 @@
  run.suspended ──> steps [{path, step_id, payload, schema, fields}] ──> resume.js (one form per step)
  resume.js ──{"type": "resume", path, values}──> submit ──forms.parse──> errors (inline, nothing sent)
                                                          └──> spawn(run.resume(data, step=path)) ──> status, message
+ run ended ──> outcome {status: success | bailed | failed | canceled, message, output | error} (`_outcome.py`)
 ```
 The run may come from `await workflow.get_run(run_id)` in a kernel started after the run suspended: all a form
 needs is in the stored run and the workflow's definition. The resume runs as a task (on the kernel's loop when the
-click arrives there, else on `_async`'s private loop), so no cell waits for it and the kernel stays free.
+click arrives there, else on `_async`'s private loop), so no cell waits for it and the kernel stays free. Once
+the run has ended, the form shows how: its output, or (a step called `ctx.bail(...)`) that it bailed and with what.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ...display.html import badge, card, code, esc, json_block, table
+from ...display.html import card, code, esc, json_block, table
 from ...errors import MastraError
 from ...events import STEP_STARTED, STEP_SUSPENDED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event
 from ...redaction import redact
 from ._base import STATIC, MastraWidget, css, spawn
+from ._outcome import outcome, outcome_html, pill, shown_status
 from .forms import fields, parse
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ class ResumeForm(MastraWidget):
     errors = traitlets.Dict().tag(sync=True)  # path -> {field name -> message}
     message = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
+    outcome = traitlets.Dict().tag(sync=True)  # how the run ended, {} until it has (`_outcome.outcome`)
 
     def __init__(self, run: Run) -> None:
         super().__init__(run_id=run.run_id, workflow_id=run.workflow.id)
@@ -69,9 +73,13 @@ class ResumeForm(MastraWidget):
                 "path": path, "step_id": unit.id, "payload": record.suspend_payload if record else None,
                 "schema": schema, "fields": fields(schema),
             })  # fmt: skip
+        ended = outcome(run)
         with self.hold_sync():
-            self.status = run.status
+            self.status = shown_status(run.status, run.bailed)
             self.steps = steps
+            self.outcome = ended
+            if ended:
+                self.message = ended["message"]
 
     # -- from the front end ------------------------------------------------------------------------------------
 
@@ -102,6 +110,7 @@ class ResumeForm(MastraWidget):
         return self.task
 
     async def _continue(self, path: str, data: Any) -> None:
+        message: str | None = None  # None: the run ended, and its outcome says how
         try:
             result = await self.run.resume(data, step=path)
         except MastraError as error:
@@ -109,20 +118,17 @@ class ResumeForm(MastraWidget):
         except Exception as error:  # shown in the form: a background task has no cell to fail
             message = redact(f"The resume failed: {type(error).__name__}: {error}")
         else:
-            if result.status == "success":
-                message = "The run succeeded."
-            elif result.status == "suspended":
+            if result.status == "suspended":
                 message = f"The run is suspended again at {', '.join(result.suspended)}."
-            elif result.error is not None:
-                message = f"The run {result.status}: [{result.error.code}] {result.error.message}"
-            else:
+            elif not outcome(self.run):
                 message = f"The run is {result.status}."
         if self.closed:
             return
         self._refresh()
         with self.hold_sync():
             self.busy = False
-            self.message = message
+            if message is not None:
+                self.message = message
 
     def _on_event(self, event: Event) -> None:
         if self.closed:
@@ -135,7 +141,7 @@ class ResumeForm(MastraWidget):
         elif event.name == WORKFLOW_STARTED:
             self.status = "running"
         elif event.name in (WORKFLOW_COMPLETED, WORKFLOW_FAILED):
-            self.status = str(payload.get("status", ""))
+            self.status = shown_status(str(payload.get("status", "")), self.run.bailed)
 
     # -- static ---------------------------------------------------------------------------------------------
 
@@ -154,11 +160,13 @@ class ResumeForm(MastraWidget):
                 + table(["field", "type", "required", "options / meaning"], rows, kind="resume-fields")
                 + f'<div style="opacity: 0.75;">Resume from a cell: {code(self._command(step))}</div></div>'
             )
-        if not sections:
+        if self.outcome:
+            sections.append(outcome_html(self.outcome))
+        elif not sections:
             sections.append(esc(self.message or f"Nothing to resume: the run is {self.status}."))
         elif self.message:
             sections.append(esc(self.message))
-        return card("Resume", f"run {self.run_id}", *sections, subtitle=badge(self.status or "pending"))
+        return card("Resume", f"run {self.run_id}", *sections, subtitle=pill(self.status or "pending"))
 
     def _command(self, step: dict[str, Any]) -> str:
         several = f" --step {step['path']}" if len(self.steps) > 1 else ""

@@ -1,8 +1,10 @@
 """`RunsView`: stored workflow runs with status and workflow filters; a row opens the run's live graph and, when it
 is suspended, its resume form, below the table; an opened run can be forked from one of its steps (time travel).
+A fork is marked in the list ("fork of 1a2b3c4d at double"), and a run a step ended with `ctx.bail(...)` reads
+*bailed*: both from the run rows' snapshots (`parent`, `bailed`), which the list's summaries leave out.
 
 ```
- hub.runs.list ──> RunsTable.rows ──> runs.js (filters, rows, Open)
+ hub.runs.list + the rows' snapshots ──> RunsTable.rows ──> runs.js (filters, rows, Open)
  hub events workflow:* / step:suspended ──Throttle──> rows read again (in the background)
  runs.js ──{"type": "open", run_id}──> RunsView.open_run ──> RunPanel(run) below the table
  runs.js ──{"type": "time_travel", run_id, path, input}──> run.time_travel(path, input) ──> the fork's RunPanel
@@ -19,15 +21,17 @@ import ipywidgets
 import traitlets
 
 from ..._async import run_sync
-from ...display.reprs import runs_table
+from ...display.html import code, esc, table
 from ...errors import ErrorKind, MastraError
+from ...storage.compare import is_in
 from ._base import STATIC, MastraWidget, Throttle, WithSnapshot, css, forget, spawn
+from ._outcome import pill, shown_status
 from .panel import RunPanel
 
 if TYPE_CHECKING:
     from ...events import Event
     from ...mastra import Mastra
-    from ...workflows import Run
+    from ...workflows import Run, Workflow
 
 __all__ = ["RunsTable", "RunsView"]
 
@@ -40,6 +44,8 @@ class RunsTable(MastraWidget):
     _esm = STATIC / "runs.js"
     _css = css("runs.css")
 
+    # [{run_id, workflow_id, status, created_at, updated_at (ISO), bailed (path) and fork {run_id, path, step_id}
+    # when they apply}]
     rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     workflows: traitlets.List[str] = traitlets.List().tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
@@ -52,7 +58,12 @@ class RunsTable(MastraWidget):
     message = traitlets.Unicode("").tag(sync=True)
 
     def snapshot(self) -> str:
-        return runs_table(self.rows)
+        shown = [
+            [code(r["run_id"]) + _fork_html(r.get("fork")), code(r["workflow_id"]), pill(_status(r)),
+             _when_html(r.get("created_at")), _when_html(r.get("updated_at"), r.get("created_at"))]
+            for r in self.rows
+        ]  # fmt: skip
+        return table(["run", "workflow", "status", "created", "updated"], shown, kind="runs")
 
 
 class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
@@ -85,8 +96,27 @@ class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
         found = await self.hub.runs.list(kind="workflow", workflow=table.workflow or None, status=table.status or None,
                                          limit=table.limit)  # fmt: skip
         rows = [info.summary() for info in found]
-        return [{k: r[k].isoformat(timespec="seconds") if isinstance(r[k], datetime) else r[k] for k in _KEYS}
-                for r in rows]  # fmt: skip
+        marks = await self._marks([r["run_id"] for r in rows])
+        return [{**{k: r[k].isoformat(timespec="seconds") if isinstance(r[k], datetime) else r[k] for k in _KEYS},
+                 **marks.get(r["run_id"], {})} for r in rows]  # fmt: skip
+
+    async def _marks(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What the summaries leave out, from the runs' snapshots (one read): the run a time-travel fork came from
+        and the step it was forked at, and the step whose `ctx.bail(...)` ended a run."""
+        if not run_ids:
+            return {}
+        stored = await self.hub.storage.select("workflow_runs", where={"run_id": is_in(run_ids)})
+        workflows = self.hub.list_workflows()
+        marks: dict[str, dict[str, Any]] = {}
+        for row in stored:
+            snapshot, mark = row.get("snapshot") or {}, marks.setdefault(row["run_id"], {})
+            parent = snapshot.get("parent")
+            if parent:
+                step_id = _step_id(workflows.get(row["workflow_id"]), parent["path"])
+                mark["fork"] = {"run_id": parent["run_id"], "path": parent["path"], "step_id": step_id}
+            if snapshot.get("bailed") is not None and row["status"] == "success":
+                mark["bailed"] = snapshot["bailed"]
+        return marks
 
     def reload(self) -> Any:
         """Read the rows again, in the background; returns the task (or future)."""
@@ -141,7 +171,8 @@ class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
         if self.panel is None:
             raise MastraError(ErrorKind.VALIDATION, "RUN_NOT_OPENED", "Open a run first, then fork it from a step.")
         run = self.panel.run
-        self.table.busy, self.table.message = True, f"Forking run {run.run_id} from step {path}…"
+        step_id = _step_id(run.workflow, path)
+        self.table.busy, self.table.message = True, f"Forking run {run.run_id} from step {step_id}…"
         self.task = spawn(self._travel(run, path, input))
         return self.task
 
@@ -155,7 +186,8 @@ class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
         self.table.rows = await self._select()
         if not self.table.closed:
             self._show(fork)
-            self.table.message = f"Run {fork.run_id} is a fork of {run.run_id} from step {path}: {fork.status}."
+            step_id = _step_id(run.workflow, path)
+            self.table.message = f"Run {fork.run_id} is a fork of {run.run_id} from step {step_id}: {fork.status}."
         self.table.busy = False
 
     def close(self) -> None:
@@ -170,6 +202,45 @@ class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "\n".join(f"{r['run_id']}  {r['workflow_id']}  {r['status']}" for r in self.table.rows) or "no runs"
+
+
+def _step_id(workflow: Workflow | None, path: str) -> str:
+    """The id of the step at `path`, or the path when this kernel does not know it (the workflow is not registered,
+    or has changed since)."""
+    if workflow is None:
+        return path
+    try:
+        return workflow.unit_at(path).id
+    except MastraError:
+        return path
+
+
+def _status(row: dict[str, Any]) -> str:
+    return shown_status(str(row["status"]), row.get("bailed"))
+
+
+def _fork_html(fork: dict[str, Any] | None) -> str:
+    if not fork:
+        return ""
+    text = f"fork of {fork['run_id'][:8]} at {fork['step_id']}"
+    title = f"time-travel fork of run {fork['run_id']} from step {fork['step_id']} (path {fork['path']})"
+    return f'<div data-fork style="opacity: 0.7; font-size: 12px;" title="{esc(title)}">{esc(text)}</div>'
+
+
+def _when_html(stamp: str | None, since: str | None = None) -> str:
+    """A stored time as the runs table shows it (as runs.js does): local, to the second, on one line, only the time
+    of day when it falls on the day of `since`; the ISO time as its title."""
+    if not stamp:
+        return ""
+    try:
+        time = datetime.fromisoformat(stamp).astimezone()
+        before = datetime.fromisoformat(since).astimezone() if since else None
+    except ValueError:
+        shown = stamp
+    else:
+        same_day = before is not None and before.date() == time.date()
+        shown = time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+    return f'<span style="white-space: nowrap;" title="{esc(stamp)}">{esc(shown)}</span>'
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,7 @@ duration, tokens, cost and error; a click on a row shows its input, output and a
 ```
 Spans are stored as they end, so a running trace grows: with the hub, the widget reads its trace again (at most
 once per `interval`) each time the span writer stores a batch of it; `follow=True` moves it to whichever trace was
-written last (`%mastra trace` with no id, or `last`).
+written last, scorers' traces aside (`%mastra trace` with no id, or `last`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class TraceWidget(MastraWidget):
         trace: the trace to show (`await hub.traces.get(trace_id)`).
         traces: where to read it again on Refresh (`hub.traces`; implied by `hub`).
         hub: the hub whose span writes the widget follows: the trace is read again as its spans are stored.
-        follow: move to the trace written last instead of staying on `trace` (needs `hub`).
+        follow: move to the trace written last (not a scorer's) instead of staying on `trace` (needs `hub`).
         interval: the least time between two reads, in seconds.
     """
 
@@ -79,9 +79,12 @@ class TraceWidget(MastraWidget):
         if self.closed or not written:
             return
         if self._wanted not in written:
-            if not self.follow:
+            # `follow` moves on to the user's work, never to a scorer's judgement of it (a trace of its own)
+            skipped = event.payload.get("scorer_trace_ids") or []
+            followed = [t for t in written if t not in skipped]
+            if not self.follow or not followed:
                 return
-            self._wanted = written[-1]
+            self._wanted = followed[-1]
         self.throttle.touch()
 
     def _show(self, trace: Trace) -> None:

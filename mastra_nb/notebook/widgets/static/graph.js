@@ -99,11 +99,16 @@ function render({ model, el: root }) {
       const line = el("div", "mastra-row");
       const pill = el("span", "mastra-status", item.status || "pending");
       pill.dataset.status = item.status || "pending";
-      line.append(el("code", null, item.path), pill);
+      // Which record this is, in words (a foreach's "item 3", a loop's "iteration 2"); a node's one record needs
+      // none, the title above names the node. The path itself stays in the tooltip.
+      if (item.where) line.append(el("strong", "mastra-graph-where", item.where));
+      line.append(pill);
+      line.title = `path ${item.path}`;
       if (item.duration_ms !== null && item.duration_ms !== undefined) line.append(el("span", null, `${item.duration_ms} ms`));
       if (item.attempts > 1) line.append(el("span", null, `${item.attempts} attempts`));
       if (item.started_at) line.append(el("span", "mastra-muted", item.started_at));
       box.append(line);
+      if (item.bailed) box.append(el("div", "mastra-graph-bailed", "This step ended the run early with ctx.bail(…)."));
       for (const key of ["input", "output", "suspend_payload", "resume_payload", "error"]) {
         if (item[key] !== null && item[key] !== undefined) box.append(block(key.replace("_", " "), item[key]));
       }

@@ -1,6 +1,7 @@
 // The resume form: one form per suspended step, drawn from the fields Python derived from the step's resume
 // schema. Resume sends the raw values; Python validates them with the schema and answers with field errors, or
-// resumes the run in the background and reports its progress in `status` and `message`.
+// resumes the run in the background and reports its progress in `status` and `message`. Once the run has ended,
+// `outcome` says how: succeeded (with its output), bailed (a step's ctx.bail: its value), failed or canceled.
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -49,12 +50,18 @@ function value(control) {
   return control.value;
 }
 
+// A value as the other views show it: a string as it reads, anything else as indented JSON.
+function shown(value) {
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
 function render({ model, el: root }) {
   root.classList.add("mastra-widget", "mastra-form");
   const header = el("div", "mastra-row");
   const message = el("div", "mastra-form-message");
+  const ended = el("div", "mastra-form-outcome");
   const body = el("div");
-  root.append(header, message, body);
+  root.append(header, message, ended, body);
 
   function drawHeader() {
     header.replaceChildren();
@@ -64,7 +71,10 @@ function render({ model, el: root }) {
     header.append(el("span", "mastra-kind", "resume"), el("strong", null, `run ${model.get("run_id")}`), pill,
       el("span", "mastra-muted", model.get("workflow_id")));
     root.dataset.status = status;
-    message.textContent = model.get("message") || "";
+    const said = model.get("message") || "";
+    const found = model.get("outcome") || {};
+    message.textContent = said === found.message ? "" : said;  // the outcome says it
+    message.hidden = Boolean(found.status) && !message.textContent;
     for (const button of body.querySelectorAll("button")) button.disabled = model.get("busy");
   }
 
@@ -80,10 +90,23 @@ function render({ model, el: root }) {
     }
   }
 
+  function drawOutcome() {
+    const found = model.get("outcome") || {};
+    ended.replaceChildren();
+    ended.hidden = !found.status;
+    ended.dataset.status = found.status || "";
+    if (!found.status) return;
+    ended.append(el("div", "mastra-form-outcome-message", found.message));
+    if ("output" in found) {
+      ended.append(el("div", "mastra-form-outcome-label", "output"));
+      ended.append(el("pre", "mastra-form-output", shown(found.output)));
+    }
+  }
+
   function drawSteps() {
     body.replaceChildren();
     const steps = model.get("steps") || [];
-    if (!steps.length) {
+    if (!steps.length && !(model.get("outcome") || {}).status) {
       body.append(el("div", "mastra-muted", "No step is waiting to be resumed."));
     }
     for (const step of steps) {
@@ -127,11 +150,18 @@ function render({ model, el: root }) {
     drawErrors();
   }
 
+  function drawEnd() {
+    drawOutcome();
+    drawSteps();
+    drawHeader();
+  }
+
+  drawOutcome();
   drawSteps();
   drawHeader();
   const handlers = [
     ["change:steps", drawSteps], ["change:errors", drawErrors], ["change:status", drawHeader],
-    ["change:message", drawHeader], ["change:busy", drawHeader],
+    ["change:message", drawHeader], ["change:busy", drawHeader], ["change:outcome", drawEnd],
   ];
   for (const [name, fn] of handlers) model.on(name, fn);
   return () => { for (const [name, fn] of handlers) model.off(name, fn); };

@@ -1,5 +1,6 @@
 // The runs table: filters (status, workflow), a row per stored run, and Open, which shows the run's graph and
 // resume form below (Python puts them there); for the opened run, time travel: fork it from one of its steps.
+// A fork says which run it came from; a run a step ended with ctx.bail(...) reads "bailed".
 
 const STATUSES = ["", "running", "suspended", "success", "failed", "canceled", "pending"];
 
@@ -8,6 +9,36 @@ function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);
   return node;
+}
+
+// A stored ISO time, local and to the second, so that a row stays on one line ("2025-06-01 14:03:09"); only the
+// time of day when it falls on the day of `since` (a run updated on the day it was created).
+function when(iso, since) {
+  const time = iso ? new Date(iso) : null;
+  if (!time || Number.isNaN(time.getTime())) return iso || "";
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = (t) => `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
+  const clock = `${pad(time.getHours())}:${pad(time.getMinutes())}:${pad(time.getSeconds())}`;
+  const before = since ? new Date(since) : null;
+  return before && !Number.isNaN(before.getTime()) && day(before) === day(time) ? clock : `${day(time)} ${clock}`;
+}
+
+function stamp(iso, since) {
+  const node = el("span", "mastra-runs-time", when(iso, since));
+  if (iso) node.title = iso;
+  return node;
+}
+
+// The run's id, and for a time-travel fork the run and step it was forked from.
+function runCell(row) {
+  const cell = el("div");
+  cell.append(el("code", null, row.run_id));
+  if (row.fork) {
+    const note = el("div", "mastra-runs-fork", `fork of ${row.fork.run_id.slice(0, 8)} at ${row.fork.step_id}`);
+    note.title = `time-travel fork of run ${row.fork.run_id} from step ${row.fork.step_id} (path ${row.fork.path})`;
+    cell.append(note);
+  }
+  return cell;
 }
 
 function select(options, current, onChange) {
@@ -45,12 +76,13 @@ function render({ model, el: root }) {
       const line = el("tr");
       line.dataset.runId = row.run_id;
       line.classList.toggle("opened", row.run_id === model.get("opened"));
-      const pill = el("span", "mastra-status", row.status);
-      pill.dataset.status = row.status;
+      const status = row.status === "success" && row.bailed !== undefined && row.bailed !== null ? "bailed" : row.status;
+      const pill = el("span", "mastra-status", status);
+      pill.dataset.status = status;
       const open = el("button", null, row.status === "suspended" ? "Resume…" : "Open");
       open.addEventListener("click", () => model.send({ type: "open", run_id: row.run_id }));
-      const cells = [el("code", null, row.run_id), el("code", null, row.workflow_id), pill,
-        el("span", null, row.created_at || ""), el("span", null, row.updated_at || ""), open];
+      const cells = [runCell(row), el("code", null, row.workflow_id), pill, stamp(row.created_at),
+        stamp(row.updated_at, row.created_at), open];
       for (const cell of cells) {
         const td = el("td");
         td.append(cell);
@@ -58,8 +90,11 @@ function render({ model, el: root }) {
       }
       table.append(line);
     }
+    // The table scrolls inside the card rather than past its edge, should a narrow page still be too narrow.
+    const frame = el("div", "mastra-runs-frame");
+    frame.append(table);
     if (!(model.get("rows") || []).length) root.append(header, el("div", "mastra-muted", "No runs."));
-    else root.append(header, table);
+    else root.append(header, frame);
     const steps = model.get("steps") || [];
     if (model.get("opened") && steps.length) root.append(timeTravel(steps));
   }
