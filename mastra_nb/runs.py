@@ -45,12 +45,18 @@ class RunInfo:
     created_at: datetime | None
     updated_at: datetime | None
     version: int | None
+    # A workflow run's: the path of the step whose `ctx.bail(...)` ended it (its status is then "success"), and the
+    # run and step path a time-travel fork started from.
+    bailed: str | None = None
+    parent: dict[str, str] | None = None
 
     def summary(self) -> dict[str, Any]:
-        """A plain dict of the run: what `Workflow.list_runs` returns and the notebook's runs tables show."""
+        """A plain dict of the run: what `Workflow.list_runs` returns and the notebook's runs tables show (`bailed`
+        and `parent` only where set)."""
         key = "workflow_id" if self.kind == "workflow" else "agent"
-        return {"run_id": self.run_id, key: self.name, "status": self.status, "resource_id": self.resource_id,
-                "created_at": self.created_at, "updated_at": self.updated_at}  # fmt: skip
+        found = {"run_id": self.run_id, key: self.name, "status": self.status, "resource_id": self.resource_id,
+                 "created_at": self.created_at, "updated_at": self.updated_at}  # fmt: skip
+        return found | {k: v for k, v in (("bailed", self.bailed), ("parent", self.parent)) if v is not None}
 
 
 class Runs:
@@ -245,9 +251,13 @@ class Runs:
 
 def _info(table: str, row: Mapping[str, Any]) -> RunInfo:
     workflow = table == "workflow_runs"
+    snapshot = (row.get("snapshot") or {}) if workflow else {}
+    bailed = snapshot.get("bailed") if row["status"] == "success" else None
+    parent = snapshot.get("parent")
     return RunInfo(
         "workflow" if workflow else "agent", row["run_id"], row["workflow_id" if workflow else "agent"], row["status"],
-        row["resource_id"], row["created_at"], row["updated_at"], row["version"],
+        row["resource_id"], row["created_at"], row["updated_at"], row["version"], bailed,
+        {"run_id": parent["run_id"], "path": parent["path"]} if parent else None,
     )  # fmt: skip
 
 

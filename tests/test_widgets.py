@@ -19,6 +19,7 @@ import pytest
 from pydantic import BaseModel
 
 from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, MastraConfig, StepContext, Workflow, step, tool
+from mastra_nb.display.reprs import runs_table
 from mastra_nb.events import SPANS_WRITTEN
 from mastra_nb.memory import DEFAULT_TEMPLATE, Memory
 from mastra_nb.models import ScriptedModel, ScriptedReply
@@ -816,6 +817,13 @@ async def test_a_run_a_step_bailed_reads_bailed_with_its_value_live_in_snapshots
     assert rows[run.run_id]["bailed"] == "0" and "bailed" not in rows[done.run_id]
     table = view.table.snapshot()
     assert table.count('data-status="bailed"') == 1 and table.count("<tr data-row>") == 2
+    # hub.runs says so too, and so do the plain displays of the run, its result and `%mastra runs` without widgets
+    info = await second.runs.get(run.run_id)
+    assert (info.status, info.bailed) == ("success", "0") and info.summary()["bailed"] == "0"
+    assert (await second.runs.get(done.run_id)).bailed is None
+    assert 'data-status="bailed"' in loaded._repr_html_() and "ended the run early" in loaded._repr_html_()
+    assert loaded.result.bailed == "0" and 'data-status="bailed"' in loaded.result._repr_html_()
+    assert runs_table([info.summary()]).count('data-status="bailed"') == 1
     # The times read on one line, to the second: no ISO "T" and offset to wrap on; "updated" on the day a run was
     # created is its time of day.
     assert re.search(r'white-space: nowrap;" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<', table)

@@ -24,6 +24,7 @@ STATUS_COLORS: dict[str, tuple[str, str]] = {
     "waiting": ("#6a1b9a", "#f3e5f5"),
     "canceled": ("#616161", "#eeeeee"),
     "pending": ("#757575", "#fafafa"),
+    "bailed": ("#6d4c41", "#efebe9"),  # a successful run a step ended early with `ctx.bail(...)`
 }
 
 _FONT = "font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px; line-height: 1.45;"
@@ -61,8 +62,8 @@ def badge(status: str, label: str | None = None) -> str:
     """A coloured pill for a run or step status."""
     color, fill = STATUS_COLORS.get(status, STATUS_COLORS["pending"])
     return (
-        f'<span style="display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 11px; '
-        f'font-weight: 600; color: {color}; background: {fill}; border: 1px solid {color};">'
+        f'<span data-status="{esc(status)}" style="display: inline-block; padding: 0 7px; border-radius: 9px; '
+        f'font-size: 11px; font-weight: 600; color: {color}; background: {fill}; border: 1px solid {color};">'
         f"{esc(label or status)}</span>"
     )
 

@@ -171,7 +171,7 @@ def run_html(run: Run) -> str:
         )
     return card(
         "Run", run.run_id, graph_svg(run.workflow.graph(), result.steps), *waiting, _outcome(result),
-        _steps_table(result), subtitle=f"of {code(run.workflow.id)} {badge(result.status)}",
+        _steps_table(result), subtitle=f"of {code(run.workflow.id)} {badge(_status(result))}",
     )  # fmt: skip
 
 
@@ -184,8 +184,15 @@ def run_result_html(result: RunResult) -> str:
     )
     return card(
         "Run result", result.run_id, suspended, _outcome(result), _steps_table(result),
-        subtitle=f"of {code(result.workflow_id)} {badge(result.status)}",
+        subtitle=f"of {code(result.workflow_id)} {badge(_status(result))}",
     )  # fmt: skip
+
+
+def _status(result: RunResult | Mapping[str, Any]) -> str:
+    """The status shown: "bailed" for a successful run a step ended early with `ctx.bail(...)`."""
+    status, bailed = (result.status, result.bailed) if not isinstance(result, Mapping) else (
+        result["status"], result.get("bailed"))  # fmt: skip
+    return "bailed" if status == "success" and bailed is not None else str(status)
 
 
 def _outcome(result: RunResult) -> str:
@@ -193,7 +200,8 @@ def _outcome(result: RunResult) -> str:
         return f"{badge('failed', result.error.code)} {esc(result.error.message)}"
     if result.status == "success":
         output = result.output.model_dump(mode="json") if isinstance(result.output, BaseModel) else result.output
-        return "output" + json_block(output)
+        said = f"step {code(result.bailed)} ended the run early with ctx.bail(...); " if result.bailed else ""
+        return said + "output" + json_block(output)
     return ""
 
 
@@ -233,7 +241,7 @@ def _steps_of(nodes: Iterable[Any]) -> Iterable[Any]:
 def runs_table(rows: Iterable[Mapping[str, Any]]) -> str:
     """Stored runs (`RunInfo.summary()`: a workflow's, or an agent's paused for approval), newest first."""
     shown = [
-        [code(r["run_id"]), code(r.get("workflow_id") or r.get("agent") or ""), badge(str(r["status"])),
+        [code(r["run_id"]), code(r.get("workflow_id") or r.get("agent") or ""), badge(_status(r)),
          esc(_when(r.get("created_at"))), esc(_when(r.get("updated_at")))]
         for r in rows
     ]  # fmt: skip

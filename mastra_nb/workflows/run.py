@@ -77,6 +77,7 @@ class RunResult:
     steps: dict[str, StepResult] = field(default_factory=dict)
     parent_run_id: str | None = None
     trace_id: str | None = None  # the trace of the latest start, resume or restart (None when tracing is off)
+    bailed: str | None = None  # the path of the step whose `ctx.bail(...)` ended the run (status "success")
 
     def _repr_html_(self) -> str:
         from ..display.reprs import run_result_html  # imported on first display: import mastra_nb stays light
@@ -285,6 +286,7 @@ class Run:
             error=self.error, suspended=list(self.suspended),
             steps={r.path: _step_result(r) for r in records if r.step_id not in (BRANCH, SLEEP)},
             parent_run_id=self.parent["run_id"] if self.parent else None, trace_id=self.trace_id,
+            bailed=self.bailed,
         )  # fmt: skip
 
     def __repr__(self) -> str:

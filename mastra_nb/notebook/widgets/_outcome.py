@@ -17,27 +17,14 @@ from ...errors import MastraError
 if TYPE_CHECKING:
     from ...workflows import Run
 
-__all__ = ["BAILED", "outcome", "outcome_html", "pill", "shown_status"]
+__all__ = ["outcome", "outcome_html", "shown_status"]
 
-BAILED = ("#6d4c41", "#efebe9")  # stroke/text and fill of the "bailed" pill (common.css has the same)
 _VALUE_CHARS = 4000
 
 
 def shown_status(status: str, bailed: str | None) -> str:
     """The status a view shows: `bailed` for a successful run that a step ended with `ctx.bail(...)`."""
     return "bailed" if status == "success" and bailed is not None else status
-
-
-def pill(status: str, label: str | None = None) -> str:
-    """The static HTML pill of a status, the views' own "bailed" included."""
-    if status != "bailed":
-        return badge(status, label)
-    color, fill = BAILED
-    return (
-        f'<span data-status="bailed" style="display: inline-block; padding: 0 7px; border-radius: 9px; '
-        f'font-size: 11px; font-weight: 600; color: {color}; background: {fill}; border: 1px solid {color};">'
-        f"{esc(label or status)}</span>"
-    )
 
 
 def outcome(run: Run) -> dict[str, Any]:
@@ -74,11 +61,11 @@ def outcome_html(found: dict[str, Any]) -> str:
     if not found:
         return ""
     status = found["status"]
-    color = BAILED[0] if status == "bailed" else STATUS_COLORS.get(status, STATUS_COLORS["pending"])[0]
+    color = STATUS_COLORS.get(status, STATUS_COLORS["pending"])[0]
     said = esc(found["message"])
     if status == "bailed":  # read at a glance as neither a success nor a failure, as the live form shows it
         said = f'<span style="color: {color}; font-weight: 600;">{said}</span>'
-    parts = [f"<div>{pill(status)} {said}</div>"]
+    parts = [f"<div>{badge(status)} {said}</div>"]
     if "output" in found:
         label = '<div style="opacity: 0.7; font-size: 12px; margin-top: 4px;">output</div>'
         parts.append(label + _pre(found["output"]))

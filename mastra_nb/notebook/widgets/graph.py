@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ...display.html import card, code, esc
+from ...display.html import badge, card, code, esc
 from ...display.svg import graph_svg, node_statuses
 from ...errors import MastraError
 from ...events import (
@@ -34,7 +34,7 @@ from ...events import (
     Event,
 )
 from ._base import STATIC, MastraWidget, Throttle, css
-from ._outcome import pill, shown_status
+from ._outcome import shown_status
 
 if TYPE_CHECKING:
     from ...workflows import Run, Workflow
@@ -243,7 +243,7 @@ class GraphWidget(MastraWidget):
         )
         return card(
             "Workflow", self.workflow.id, graph_svg(self.graph, steps if steps else None), failure,
-            subtitle=pill(status) if status else "", note=run,
+            subtitle=badge(status) if status else "", note=run,
         )  # fmt: skip
 
     def __repr__(self) -> str:

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ...display.html import card, code, esc, json_block, table
+from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
 from ...events import STEP_STARTED, STEP_SUSPENDED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event
 from ...redaction import redact
 from ._base import STATIC, MastraWidget, css, spawn
-from ._outcome import outcome, outcome_html, pill, shown_status
+from ._outcome import outcome, outcome_html, shown_status
 from .forms import fields, parse
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class ResumeForm(MastraWidget):
             sections.append(esc(self.message or f"Nothing to resume: the run is {self.status}."))
         elif self.message:
             sections.append(esc(self.message))
-        return card("Resume", f"run {self.run_id}", *sections, subtitle=pill(self.status or "pending"))
+        return card("Resume", f"run {self.run_id}", *sections, subtitle=badge(self.status or "pending"))
 
     def _command(self, step: dict[str, Any]) -> str:
         several = f" --step {step['path']}" if len(self.steps) > 1 else ""

@@ -1,10 +1,10 @@
 """`RunsView`: stored workflow runs with status and workflow filters; a row opens the run's live graph and, when it
 is suspended, its resume form, below the table; an opened run can be forked from one of its steps (time travel).
 A fork is marked in the list ("fork of 1a2b3c4d at double"), and a run a step ended with `ctx.bail(...)` reads
-*bailed*: both from the run rows' snapshots (`parent`, `bailed`), which the list's summaries leave out.
+*bailed*: both as `hub.runs` lists them (`RunInfo.parent`, `RunInfo.bailed`).
 
 ```
- hub.runs.list + the rows' snapshots ──> RunsTable.rows ──> runs.js (filters, rows, Open)
+ hub.runs.list ──> RunsTable.rows ──> runs.js (filters, rows, Open)
  hub events workflow:* / step:suspended ──Throttle──> rows read again (in the background)
  runs.js ──{"type": "open", run_id}──> RunsView.open_run ──> RunPanel(run) below the table
  runs.js ──{"type": "time_travel", run_id, path, input}──> run.time_travel(path, input) ──> the fork's RunPanel
@@ -21,11 +21,10 @@ import ipywidgets
 import traitlets
 
 from ..._async import run_sync
-from ...display.html import code, esc, table
+from ...display.html import badge, code, esc, table
 from ...errors import ErrorKind, MastraError
-from ...storage.compare import is_in
 from ._base import STATIC, MastraWidget, Throttle, WithSnapshot, css, forget, spawn
-from ._outcome import pill, shown_status
+from ._outcome import shown_status
 from .panel import RunPanel
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ class RunsTable(MastraWidget):
 
     def snapshot(self) -> str:
         shown = [
-            [code(r["run_id"]) + _fork_html(r.get("fork")), code(r["workflow_id"]), pill(_status(r)),
+            [code(r["run_id"]) + _fork_html(r.get("fork")), code(r["workflow_id"]), badge(_status(r)),
              _when_html(r.get("created_at")), _when_html(r.get("updated_at"), r.get("created_at"))]
             for r in self.rows
         ]  # fmt: skip
@@ -95,28 +94,19 @@ class RunsView(WithSnapshot, ipywidgets.VBox):  # type: ignore[misc]
         table = self.table
         found = await self.hub.runs.list(kind="workflow", workflow=table.workflow or None, status=table.status or None,
                                          limit=table.limit)  # fmt: skip
-        rows = [info.summary() for info in found]
-        marks = await self._marks([r["run_id"] for r in rows])
-        return [{**{k: r[k].isoformat(timespec="seconds") if isinstance(r[k], datetime) else r[k] for k in _KEYS},
-                 **marks.get(r["run_id"], {})} for r in rows]  # fmt: skip
-
-    async def _marks(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """What the summaries leave out, from the runs' snapshots (one read): the run a time-travel fork came from
-        and the step it was forked at, and the step whose `ctx.bail(...)` ended a run."""
-        if not run_ids:
-            return {}
-        stored = await self.hub.storage.select("workflow_runs", where={"run_id": is_in(run_ids)})
         workflows = self.hub.list_workflows()
-        marks: dict[str, dict[str, Any]] = {}
-        for row in stored:
-            snapshot, mark = row.get("snapshot") or {}, marks.setdefault(row["run_id"], {})
-            parent = snapshot.get("parent")
-            if parent:
-                step_id = _step_id(workflows.get(row["workflow_id"]), parent["path"])
-                mark["fork"] = {"run_id": parent["run_id"], "path": parent["path"], "step_id": step_id}
-            if snapshot.get("bailed") is not None and row["status"] == "success":
-                mark["bailed"] = snapshot["bailed"]
-        return marks
+        rows = []
+        for info in found:
+            summary = info.summary()
+            row = {k: summary[k].isoformat(timespec="seconds") if isinstance(summary[k], datetime) else summary[k]
+                   for k in _KEYS}  # fmt: skip
+            if info.parent is not None:  # a time-travel fork: the run it came from and the step it was forked at
+                path = info.parent["path"]
+                row["fork"] = {**info.parent, "step_id": _step_id(workflows.get(info.name), path)}
+            if info.bailed is not None:
+                row["bailed"] = info.bailed
+            rows.append(row)
+        return rows
 
     def reload(self) -> Any:
         """Read the rows again, in the background; returns the task (or future)."""
