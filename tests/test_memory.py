@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -297,6 +298,21 @@ async def test_an_agent_turn_gets_history_working_memory_and_the_recalled_messag
     traced = await hub.traces.list(thread_id="new")  # the agent's spans carry the memory thread
     assert len(traced) == 2 and result.trace_id in {t.trace_id for t in traced}  # its two turns
     await hub.shutdown()
+
+
+async def test_flush_waits_for_vectors_a_turn_on_another_loop_writes(openai_server, make_model):
+    # A notebook's `%%ask` runs the turn on mastra_nb's private loop; the cell after it awaits on the kernel's.
+    from mastra_nb._async import submit
+
+    memory = Memory(InMemoryStore(), options={"last_messages": 1, "semantic_recall": {"top_k": 1}})
+    agent = Agent("helper", "You help.", make_model(), memory=memory)
+    openai_server.add("Noted.")
+    turn = submit(agent.generate("My flight to Lisbon leaves on Friday.", thread_id="t", resource_id="ada"))
+    await asyncio.wrap_future(turn)
+    await memory.flush()  # waited for the write on the other loop, and did not fail for being on this one
+    found = await memory.recall("When do I travel to Portugal?", resource_id="ada", top_k=1)
+    assert [m.message.text for m in found if m.matched] == ["My flight to Lisbon leaves on Friday."]
+    await memory.close()
 
 
 async def test_recalled_messages_already_in_the_history_are_not_repeated(openai_server, make_model):

@@ -431,9 +431,14 @@ class Memory:
                 logger.error("A background memory write failed: %s", task.exception())
 
     async def flush(self) -> None:
-        """Wait for the vectors being written in the background."""
+        """Wait for the vectors being written in the background, on whichever loop they run: a notebook's `%%ask`
+        runs its turn on mastra_nb's private loop, a cell's `await memory.flush()` on the kernel's."""
+        loop = asyncio.get_running_loop()
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            pending = list(self._pending)
+            await asyncio.gather(
+                *(t if t.get_loop() is loop else _ended(t, loop) for t in pending), return_exceptions=True
+            )
 
     async def _ensure_index(self, resource_id: str, dimension: int) -> str:
         index = self.index_for(resource_id)
@@ -537,3 +542,14 @@ def _need(value: str | None, name: str) -> str:
     if value is None:
         raise MastraError(ErrorKind.VALIDATION, "MEMORY_SCOPE_MISSING", f"This working memory's scope needs `{name}=`.")
     return _check_id(value, name)
+
+
+def _ended(task: asyncio.Task[None], loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """A future of `loop` that is done once `task`, running on another loop (in its own thread), is done."""
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def tell(_: asyncio.Task[None]) -> None:
+        loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+
+    task.get_loop().call_soon_threadsafe(task.add_done_callback, tell)  # callbacks are added on the task's thread
+    return ended
