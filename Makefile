@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Reinstall whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# The same for the lab extra and the venv's kernelspec: installed by the first `make lab`, again only when
+# pyproject.toml changes or the venv is reinstalled.
+LAB_STAMP := $(VENV)/.lab-installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test bench lint lab clean
 
@@ -18,10 +21,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m mastra_nb.notebook.execute --clean --out build/demo $(sort $(wildcard notebooks/*.ipynb))
 
-# JupyterLab on notebooks/, with a kernelspec inside the venv that runs the venv's Python.
-lab: $(STAMP)
+# JupyterLab on notebooks/, with a kernelspec inside the venv that runs the venv's Python, and the settings default a
+# wheel installs (save widget state with the notebook), which the editable install leaves out.
+$(LAB_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[lab]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mastra_nb)"
+	mkdir -p $(VENV)/share/jupyter/lab/settings/overrides.d
+	cp mastra_nb/notebook/lab/mastra_nb.json $(VENV)/share/jupyter/lab/settings/overrides.d/
+	rm -f $(VENV)/.lab-installed-* && touch $@
+
+lab: $(LAB_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)

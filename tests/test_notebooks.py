@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def test_the_runner_writes_executed_copies_and_html_and_says_where(executed):
         assert (out / path.name).exists() and (out / path.with_suffix(".html").name).exists()
         assert str(out / path.name) in printed
         assert all(c.execution_count for c in notebooks[path.name].cells if c.cell_type == "code")
-    assert (out / ".mastra" / "mastra.duckdb").exists()  # the hub stored beside the executed notebooks
+    for path in NOTEBOOKS:  # each notebook's hub stored in its own store beside the executed notebooks, as in Lab
+        assert (out / ".mastra" / path.stem / "mastra.duckdb").exists()
     html = (out / "02_workflows.html").read_text()
     assert html.count("<svg") >= 4 and 'data-status="suspended"' in html
 
@@ -162,3 +164,110 @@ def test_the_traces_and_evals_notebook_shows_a_trace_scores_and_an_eval_table(ex
     assert len(stored) == 12 and "case 3  tool-call-accuracy   0.00" in stored[-1]
     worst = outputs_text(cell_with(nb, "worst = min(stored"))
     assert "invoke_agent support" in worst and "<tr data-span='tool'>" not in worst
+
+
+def rerun(paths: list[Path], out: Path) -> dict[str, Any]:
+    """Execute `paths` again with the runner, in `out` (its `.mastra/` as the last run left it); no HTML."""
+    command = [sys.executable, "-m", "mastra_nb.notebook.execute", *map(str, paths), "--out", str(out), "--no-html"]
+    done = subprocess.run(command, cwd=out, env=offline_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    return {p.name: nbformat.read(out / p.name, as_version=4) for p in paths}
+
+
+def warnings_shown(nb: Any) -> list[str]:
+    """What the notebook's cells wrote to stderr that names a warning (the red boxes a reader sees)."""
+    return [
+        o.text for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+        if o.output_type == "stream" and o.name == "stderr" and "Warning" in o.text
+    ]  # fmt: skip
+
+
+def answers(nb: Any) -> list[str]:
+    """What the memory notebook's agent answered and what its memory holds, cell by cell (times left out)."""
+    shown = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        text = outputs_text(cell)
+        if cell.source.startswith("%%ask"):
+            shown.append(re.search(r"AgentResult\((.*?), scripted=True", text).group(1))
+        elif "memory.list_" in cell.source or "memory.recall(" in cell.source or "get_working_memory" in cell.source:
+            shown.append(text)
+        elif cell.source.startswith("for message in prompts"):
+            shown.append(re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "TIME", text))
+    return shown
+
+
+def test_a_second_run_all_in_the_same_folder_gives_the_same_answers_and_no_warning(executed):
+    # The same `.mastra/` store as the first run (`make demo` without --clean, or Restart and Run All in Jupyter):
+    # the memory notebook's threads and Chroma vectors are there already.
+    notebooks, _, out = executed
+    memory = ROOT / "notebooks" / "03_memory_and_rag.ipynb"
+    again = rerun([memory], out)[memory.name]
+    first = notebooks[memory.name]
+    assert answers(again) == answers(first)
+    assert any("You told me: My flight to Lisbon" in answer for answer in answers(again))
+    assert warnings_shown(again) == []
+
+
+def test_executed_notebooks_show_no_warnings(executed):
+    notebooks, _, _ = executed
+    assert {name: warnings_shown(nb) for name, nb in notebooks.items()} == {name: [] for name in notebooks}
+
+
+class ExternalLoads(HTMLParser):
+    """The URLs outside the page that a browser would load: attributes of every element but `<a>` (a link is
+    followed only when clicked), and URLs in script and style text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._tag = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag = tag
+        for name, value in attrs:
+            if tag != "a" and name in ("src", "href", "srcset", "data", "poster", "action") and value:
+                if re.match(r"\s*(https?:)?//", value):
+                    self.found.append(f"<{tag} {name}={value}>")
+            if name == "style" and value and re.search(r"url\(\s*['\"]?(https?:)?//", value):
+                self.found.append(f"<{tag} style={value}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._tag = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._tag == "script":
+            self.found += [f"<script> {u}" for u in re.findall(r"https?://[^\s'\"`]+", data)]
+        elif self._tag == "style":
+            imports = re.findall(r"(?:url\(|@import)\s*['\"]?((?:https?:)?//[^'\")]+)", data)
+            self.found += [f"<style> {u}" for u in imports]
+
+
+def test_exported_html_loads_nothing_from_outside_the_page(executed):
+    _, _, out = executed
+    for path in NOTEBOOKS:
+        page = (out / path.with_suffix(".html").name).read_text()
+        parser = ExternalLoads()
+        parser.feed(page)
+        assert parser.found == [], path.name
+        assert "<svg" in page or path.name != "02_workflows.ipynb"  # widgets show their static snapshots
+
+
+def test_under_run_all_the_restart_section_says_the_kernel_was_not_restarted(tmp_path):
+    # JupyterLab's Run All goes past the restart cell without restarting: the runner does the same once the cell
+    # loses its `restart-kernel` tag.
+    nb = nbformat.read(ROOT / "notebooks" / "02_workflows.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("tags", None)
+    source = tmp_path / "02_workflows.ipynb"
+    nbformat.write(nb, source)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = rerun([source], out)["02_workflows.ipynb"]
+    pid = re.search(r"Kernel process: (\d+)", outputs_text(done.cells[1])).group(1)
+    said = outputs_text(cell_with(done, "A new kernel process"))
+    assert f"The same kernel process as above ({pid}): the kernel was not restarted" in said
+    assert "A new kernel process" not in said and "already loaded" not in said
+    resumed = outputs_text(cell_with(done, "%mastra resume {run_id}"))
+    assert "✓ step `publish` at 2: success" in resumed

@@ -476,3 +476,38 @@ async def test_spans_that_cannot_be_stored_are_reported_once_not_per_batch(tmp_p
         holder.kill()
         holder.communicate()  # reaps it and closes its pipe
     await hub.shutdown()
+
+
+async def test_scorers_traces_are_marked_as_written_and_listed_only_when_asked(openai_server, make_model):
+    # A scorer attached to an agent judges each run in the background, with a judge model: its trace (the scorer's
+    # span, the judge agent's and its model call's under it) is written after the run's, so it is the newest.
+    from mastra_nb.evals import JudgePrompt, Scorer
+    from mastra_nb.events import SPANS_WRITTEN
+
+    class Grade(BaseModel):
+        score: float
+        reason: str
+
+    openai_server.add("4", Reply(text=json.dumps({"score": 1.0, "reason": "right"})))
+    judged = Scorer("judged", judge=make_model("judge"), score=JudgePrompt("Grade {output}", output=Grade))
+    agent = Agent("adder", "x", make_model(), scorers=[judged])
+    hub, _ = traced_hub(agents=[agent])
+    written: list[dict] = []
+    hub.events.subscribe(SPANS_WRITTEN, lambda event: written.append(event.payload))
+    answer = await agent.generate("2 + 2?")
+    await hub.scores.drain()
+    await hub.telemetry.flush()
+    await hub.events.drain()
+
+    [scorer_span] = await hub.storage.select("spans", where={"kind": "scorer"})
+    scored = scorer_span["trace_id"]
+    assert scored != answer.trace_id and len((await hub.traces.get(scored)).spans) == 3  # scorer, judge, its model
+    assert [t.trace_id for t in await hub.traces.list()] == [scored, answer.trace_id]
+    assert [t.trace_id for t in await hub.traces.list(scorers=False)] == [answer.trace_id]
+    assert [t.trace_id for t in await hub.traces.list(limit=1, scorers=False)] == [answer.trace_id]
+    assert [t.trace_id for t in await hub.traces.list(agent="judge_judged")] == [scored]
+    assert await hub.traces.list(agent="judge_judged", scorers=False) == []
+    # every batch that held spans of the scorer's trace said so, whichever of its spans it held
+    assert {t for p in written for t in p["trace_ids"]} == {scored, answer.trace_id}
+    assert all(p["scorer_trace_ids"] == [t for t in p["trace_ids"] if t == scored] for p in written)
+    await hub.shutdown()

@@ -191,6 +191,31 @@ async def test_vectors_persist_in_the_folder_across_processes(tmp_path: Path):
     assert out.stdout.split() == ["a", "v", "hello"]
 
 
+async def test_a_folder_read_back_by_another_process_gives_no_chroma_warning(tmp_path: Path):
+    """Chroma stores the name of a collection's embedding function and rebuilds it from its registry when another
+    process reads the collection (a notebook's second Run All): ours is registered, so nothing warns "Could not
+    reconstruct embedding function"."""
+    folder = tmp_path / "chroma"
+    code = textwrap.dedent(f"""
+        import asyncio, sys, warnings
+        warnings.simplefilter("always")
+        from mastra_nb.vectors import ChromaVectorStore
+        async def main():
+            async with ChromaVectorStore({str(folder)!r}) as store:
+                if sys.argv[1] == "a":
+                    await store.create_index("kept", 2)
+                await store.upsert("kept", [sys.argv[1]], [[0.6, 0.8]], [{{"k": "v"}}], ["hello"])
+                print(await store.list_indexes(), len(await store.query("kept", [0.6, 0.8], top_k=5)))
+        asyncio.run(main())
+    """)
+    runs = [
+        subprocess.run([sys.executable, "-c", code, id_], capture_output=True, text=True, timeout=120, check=True)
+        for id_ in ("a", "b")
+    ]
+    assert [r.stdout.split() for r in runs] == [["['kept']", "1"], ["['kept']", "2"]]
+    assert [r.stderr for r in runs] == ["", ""]
+
+
 async def test_a_store_without_a_path_uses_a_temporary_folder_that_close_removes():
     store = ChromaVectorStore()
     await store.create_index("tmp", 2)

@@ -2,8 +2,8 @@
 
 `python -m mastra_nb.notebook.execute NOTEBOOK... --out DIR` executes each notebook with nbclient, in a kernel on
 this interpreter (its own ipykernel, whatever kernelspecs are installed elsewhere), with DIR as the kernel's working
-folder, so the hub's `.mastra/` lands in DIR and never beside the source notebook. It writes the executed copy and
-its HTML into DIR. A cell error stops the notebook and fails the command, after writing what ran.
+folder, so the hub's `.mastra/<notebook>/` lands in DIR and never beside the source notebook. It writes the executed
+copy and its HTML into DIR. A cell error stops the notebook and fails the command, after writing what ran.
 
 A notebook may restart its kernel part way, as a person would: before a cell tagged `restart-kernel` the kernel
 process is shut down (DuckDB's lock goes with it) and a new one started; the cells after it run in the new process.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import time
@@ -29,9 +30,13 @@ QUIET_KERNEL = "--IPKernelApp.log_level=ERROR"
 _NEEDS = "Running notebooks needs the notebook extra: pip install 'mastra_nb[notebook]'"
 
 
-async def execute_notebook(nb: Any, workdir: Path, *, timeout: int = 120, env: Mapping[str, str] | None = None) -> Any:
+async def execute_notebook(
+    nb: Any, workdir: Path, *, timeout: int = 120, env: Mapping[str, str] | None = None, name: str | None = None
+) -> Any:
     """Execute the cells of `nb` (an `nbformat.NotebookNode`, changed in place) in a new kernel whose working
-    folder is `workdir`; restart the kernel before each cell tagged `restart-kernel`.
+    folder is `workdir`; restart the kernel before each cell tagged `restart-kernel`. The kernel is told the
+    notebook's `name` as Jupyter Server tells it (`JPY_SESSION_NAME`), so its hub keeps runs in the notebook's own
+    store, `.mastra/<notebook>/`, as in JupyterLab.
 
     Raises:
         nbclient.exceptions.CellExecutionError: at the first cell that fails (cells tagged `raises-exception` may).
@@ -51,6 +56,8 @@ async def execute_notebook(nb: Any, workdir: Path, *, timeout: int = 120, env: M
         extra_arguments=[QUIET_KERNEL],
     )  # fmt: skip
     client.reset_execution_trackers()
+    if name is not None:
+        env = {**(os.environ if env is None else env), "JPY_SESSION_NAME": str(workdir / name)}
     launch: dict[str, Any] = {"env": dict(env)} if env is not None else {}
     # cleanup_kc: shut the kernel down at the end even though we made its manager, so that the next notebook's
     # kernel finds DuckDB's lock released.
@@ -72,14 +79,38 @@ def run_notebook(path: Path, workdir: Path, *, timeout: int = 120, env: Mapping[
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    return asyncio.run(execute_notebook(nb, workdir, timeout=timeout, env=env))
+    return asyncio.run(execute_notebook(nb, workdir, timeout=timeout, env=env, name=Path(path).name))
+
+
+# nbconvert's lab template loads require.js, MathJax, mermaid and the widgets' HTML manager from CDNs. The exported
+# page leaves them out, so it makes no request outside itself: a widget shows the static snapshot of its mimebundle
+# (text/html), markdown's maths stays as written, and JavaScript outputs (which would need require.js) give way to
+# the next format of their bundle.
+_OFFLINE_TEMPLATE = "mastra_nb_offline.html.j2"
+_OFFLINE_BLOCKS = ("html_head_js_requirejs", "html_head_js_mathjax", "html_head_js_mermaidjs", "jupyter_widgets")
+_OFFLINE_PRIORITY = [  # nbconvert's HTML priority without the widget view and application/javascript
+    "text/html", "text/markdown", "image/svg+xml", "text/vnd.mermaid", "text/latex", "image/png", "image/jpeg",
+    "text/plain",
+]  # fmt: skip
 
 
 def to_html(nb: Any) -> str:
-    """The notebook as a standalone HTML page (nbconvert's lab template)."""
+    """The notebook as a standalone HTML page that loads nothing from elsewhere (nbconvert's lab template, without
+    its CDN scripts)."""
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    template = "{%- extends 'index.html.j2' -%}\n" + "".join(
+        f"{{%- block {name} -%}}{{%- endblock {name} -%}}\n" for name in _OFFLINE_BLOCKS
+    )
+    exporter = HTMLExporter(
+        template_name="lab",
+        template_file=_OFFLINE_TEMPLATE,
+        extra_loaders=[DictLoader({_OFFLINE_TEMPLATE: template})],
+        config=Config({"NbConvertBase": {"display_data_priority": _OFFLINE_PRIORITY}}),
+    )
+    body, _ = exporter.from_notebook_node(nb)
     return str(body)
 
 
@@ -109,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         failure: CellExecutionError | None = None
         try:
-            asyncio.run(execute_notebook(nb, out.resolve(), timeout=args.timeout))
+            asyncio.run(execute_notebook(nb, out.resolve(), timeout=args.timeout, name=source.name))
         except CellExecutionError as error:
             failure = error
         target = out / source.name
@@ -125,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nExecuted notebooks and their HTML are in {out}/:")
     for path in written:
         print(f"  {path}")
-    print(f"Open the HTML in a browser, or the notebooks with `make lab`. The runs they stored are in {out}/.mastra/.")
+    print(f"Open the HTML in a browser, or the notebooks with `make lab`. Each notebook's runs are in "
+          f"{out}/.mastra/<notebook>/.")  # fmt: skip
     return 0
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
-from ..storage.compare import gte, is_in
+from ..storage.compare import gte, is_in, ne
 
 if TYPE_CHECKING:
     from .tracing import Telemetry
@@ -225,9 +225,14 @@ class Traces:
         thread_id: str | None = None,
         since: datetime | None = None,
         limit: int = 50,
+        scorers: bool = True,
     ) -> list[TraceSummary]:
         """Stored traces, newest first, that contain a run of `agent`, of `workflow`, of run `run_id` or of
-        memory thread `thread_id` (all given filters must hold for one span), started at or after `since`."""
+        memory thread `thread_id` (all given filters must hold for one span), started at or after `since`.
+
+        `scorers=False` leaves out scorers' traces: a scorer's judgement is a trace of its own (linked to the span
+        it judged), written after the work it judged, often in the background; `%mastra trace last` skips them.
+        """
         storage = self._storage()
         await self._telemetry.flush()
         where: dict[str, Any] = {}
@@ -243,12 +248,19 @@ class Traces:
             where["kind"] = is_in(["agent", "workflow"])
         else:
             where["parent_span_id"] = None
+            if not scorers:
+                where["kind"] = ne("scorer")
         if run_id is not None:
             where["run_id"] = run_id
         if thread_id is not None:
             where["thread_id"] = thread_id
         matches = await storage.select("spans", where=where, order_by="-start_time")
-        trace_ids = list(dict.fromkeys(row["trace_id"] for row in matches))[:limit]
+        trace_ids = list(dict.fromkeys(row["trace_id"] for row in matches))
+        if not scorers and "parent_span_id" not in where and trace_ids:  # a judge's agent runs inside its scorer
+            judged = {"trace_id": is_in(trace_ids), "parent_span_id": None, "kind": "scorer"}
+            scored = {row["trace_id"] for row in await storage.select("spans", where=judged)}
+            trace_ids = [t for t in trace_ids if t not in scored]
+        trace_ids = trace_ids[:limit]
         if not trace_ids:
             return []
         roots = await storage.select("spans", where={"trace_id": is_in(trace_ids), "parent_span_id": None})

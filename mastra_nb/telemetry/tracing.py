@@ -281,7 +281,9 @@ class SpanScope:
             telemetry._build()
         parent = otel_context.Context() if self._root else None
         links = [_link(t, s) for t, s in self._links]
-        self._span = telemetry._tracer.start_span(self.name, context=parent, links=links, record_exception=False,
+        # The kind is given at start too: span processors see it in `on_start` (the writer marks scorers' traces).
+        self._span = telemetry._tracer.start_span(self.name, context=parent, links=links,
+                                                  attributes={"mastra.kind": self.kind}, record_exception=False,
                                                   set_status_on_exception=False)  # fmt: skip
         self._ctx_token = otel_context.attach(trace.set_span_in_context(self._span))
         self._tel_token = _ACTIVE.set(self)

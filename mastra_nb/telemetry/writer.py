@@ -5,7 +5,9 @@ rows and written in one `upsert` into the `spans` table when `batch_size` spans 
 seconds after the first of them, on mastra_nb's private event loop, so the code that ended the span pays only for
 an append, and never waits for storage. `await writer.flush()` writes at once (reading traces does it first); a
 failed write is logged and its spans are dropped: tracing must never break the traced work. After each stored batch
-the writer emits "spans:written" with the batch's trace ids on the hub's bus, so a trace view follows a running trace.
+the writer emits "spans:written" with the batch's trace ids on the hub's bus, so a trace view follows a running trace;
+`scorer_trace_ids` says which of them are scorers' judgements (traces of their own, often written after the work
+they judged), which a view that follows the latest trace skips.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SpanWriter", "span_row"]
 
 logger = guard(logging.getLogger("mastra_nb.telemetry"))
+_SCORER_TRACES_KEPT = 4096
 
 
 def _time(ns: int | None) -> datetime | None:
@@ -87,8 +90,8 @@ class SpanWriter(SpanProcessor):
         redactor: masks secrets in spans that mastra_nb did not make itself.
         batch_size: write as soon as this many rows wait.
         flush_interval: otherwise write this many seconds after the first waiting row arrived.
-        events: returns the bus to announce each stored batch on ("spans:written", `{"trace_ids": [...]}`), or
-            None to announce nothing.
+        events: returns the bus to announce each stored batch on ("spans:written", `{"trace_ids": [...],
+            "scorer_trace_ids": [...]}`), or None to announce nothing.
     """
 
     def __init__(
@@ -111,12 +114,19 @@ class SpanWriter(SpanProcessor):
         self._inflight: set[concurrent.futures.Future[None]] = set()
         self.written = 0  # rows written so far (the bench reads it)
         self._failing: str | None = None  # the code of the failure reported last, until a write succeeds
+        # Traces whose root span is a scorer's, marked when it starts: the spans of a judge model inside it may be
+        # written before the root is. The newest `_SCORER_TRACES_KEPT` are kept (a dict keeps insertion order).
+        self._scorer_traces: dict[str, None] = {}
         _LIVE.add(self)
 
     # -- SpanProcessor --------------------------------------------------------------------------------------
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
+        if span.parent is None and (span.attributes or {}).get("mastra.kind") == "scorer":
+            with self._lock:
+                self._scorer_traces[f"{span.get_span_context().trace_id:032x}"] = None
+                if len(self._scorer_traces) > _SCORER_TRACES_KEPT:
+                    del self._scorer_traces[next(iter(self._scorer_traces))]
 
     def on_end(self, span: ReadableSpan) -> None:
         delay = None
@@ -185,7 +195,10 @@ class SpanWriter(SpanProcessor):
                 logger.info("Spans are stored again.")
             bus = self._events() if self._events is not None else None
             if bus is not None:
-                bus.emit(SPANS_WRITTEN, {"trace_ids": list(dict.fromkeys(row["trace_id"] for row in rows))})
+                trace_ids = list(dict.fromkeys(row["trace_id"] for row in rows))
+                with self._lock:
+                    scorers = [t for t in trace_ids if t in self._scorer_traces]
+                bus.emit(SPANS_WRITTEN, {"trace_ids": trace_ids, "scorer_trace_ids": scorers})
         except Exception as error:
             # A store closed before its spans were written (without `hub.shutdown()`) is an ordinary end; a store
             # that keeps failing (a file another kernel holds) is said once, not once per batch of spans.
