@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import ErrorKind, MastraError
 
-__all__ = ["ENV_VARS", "MastraConfig"]
+__all__ = ["ENV_VARS", "VECTORS_SCHEMES", "VECTORS_URL_FORMS", "MastraConfig"]
 
 # Each setting and the environment variable it is read from.
 ENV_VARS: dict[str, str] = {
@@ -27,12 +27,20 @@ ENV_VARS: dict[str, str] = {
     "storage_path": "MASTRA_STORAGE_PATH",
     "storage_url": "MASTRA_STORAGE_URL",
     "vectors_path": "MASTRA_VECTORS_PATH",
+    "vectors_url": "MASTRA_VECTORS_URL",
     "features": "MASTRA_FEATURES",
     "max_steps": "MASTRA_MAX_STEPS",
     "tool_timeout": "MASTRA_TOOL_TIMEOUT",
     "model_timeout": "MASTRA_MODEL_TIMEOUT",
     "record_mode": "MASTRA_RECORD_MODE",
 }
+
+# The forms of `vectors_url` (`vectors.url` opens them).
+VECTORS_SCHEMES = ("chroma+shared://", "chroma://", "http://", "https://", "memory://")
+VECTORS_URL_FORMS = (
+    "`chroma+shared:///folder` (one Chroma server that several processes share), a folder or `chroma:///folder` "
+    "(embedded: one process at a time), `http://host:port` (a Chroma server) or `memory://`"
+)
 
 # Characters of a bad value quoted back in an error: enough to recognise it, while a pasted document cannot swamp
 # the message (secrets in it are redacted by `MastraError` besides).
@@ -50,6 +58,10 @@ class MastraConfig(BaseModel):
             file several notebooks, kernels and a server share), `duckdb:///path`, `memory://`, or a file path
             (`.db`/`.sqlite` files are SQLite); see `storage.open_store`.
         vectors_path: the folder of the default (embedded Chroma) vector store.
+        vectors_url: another vector store for the hub, which wins over `vectors_path`:
+            `chroma+shared:///.mastra/chroma` (one Chroma server for the folder, which several notebooks, kernels and a
+            server share; started on first use, stopped with its last user), `http://host:port` (a Chroma server you
+            run), a folder or `chroma:///folder` (embedded), `memory://`; see `vectors.url`.
         features: feature flags by name; `MASTRA_FEATURES="a,b,-c"` turns a and b on and c off.
         max_steps: the default cap on an agent's model/tool loop.
         tool_timeout: default seconds a tool may run; None for no limit.
@@ -65,6 +77,7 @@ class MastraConfig(BaseModel):
     storage_path: Path = Path(".mastra/mastra.duckdb")
     storage_url: str | None = None
     vectors_path: Path = Path(".mastra/chroma")
+    vectors_url: str | None = None
     features: dict[str, bool] = Field(default_factory=dict)
     max_steps: int = Field(default=10, ge=1, le=1000)
     tool_timeout: float | None = Field(default=60.0, gt=0, allow_inf_nan=False)
@@ -88,6 +101,18 @@ class MastraConfig(BaseModel):
             raise _refuse("expected a storage URL or a file path, got an empty value")
         if "://" in value and not value.strip().startswith(("sqlite://", "duckdb://", "memory://")):
             raise _refuse("expected `sqlite:///path`, `duckdb:///path`, `memory://` or a file path")
+        return value.strip()
+
+    @field_validator("vectors_url")
+    @classmethod
+    def _check_vectors_url(cls, value: str | None) -> str | None:
+        # The form only, as for `storage_url`; the hub checks the rest (`vectors.url.parse_vectors_url`) when built.
+        if value is None:
+            return None
+        if not value.strip():
+            raise _refuse("expected a vector store URL or a folder, got an empty value")
+        if "://" in value and not value.strip().startswith(VECTORS_SCHEMES):
+            raise _refuse(f"expected {VECTORS_URL_FORMS}")
         return value.strip()
 
     @field_validator("storage_path", "vectors_path", mode="before")

@@ -92,6 +92,10 @@ class Mastra:
                 f"got {type(storage).__name__}.",
             )
         self.config = config if config is not None else MastraConfig.load()
+        if vectors is None and self.config.vectors_url:
+            from .vectors.url import parse_vectors_url
+
+            parse_vectors_url(self.config.vectors_url, setting="vectors_url")  # a bad form fails here, not mid-run
         self.events = events if events is not None else EventBus()
         if logger is False:
             from .telemetry.logs import silence
@@ -138,15 +142,21 @@ class Mastra:
 
     @property
     def vectors(self) -> VectorStore:
-        """The hub's vector store, created on first access: by default a `ChromaVectorStore` in
-        `config.vectors_path` (`.mastra/chroma`, also with a `storage_url`), or in `chroma` beside the file of a
+        """The hub's vector store, created on first access: `config.vectors_url`'s store if set (such as
+        `chroma+shared:///.mastra/chroma`, one Chroma server several processes share), else a `ChromaVectorStore`
+        in `config.vectors_path` (`.mastra/chroma`, also with a `storage_url`), or in `chroma` beside the file of a
         store given as storage, or in a temporary folder when the storage keeps no file."""
         self._check_open()
+        if self._vectors is None and self.config.vectors_url:
+            from .vectors.url import open_vectors
+
+            self._vectors = open_vectors(self.config.vectors_url, setting="vectors_url")
+            self._owns_vectors = True
         if self._vectors is None:
             from .vectors import ChromaVectorStore
 
             # A store from `storage_url` may be shared by several processes, which one Chroma folder is not safe
-            # for: its vectors stay in `vectors_path` (per notebook in a kernel).
+            # for: its vectors stay in `vectors_path` (per notebook in a kernel) unless `vectors_url` shares them.
             if self._storage is None or self.config.storage_url:
                 folder: Path | None = self.config.vectors_path
             else:

@@ -53,6 +53,31 @@ result = await reviewed.create_run().start(7)
 """
 
 
+SHARED = ["%load_ext mastra_nb", '%config MastraMagics.storage = "sqlite:///.mastra/shared.db"', "%mastra reset"]
+TELLS = [
+    *SHARED,
+    'from mastra_nb import ScriptedModel\nkeeper_model = ScriptedModel(["Noted: Lisbon on the 3rd of May."] * 3)',
+    "%%agent keeper --model keeper_model --memory\nYou remember what the user says.",
+    "%%ask keeper --thread trip --resource ada\nMy flight to Lisbon leaves on the 3rd of May.",
+    'await mastra.get_agent("keeper").memory.flush()  # its vectors are written',
+]
+RECALLS = [
+    *SHARED,
+    'from mastra_nb import ScriptedModel\nkeeper_model = ScriptedModel(["On the 3rd of May."])',
+    "%%agent keeper --model keeper_model --memory\nYou remember what the user says.",
+    'found = await mastra.get_agent("keeper").memory.recall(\n'
+    '    "When does my plane to Portugal depart?", resource_id="ada", top_k=1)\n'
+    "print([m.message.text for m in found if m.matched])",
+    "%mastra memory --resource ada",
+]
+
+
+def _write(path: Path, cells: list[str]) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     home = tmp_path_factory.mktemp("lab")
@@ -67,9 +92,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         "%mastra runs",
         "%mastra resume {result.run_id}",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "reopen.ipynb")
+    _write(root / "reopen.ipynb", cells)
+    _write(root / "tells.ipynb", TELLS)
+    _write(root / "recalls.ipynb", RECALLS)
     env = {k: v for k, v in os.environ.items() if not (k.endswith("_API_KEY") or k.startswith(("MASTRA_", "JUPYTER")))}
     with lab_server(home, root, env) as url:
         yield url, root
@@ -128,6 +153,25 @@ def test_a_saved_notebook_reopened_without_its_kernel_shows_its_widgets(lab: tup
     assert "model not found" not in text
     assert "review" in page.inner_text(".mastra-graph")
     assert "suspended" in page.inner_text(".mastra-runs").lower()
+
+
+def test_a_notebook_recalls_what_another_told_through_one_shared_store(lab: tuple[str, Path], page: Any) -> None:
+    url, root = lab
+    open_notebook(page, url, "tells.ipynb")
+    run_all(page, "tells.ipynb")
+    assert error_outputs(wait_executed(page, "tells.ipynb")) == []
+    open_notebook(page, url, "recalls.ipynb")  # the first kernel still runs, holding the store and the server
+    run_all(page, "recalls.ipynb")
+    cells = wait_executed(page, "recalls.ipynb")
+    assert error_outputs(cells) == []
+    recalled = "".join(str(o.get("text", "")) for cell in cells for o in cell["outputs"])
+    assert "['My flight to Lisbon leaves on the 3rd of May.']" in recalled  # by meaning: no word of the question
+    page.wait_for_selector(".mastra-memory")
+    assert "trip" in page.inner_text(".mastra-memory")  # the other notebook's thread, in this one's memory view
+    _shot(page, "shared_recall.png")
+    for name in ("tells.ipynb", "recalls.ipynb"):
+        shut_down(page, name)
+    assert (root / ".mastra" / "shared.db").exists() and (root / ".mastra" / "shared-vectors").is_dir()
 
 
 def _shot(page: Any, name: str) -> None:

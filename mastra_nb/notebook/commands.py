@@ -60,10 +60,12 @@ def run(magics: MastraMagics, args: Namespace) -> Any:
         "overview": overview, "runs": runs, "resume": resume, "graph": graph, "chat": chat, "trace": trace,
         "memory": memory, "config": config, "reset": reset,
     }  # fmt: skip
-    needs_target = {"resume": "RUN_ID", "graph": "WORKFLOW", "chat": "AGENT"}
+    needs_target = {
+        "resume": ("a run id", "RUN_ID"), "graph": ("a workflow", "WORKFLOW"), "chat": ("an agent", "AGENT"),
+    }  # fmt: skip
     if args.command in needs_target and not args.target:
-        raise MagicError(f"`%mastra {args.command}` needs a {needs_target[args.command]}: `%mastra {args.command} "
-                         f"{needs_target[args.command]}`.")  # fmt: skip
+        what, placeholder = needs_target[args.command]
+        raise MagicError(f"`%mastra {args.command}` needs {what}: `%mastra {args.command} {placeholder}`.")
     return commands[args.command](magics, args)
 
 
@@ -138,9 +140,11 @@ def chat(magics: MastraMagics, args: Namespace) -> Any:
 def trace(magics: MastraMagics, args: Namespace) -> Any:
     hub = magics.hub
     trace_id = args.target or "last"
-    follow = trace_id == "last"  # the latest trace: the widget moves on to whichever trace is written next
+    # The latest trace of the user's work: the widget moves on to whichever such trace is written next. Scorers'
+    # traces are skipped (judgements written after, often in the background, of the work `last` means).
+    follow = trace_id == "last"
     if follow:
-        listed = run_sync(hub.traces.list(limit=1))
+        listed = run_sync(hub.traces.list(limit=1, scorers=False))
         if not listed:
             raise MagicError("No trace is stored yet: run an agent or a workflow first.")
         trace_id = listed[0].trace_id
@@ -210,20 +214,24 @@ def config(magics: MastraMagics, args: Namespace) -> View:
     for name in type(settings).model_fields:
         variable = ENV_VARS.get(name)
         source = f"${variable}" if variable and variable in os.environ else "default"
-        if name in ("storage_path", "storage_url") and getattr(magics, name.replace("_url", "")):
-            source = f"MastraMagics.{name.replace('_url', '')}"
+        setting = name.replace("_url", "")  # the magics' own setting of the same thing, if any
+        if name in ("storage_path", "storage_url", "vectors_url") and getattr(magics, setting):
+            source = f"MastraMagics.{setting}"
+        elif name == "vectors_url" and source == "default" and settings.vectors_url:
+            source = "shared, as the SQLite store is"
         elif name in ("storage_path", "vectors_path") and source == "default" and own is not None:
             source = f"this notebook's own ({own})"
         rows.append([code(name), esc(getattr(settings, name)), esc(source)])
     hub = magics.hub  # what the kernel really uses, whichever setting chose it
     rows.append([code("store in use"), esc(repr(hub.storage)), esc("storage_url, else storage_path")])
+    vectors = settings.vectors_url or f"embedded Chroma in {settings.vectors_path}"
+    rows.append([code("vectors in use"), esc(vectors), esc("vectors_url, else vectors_path")])
     html = card(
         "Settings", "",
         "<strong>Magics</strong> (<code>%config MastraMagics.NAME = VALUE</code>)"
         + table(["setting", "value", "meaning"], traits, kind="magics"),
         "<strong>The kernel's hub</strong> (<code>MASTRA_*</code> variables)"
-        + table(["setting", "value", "from"], rows,
-                                                                                       kind="hub"),
+        + table(["setting", "value", "from"], rows, kind="hub"),
     )  # fmt: skip
     text = "\n".join(f"MastraMagics.{name} = {getattr(magics, name)!r}" for name in sorted(magics.traits(config=True)))
     return View(html, f"{text}\n{settings!r}")
@@ -233,7 +241,10 @@ def reset(magics: MastraMagics, args: Namespace) -> None:
     fresh = magics.new_hub()  # first: a bad setting fails here, and the kernel keeps the hub it has
     run_sync(magics.hub.shutdown())
     magics.bind(fresh)
-    print(f"A new, empty hub; storage {magics.hub.storage!r} (runs stored before are still there).")
+    settings = magics.hub.config
+    vectors = settings.vectors_url or f"embedded Chroma in {settings.vectors_path}"
+    print(f"A new, empty hub; storage {magics.hub.storage!r}, vectors {vectors} (what was stored before is still "
+          "there).")  # fmt: skip
 
 
 def _stored(hub: Mastra, run_id: str) -> RunInfo | None:
@@ -300,6 +311,7 @@ def _show_step(event: Event) -> None:
     where = f"`{payload.get('step_id')}` at {payload.get('path')}"
     if event.name == "step:completed":
         mark = "✓" if payload.get("status") == "success" else "✗"
-        print(f"  {mark} step {where}: {payload.get('status')}")
+        ended = " (it ended the run early with ctx.bail)" if payload.get("bailed") else ""
+        print(f"  {mark} step {where}: {payload.get('status')}{ended}")
     elif event.name == "step:suspended":
         print(f"  ⏸ step {where} suspended")

@@ -7,7 +7,10 @@ runs; its subcommands live in `commands`. Errors a user can fix are shown as one
 
 from __future__ import annotations
 
+import argparse
 import ast
+import difflib
+import hashlib
 import os
 import re
 import textwrap
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Unicode
@@ -59,6 +63,13 @@ class MastraMagics(Magics):
         "'duckdb:///path', 'memory://' or a file path; default `MASTRA_STORAGE_URL`. Read when the extension loads "
         "and on `%mastra reset`.",
     ).tag(config=True)  # fmt: skip
+    vectors = Unicode(
+        None, allow_none=True,
+        help="Where the hub's vectors live instead of a folder per notebook: 'chroma+shared:///.mastra/chroma' (one "
+        "Chroma server that several notebooks share, started on first use and stopped with its last user or "
+        "`%mastra reset`), 'http://host:port' (a Chroma server you run), a folder (embedded: one process at a time) "
+        "or 'memory://'; default `MASTRA_VECTORS_URL`. Read when the extension loads and on `%mastra reset`.",
+    ).tag(config=True)  # fmt: skip
     warm_up = Bool(
         True, help="Import litellm in a background thread when the extension loads, so the first `%%ask` waits less."
     ).tag(config=True)
@@ -96,10 +107,15 @@ class MastraMagics(Magics):
     def new_hub(self) -> Mastra:
         """A new hub with the current settings. Its store is the one `storage` (or `MASTRA_STORAGE_URL`) names, else
         `storage_path` (or `MASTRA_STORAGE_PATH`), else one of this notebook's own beside it, so that two notebooks
-        of one folder never contend for one file and a notebook reopened later finds its own runs."""
+        of one folder never contend for one file and a notebook reopened later finds its own runs. Its vectors go
+        where `vectors` (or `MASTRA_VECTORS_URL`) says; else, with a shared SQLite store, to one Chroma server for
+        the folder `<store>-vectors` beside it (messages several notebooks share are recalled by all of them); else
+        to a Chroma folder beside the notebook's own store."""
         from ..mastra import Mastra
 
-        config = MastraConfig.load(storage_url=self.storage or None)
+        config = MastraConfig.load(storage_url=self.storage or None, vectors_url=self.vectors or None)
+        if config.vectors_url is None and "MASTRA_VECTORS_PATH" not in os.environ:
+            config = config.model_copy(update={"vectors_url": _shared_vectors(config.storage_url)})
         explicit = self.storage_path or "MASTRA_STORAGE_PATH" in os.environ
         own = None if explicit else notebook_folder(self.shell)
         path = Path(self.storage_path) if self.storage_path else config.storage_path
@@ -390,11 +406,39 @@ def _arguments(magic: Any, line: str) -> Any:
     that says so, not shlex's bare `ValueError`."""
     try:
         return parse_argstring(magic, line)
+    except UsageError as error:
+        raise UsageError(f"{error}{_did_you_mean(magic.parser, str(error))}") from None
     except ValueError as error:
         raise MagicError(
             f"Could not read the arguments `{line.strip()}`: {error}. Close each quote; put JSON in single quotes, "
             """e.g. `--data '{"approved": true}'`."""
         ) from None
+
+
+def _shared_vectors(storage_url: str | None) -> str | None:
+    """`chroma+shared:///<file>-vectors` for a SQLite store several kernels share, None for any other store."""
+    from ..storage.sqlite_store import SQLiteStore
+    from ..storage.url import open_store
+
+    store = open_store(storage_url, setting="storage") if storage_url else None  # nothing is opened yet
+    if not isinstance(store, SQLiteStore):
+        return None
+    return f"chroma+shared:///{store.path.expanduser().resolve().with_suffix('')}-vectors"
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """`; did you mean ...?` for the mistyped subcommand or option argparse's `message` names, or nothing."""
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from", message)
+    if choice:
+        typed = [choice.group(1)]
+        known = [str(c) for action in parser._actions if action.choices for c in action.choices]
+    elif message.startswith("unrecognized arguments:"):
+        typed = [word.split("=")[0] for word in message.split(":", 1)[1].split() if word.startswith("-")]
+        known = [option for action in parser._actions for option in action.option_strings]
+    else:
+        return ""
+    guesses = [match for word in typed for match in difflib.get_close_matches(word, known, n=1, cutoff=0.6)]
+    return f"; did you mean {' '.join(f'`{g}`' for g in guesses)}?" if guesses else ""
 
 
 def notebook_folder(shell: Any) -> Path | None:
@@ -405,8 +449,11 @@ def notebook_folder(shell: Any) -> Path | None:
     name = os.environ.get("JPY_SESSION_NAME") or (shell.user_ns.get("__vsc_ipynb_file__") if shell else None)
     if not isinstance(name, str) or not name.strip():
         return None
-    stem = re.sub(r"[^\w.-]+", "-", Path(name).stem).strip(".-")
-    return Path(".mastra") / stem if stem else None
+    stem = Path(name).stem
+    folder = re.sub(r"[^\w.-]+", "-", stem).strip(".-")
+    if folder != stem:  # `a b` and `a-b` would share `a-b`: a name that had to change gets its own suffix
+        folder = f"{folder}-{hashlib.sha256(stem.encode()).hexdigest()[:8]}".lstrip("-")
+    return Path(".mastra") / folder
 
 
 def expand_names(line: str, namespace: Mapping[str, Any]) -> str:

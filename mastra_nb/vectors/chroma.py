@@ -3,7 +3,9 @@
 chromadb costs seconds to import, so it is imported on the first operation, and every call runs in a worker
 thread so the event loop (a notebook's kernel) stays free. Collections are always opened with an embedding
 function of our own that refuses to embed: Chroma would otherwise substitute its default model (which downloads
-an ONNX file at first use) whenever a call lacks vectors.
+an ONNX file at first use) whenever a call lacks vectors. Chroma stores that function's name with the collection and
+rebuilds it from its registry when it reads the collection back (in a later process), so the function is registered
+there as soon as chromadb is imported; unregistered, every such read warned "Could not reconstruct embedding function".
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class ChromaVectorStore(VectorStore):
         path: the folder of an embedded Chroma (`chromadb.PersistentClient`), e.g. `.mastra/chroma`. With neither
             `path` nor `host`, a temporary folder that `close()` removes.
         host, port: a Chroma server (`chroma run`) instead of a folder; `ssl` and `headers` go with them.
+        shared: serve `path` from one Chroma server that every process naming the folder with `shared=True`
+            uses (found or started on first use, stopped with its last user; see `chroma_server`), instead of an
+            embedded client, which is not safe in two processes at once.
     """
 
     def __init__(
@@ -46,9 +51,14 @@ class ChromaVectorStore(VectorStore):
         port: int = 8000,
         ssl: bool = False,
         headers: Mapping[str, str] | None = None,
+        shared: bool = False,
     ) -> None:
         if path is not None and host is not None:
             raise base.invalid("VECTOR_INPUT_INVALID", "`ChromaVectorStore` takes `path=` or `host=`, not both.")
+        if shared and path is None:
+            raise base.invalid("VECTOR_INPUT_INVALID", "`ChromaVectorStore(shared=True)` needs `path=`, the folder.")
+        self.shared = shared
+        self._lease: Any = None  # the shared server's `chroma_server.Lease`, once connected
         self._temporary = path is None and host is None
         self.path: Path | None = Path(path) if path is not None else None
         if self._temporary:
@@ -61,7 +71,7 @@ class ChromaVectorStore(VectorStore):
 
     def __repr__(self) -> str:
         where = f"host={self.host!r}, port={self.port}" if self.host else f"path={str(self.path)!r}"
-        return f"ChromaVectorStore({where})"
+        return f"ChromaVectorStore({where}{', shared=True' if self.shared else ''})"
 
     # -- the client ----------------------------------------------------------------------------------------
 
@@ -75,16 +85,34 @@ class ChromaVectorStore(VectorStore):
                     from chromadb.config import Settings
                 except ImportError as exc:  # pragma: no cover - chromadb is a core dependency
                     raise ImportError("Vector stores need chromadb: pip install 'chromadb>=1.0'") from exc
+                _no_embedding()  # registered before Chroma reads back a collection that names it
                 settings = Settings(anonymized_telemetry=False)
                 if self.host is not None:
                     self._client = chromadb.HttpClient(
                         host=self.host, port=self.port, ssl=self.ssl, headers=self.headers, settings=settings
                     )
+                elif self.shared:
+                    assert self.path is not None
+                    self._client = self._shared_client(chromadb, settings)
                 else:
                     assert self.path is not None
+                    _refuse_if_served(self.path)
                     self.path.mkdir(parents=True, exist_ok=True)
                     self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         return self._client
+
+    def _shared_client(self, chromadb: Any, settings: Any) -> Any:
+        from .chroma_server import acquire
+
+        assert self.path is not None
+        lease = acquire(self.path)  # blocks while a server starts: `_connect` runs in a worker thread
+        try:
+            client = chromadb.HttpClient(host=lease.host, port=lease.port, settings=settings)
+        except BaseException:
+            lease.release()
+            raise
+        self._lease = lease
+        return client
 
     async def _call(self, fn: Callable[[Any], T]) -> T:
         def work() -> T:
@@ -249,6 +277,8 @@ class ChromaVectorStore(VectorStore):
             def close() -> None:
                 with self._operations:  # after an operation still under way in a worker thread, never during it
                     client.close()  # releases the folder's files once no client of it is left
+                if self._lease is not None:
+                    self._lease.release()  # the shared server's last user stops it
 
             await asyncio.to_thread(close)
         if self._temporary and self.path is not None:
@@ -261,6 +291,22 @@ def _info(collection: Any, *, count: bool = True) -> IndexInfo:
     return IndexInfo(
         collection.name, int(meta.get("dimension") or 0), cast(Metric, metric), collection.count() if count else -1
     )
+
+
+def _refuse_if_served(path: Path) -> None:
+    """An embedded client beside the folder's shared server would corrupt it: refuse, naming the way in."""
+    from .chroma_server import served_by
+
+    record = served_by(path)
+    if record is not None:
+        raise MastraError(
+            ErrorKind.VALIDATION,
+            "VECTOR_FOLDER_SHARED",
+            f"`{path}` is served by a shared Chroma server (pid {record['pid']}, port {record['port']}); opening it "
+            f"embedded as well would corrupt it. Use `ChromaVectorStore({str(path)!r}, shared=True)` (the setting "
+            f"`chroma+shared:///{path}`) while other processes use it.",
+            details={"folder": str(path), "server_pid": record["pid"]},
+        )
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -279,11 +325,17 @@ _NO_EMBEDDING: Any = None
 
 
 def _no_embedding() -> Any:
-    """An embedding function that refuses to embed (built once, after chromadb is imported)."""
+    """An embedding function that refuses to embed (built once, after chromadb is imported), registered in
+    Chroma's registry of embedding functions under its name, `mastra_nb-precomputed`."""
     global _NO_EMBEDDING
     if _NO_EMBEDDING is None:
         from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+        from chromadb.utils.embedding_functions import register_embedding_function
 
+        # Chroma keeps the name and config of a collection's embedding function with the collection; reading the
+        # collection back (its schema, on an upsert with metadata or a query in a later process) looks the name up
+        # in this registry and rebuilds the function with `build_from_config`.
+        @register_embedding_function
         class PrecomputedOnly(EmbeddingFunction[Documents]):
             def __init__(self) -> None:
                 pass
