@@ -548,8 +548,12 @@ def _ended(task: asyncio.Task[None], loop: asyncio.AbstractEventLoop) -> asyncio
     """A future of `loop` that is done once `task`, running on another loop (in its own thread), is done."""
     ended: asyncio.Future[None] = loop.create_future()
 
+    def end() -> None:
+        if not ended.done():  # a canceled flush leaves it canceled
+            ended.set_result(None)
+
     def tell(_: asyncio.Task[None]) -> None:
-        loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+        loop.call_soon_threadsafe(end)
 
     task.get_loop().call_soon_threadsafe(task.add_done_callback, tell)  # callbacks are added on the task's thread
     return ended
