@@ -72,11 +72,17 @@ def run(magics: MastraMagics, args: Namespace) -> Any:
 def overview(magics: MastraMagics, args: Namespace) -> View:
     hub = magics.hub
     rows = [info.summary() for info in run_sync(hub.runs.list(limit=10))]
+    where = f"{hub.storage!r}; vectors {_vectors_in_use(hub)}"  # the store really used, whichever setting chose it
     text = (
         f"Mastra hub: agents {sorted(hub.list_agents())}, tools {sorted(hub.list_tools())}, workflows "
-        f"{sorted(hub.list_workflows())}; {len(rows)} recent run(s) in {hub.config.storage_path}"
+        f"{sorted(hub.list_workflows())}; {len(rows)} recent run(s) in {where}"
     )
-    return View(hub_html(hub, rows, storage=str(hub.config.storage_path)), text)
+    return View(hub_html(hub, rows, storage=where), text)
+
+
+def _vectors_in_use(hub: Mastra) -> str:
+    """Where the hub's vectors are, as its settings say, without opening (or starting) the store."""
+    return hub.config.vectors_url or f"embedded Chroma in {hub.config.vectors_path}"
 
 
 def runs(magics: MastraMagics, args: Namespace) -> Any:
@@ -224,8 +230,7 @@ def config(magics: MastraMagics, args: Namespace) -> View:
         rows.append([code(name), esc(getattr(settings, name)), esc(source)])
     hub = magics.hub  # what the kernel really uses, whichever setting chose it
     rows.append([code("store in use"), esc(repr(hub.storage)), esc("storage_url, else storage_path")])
-    vectors = settings.vectors_url or f"embedded Chroma in {settings.vectors_path}"
-    rows.append([code("vectors in use"), esc(vectors), esc("vectors_url, else vectors_path")])
+    rows.append([code("vectors in use"), esc(_vectors_in_use(hub)), esc("vectors_url, else vectors_path")])
     html = card(
         "Settings", "",
         "<strong>Magics</strong> (<code>%config MastraMagics.NAME = VALUE</code>)"
@@ -241,10 +246,8 @@ def reset(magics: MastraMagics, args: Namespace) -> None:
     fresh = magics.new_hub()  # first: a bad setting fails here, and the kernel keeps the hub it has
     run_sync(magics.hub.shutdown())
     magics.bind(fresh)
-    settings = magics.hub.config
-    vectors = settings.vectors_url or f"embedded Chroma in {settings.vectors_path}"
-    print(f"A new, empty hub; storage {magics.hub.storage!r}, vectors {vectors} (what was stored before is still "
-          "there).")  # fmt: skip
+    print(f"A new, empty hub; storage {magics.hub.storage!r}, vectors {_vectors_in_use(magics.hub)} (what was stored "
+          "before is still there).")  # fmt: skip
 
 
 def _stored(hub: Mastra, run_id: str) -> RunInfo | None:
