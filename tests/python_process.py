@@ -1,5 +1,7 @@
 """A fresh Python process running a snippet, for tests of what another process sees: a file's lock, its
-permissions. `without_root_override` runs it so that file permissions bind even when the tests run as root."""
+permissions. `without_root_override` runs it so that file permissions bind even when the tests run as root.
+`offline_env` is the environment to give any child process (a kernel, nbconvert, a venv) that must not reach a
+provider or read this shell's mastra_nb settings."""
 
 from __future__ import annotations
 
@@ -12,6 +14,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    """This environment without provider keys or mastra_nb settings, and with `extra`."""
+    env = {k: v for k, v in os.environ.items() if not (k.endswith("_API_KEY") or k.startswith("MASTRA_"))}
+    return {**env, **extra}
 
 
 def run_python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from python_process import ROOT, offline_env
 
-ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
 WHEELS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mastra_nb" / "binder-wheels"
 
@@ -63,7 +63,7 @@ def test_binder_builds_and_runs_the_quickstart_offline(tmp_path):
     venv_python = str(venv / "bin" / "python")
     install(venv_python)
 
-    env = {k: v for k, v in os.environ.items() if not (k.endswith("_API_KEY") or k.startswith("MASTRA_"))}
+    env = offline_env()
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", NB_PYTHON_PREFIX=str(venv))
     built = run(["bash", str(BINDER / "postBuild")], cwd=ROOT, env=env)
     assert built.returncode == 0, built.stderr[-4000:]

@@ -1,12 +1,12 @@
 """The widgets in a real JupyterLab, driven by a real browser (Playwright with Debian's /usr/bin/chromium).
 
-A JupyterLab server starts on 127.0.0.1 (a free port, a known token, its config, data and runtime folders under a
-temporary folder, news and update checks off), on a notebook written here: it defines a workflow that suspends,
-runs it, and shows `%mastra resume RUN_ID` (the run's live graph and resume form); then a scripted agent with a tool
-and `%mastra chat`; then an agent with the kernel's memory, one `%%ask` turn in a thread, and `%mastra memory`. The
-browser fills the form (once wrongly: the field error shows inline, nothing is sent), presses Resume, and sees the
-node turn to success; the run's success is then read from the DuckDB file once the kernel has let go of it. In the
-memory view it opens the thread, searches by meaning and saves the working memory. Screenshots go to
+A JupyterLab server (`jupyterlab_driver.lab_server`) starts on 127.0.0.1 (a free port, a known token, its config, data
+and runtime folders under a temporary folder, news and update checks off), on a notebook written here: it defines a
+workflow that suspends, runs it, and shows `%mastra resume RUN_ID` (the run's live graph and resume form); then a
+scripted agent with a tool and `%mastra chat`; then an agent with the kernel's memory, one `%%ask` turn in a thread, and
+`%mastra memory`. The browser fills the form (once wrongly: the field error shows inline, nothing is sent), presses
+Resume, and sees the node turn to success; the run's success is then read from the DuckDB file once the kernel has let
+go of it. In the memory view it opens the thread, searches by meaning and saves the working memory. Screenshots go to
 build/screenshots/.
 """
 
@@ -14,21 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
-TOKEN = "mastra-nb-browser-test"
+from jupyterlab_driver import CHROMIUM, SHOTS, TOKEN, api, chromium, lab_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -94,19 +87,6 @@ def _notebook(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _api(url: str, path: str, method: str = "GET") -> Any:
-    request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on a folder holding `widgets.ipynb`; yields its URL and the folder."""
@@ -114,59 +94,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = home / "notebooks"
     root.mkdir()
     _notebook(root / "widgets.ipynb")
-    config = home / "config"
-    (config / "labconfig").mkdir(parents=True)
-    (config / "labconfig" / "default_setting_overrides.json").write_text(json.dumps({
-        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-    }))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASTRA_", "JUPYTER"))}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-    )  # fmt: skip
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-        f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-        "--ServerApp.port_retries=0",
-    ]  # fmt: skip
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _api(url, "/api/status")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(home / 'server.log').read_text()}") from None
-                time.sleep(0.3)
+    with lab_server(home, root) as url:
         yield url, root
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(lab: tuple[str, Path]) -> Iterator[Any]:
     """The notebook open in chromium, run from top to bottom."""
-    from playwright.sync_api import sync_playwright
-
     url, _ = lab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"]  # fmt: skip
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    with chromium() as browser:
         tab = browser.new_page(viewport={"width": 1280, "height": 1100})
         tab.set_default_timeout(60_000)
         tab.goto(f"{url}/lab/tree/widgets.ipynb?token={TOKEN}")
@@ -179,7 +115,6 @@ def page(lab: tuple[str, Path]) -> Iterator[Any]:
         )
         tab.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         yield tab
-        browser.close()
 
 
 def _shot(target: Any, name: str) -> None:
@@ -246,8 +181,8 @@ def test_the_form_resumes_the_run_and_the_graph_turns_to_success(lab, page):
 
     # The kernel holds the DuckDB file: shut it down, then read the run from storage.
     run_id = page.locator(".mastra-form strong").first.inner_text().removeprefix("run ").strip()
-    for session in _api(url, "/api/sessions"):
-        _api(url, f"/api/kernels/{session['kernel']['id']}", method="DELETE")
+    for session in api(url, "/api/sessions"):
+        api(url, f"/api/kernels/{session['kernel']['id']}", method="DELETE")
     from mastra_nb import DuckDBStore, run_sync
 
     store = DuckDBStore(root / ".mastra" / "widgets" / "mastra.duckdb")  # the notebook's own store, beside it

@@ -7,7 +7,6 @@ and `MASTRA_*` settings are removed from the server's environment).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from jupyterlab_driver import (
     shut_down,
     wait_executed,
 )
+from python_process import offline_env
 
 pytestmark = [
     pytest.mark.browser,
@@ -95,7 +95,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     _write(root / "reopen.ipynb", cells)
     _write(root / "tells.ipynb", TELLS)
     _write(root / "recalls.ipynb", RECALLS)
-    env = {k: v for k, v in os.environ.items() if not (k.endswith("_API_KEY") or k.startswith(("MASTRA_", "JUPYTER")))}
+    env = {k: v for k, v in offline_env().items() if not k.startswith("JUPYTER")}  # the server's own folders
     with lab_server(home, root, env) as url:
         yield url, root
 

@@ -7,7 +7,6 @@ kernel's working folder, so the hub's `.mastra/` is written there and never into
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -17,14 +16,9 @@ from typing import Any
 
 import nbformat
 import pytest
+from python_process import ROOT, offline_env
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-
-
-def offline_env() -> dict[str, str]:
-    """This environment without provider keys or mastra_nb settings."""
-    return {k: v for k, v in os.environ.items() if not (k.endswith("_API_KEY") or k.startswith("MASTRA_"))}
 
 
 def outputs_text(cell: Any) -> str:

@@ -3,6 +3,11 @@
 import json
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 import mastra_nb
 
@@ -59,16 +64,25 @@ def test_using_the_hub_and_tools_still_loads_no_model_or_vector_library():
     assert json.loads(run_python(code)) == []
 
 
-def test_the_wheel_installs_the_jupyterlab_default_that_saves_widget_state(tmp_path):
-    """A reopened notebook shows its widgets only if JupyterLab saved their state: pip puts the default in place."""
-    import zipfile
-    from pathlib import Path
-
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zipfile.ZipFile]:
+    """The package's wheel, built once for the tests that read it."""
+    out = tmp_path_factory.mktemp("wheel")
     root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w", str(tmp_path)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w", str(out)],
                    check=True, capture_output=True)  # fmt: skip
-    [wheel] = tmp_path.glob("mastra_nb-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        [name] = [n for n in archive.namelist() if n.endswith("share/jupyter/lab/settings/overrides.d/mastra_nb.json")]
-        setting = json.loads(archive.read(name))
+    [path] = out.glob("mastra_nb-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_the_wheel_installs_the_jupyterlab_default_that_saves_widget_state(wheel: zipfile.ZipFile):
+    """A reopened notebook shows its widgets only if JupyterLab saved their state: pip puts the default in place."""
+    [name] = [n for n in wheel.namelist() if n.endswith("share/jupyter/lab/settings/overrides.d/mastra_nb.json")]
+    setting = json.loads(wheel.read(name))
     assert setting == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+
+
+def test_the_wheel_ships_the_pep_561_marker(wheel: zipfile.ZipFile):
+    """Type checkers read an installed package's hints only when it carries `py.typed`."""
+    assert "mastra_nb/py.typed" in wheel.namelist()

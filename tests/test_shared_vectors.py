@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
-from python_process import ROOT
+from kernels import execute, notebook_kernels
+from python_process import ROOT, offline_env
 
 from mastra_nb import Mastra, MastraConfig, MastraError
 from mastra_nb.storage import InMemoryStore
@@ -60,9 +60,8 @@ def _no_server_left(tmp_path: Path) -> Iterator[None]:
     assert left == []
 
 
-def _offline_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MASTRA_") and not k.endswith("_API_KEY")}
-    return {**env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+# What a child process adds to `offline_env`: this checkout's mastra_nb, and no bytecode written into it.
+CHECKOUT = {"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 # A Python process that runs the snippets the test sends (top-level `await` allowed) on one event loop, and answers
@@ -94,7 +93,7 @@ class Worker:
         self.errors = cwd / f"{name}.stderr"
         with open(self.errors, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", WORKER], cwd=cwd, env=_offline_env(), text=True,
+                [sys.executable, "-c", WORKER], cwd=cwd, env=offline_env(**CHECKOUT), text=True,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
             )  # fmt: skip
         self._lines = selectors.DefaultSelector()
@@ -161,79 +160,41 @@ memory = Memory().bind(mastra)
 MATCHED = "print([m.message.text for m in found if m.matched])"
 
 
-def _run(client: Any, code: str) -> str:
-    printed: list[str] = []
-
-    def hook(message: dict[str, Any]) -> None:
-        if message["msg_type"] == "stream":
-            printed.append(message["content"]["text"])
-        elif message["msg_type"] == "error":
-            printed.append("\n".join(message["content"]["traceback"]))
-
-    reply = client.execute_interactive(code, timeout=180, output_hook=hook)
-    assert reply["content"]["status"] == "ok", "".join(printed)
-    return "".join(printed)
-
-
 def test_two_kernels_recall_from_one_shared_memory_and_the_server_stops_with_the_last_reset(tmp_path: Path) -> None:
     folder = tmp_path / ".mastra" / "chroma"
-    kernels = [
-        start_new_kernel(
-            kernel_name="python3", cwd=str(tmp_path), env={**_offline_env(), "JPY_SESSION_NAME": str(tmp_path / name)}
-        )
-        for name in ("01_trip.ipynb", "02_dog.ipynb")
-    ]
-    (_, trip), (_, dog) = kernels
-    try:
+    with notebook_kernels(tmp_path, "01_trip.ipynb", "02_dog.ipynb", **CHECKOUT) as (trip, dog):
         for client in (trip, dog):
-            _run(client, SHARED)
+            execute(client, SHARED)
         # each kernel stores one fact; neither has touched the other's
         save = 'await memory.save_messages("{}", "{}", resource_id="ada")'
-        _run(trip, save.format("t1", "My flight to Lisbon leaves on the 3rd of May."))
-        _run(dog, save.format("t2", "Our terrier Biscuit hates the vacuum cleaner."))
+        execute(trip, save.format("t1", "My flight to Lisbon leaves on the 3rd of May."))
+        execute(dog, save.format("t2", "Our terrier Biscuit hates the vacuum cleaner."))
         assert len(servers(tmp_path)) == 1  # both kernels use the one server of the folder
         # each recalls the other's by meaning, through the server (no content word of the question is in the answer)
         recall = 'found = await memory.recall("{}", resource_id="ada", top_k=1)\n' + MATCHED
-        assert _run(dog, recall.format("When does my plane to Portugal depart?")).strip() == (
+        assert execute(dog, recall.format("When does my plane to Portugal depart?")).strip() == (
             "['My flight to Lisbon leaves on the 3rd of May.']"
         )
-        assert _run(trip, recall.format("Which pet is scared of household appliances?")).strip() == (
+        assert execute(trip, recall.format("Which pet is scared of household appliances?")).strip() == (
             "['Our terrier Biscuit hates the vacuum cleaner.']"
         )
         server = served_by(folder)
         assert server is not None and servers(tmp_path) == [server["pid"]]
         assert sorted(user["pid"] for user in server["users"]) == sorted(
-            int(_run(client, "import os; print(os.getpid())")) for client in (trip, dog)
+            int(execute(client, "import os; print(os.getpid())")) for client in (trip, dog)
         )
         # a bad setting is refused at `%mastra reset` with the setting and the forms named; the kernel keeps its hub
-        bad = _run_failing(dog, "%config MastraMagics.vectors = 'chroma-shared:///.mastra/chroma'\n%mastra reset")
+        wrong = "%config MastraMagics.vectors = 'chroma-shared:///.mastra/chroma'\n%mastra reset"
+        bad = execute(dog, wrong, timeout=60, status="error")
         assert "vectors_url" in bad and "chroma+shared:///folder" in bad and "http://host:port" in bad
-        _run(dog, "%config MastraMagics.vectors = 'chroma+shared:///.mastra/chroma'")
+        execute(dog, "%config MastraMagics.vectors = 'chroma+shared:///.mastra/chroma'")
         # the first reset releases one user; the other still recalls through the same server
-        _run(trip, "%mastra reset")
+        execute(trip, "%mastra reset")
         assert servers(tmp_path) == [server["pid"]]
-        assert "Lisbon" in _run(dog, recall.format("Portugal trip date?"))
+        assert "Lisbon" in execute(dog, recall.format("Portugal trip date?"))
         # the last user's reset stops it
-        _run(dog, "%mastra reset")
+        execute(dog, "%mastra reset")
         assert servers(tmp_path) == [] and served_by(folder) is None
-    finally:
-        for manager, client in kernels:
-            client.stop_channels()
-            manager.shutdown_kernel(now=True)
-
-
-def _run_failing(client: Any, code: str) -> str:
-    printed: list[str] = []
-
-    def hook(message: dict[str, Any]) -> None:
-        if message["msg_type"] == "error":
-            printed.append("\n".join(message["content"]["traceback"]))
-        elif message["msg_type"] == "stream":
-            printed.append(message["content"]["text"])
-
-    reply = client.execute_interactive(code, timeout=60, output_hook=hook)
-    assert reply["content"]["status"] == "error", "".join(printed)
-    return "".join(printed)
 
 
 # -- processes starting at once, users that are killed ----------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -34,8 +36,9 @@ from mastra_nb.notebook.widgets import (
     RunsView,
     TraceWidget,
 )
-from mastra_nb.notebook.widgets._base import Throttle, display_key, shown_for
+from mastra_nb.notebook.widgets._base import STATIC, Throttle, display_key, shown_for
 from mastra_nb.notebook.widgets.forms import fields
+from mastra_nb.notebook.widgets.runs import RunsTable
 from mastra_nb.telemetry import Telemetry
 from mastra_nb.telemetry.tracing import current_ids
 from mastra_nb.workflows import Step
@@ -508,20 +511,8 @@ async def test_the_chat_picks_a_thread_and_its_turns_go_to_that_thread(memory_hu
 
 async def test_a_pending_tool_call_is_approved_or_declined_from_the_chat(hub):
     runs: list[str] = []
-
-    @tool(requires_approval=True)
-    def wire(amount: int) -> str:
-        """Send money.
-
-        Args:
-            amount: how much.
-        """
-        runs.append(f"sent {amount}")
-        return f"sent {amount}"
-
-    script = [ScriptedReply.call("wire", amount=5), lambda m: "Done: " + m[-1]["content"],
-              ScriptedReply.call("wire", amount=9), lambda m: "Not sent: " + m[-1]["content"]]  # fmt: skip
-    agent = hub.add_agent(Agent("bank", "You send money.", ScriptedModel(script), tools=[wire]))
+    agent = bank(hub, runs, ScriptedReply.call("wire", amount=5), lambda m: "Done: " + m[-1]["content"],
+                 ScriptedReply.call("wire", amount=9), lambda m: "Not sent: " + m[-1]["content"])  # fmt: skip
     chat = ChatWidget(agent)
     assert not chat.has_memory
     await chat.send("Send 5.")
@@ -872,3 +863,32 @@ async def test_the_step_detail_says_which_item_or_iteration_a_record_is_not_a_ba
     graph.selected = "1"  # a node's one record: the detail's title names the node already
     assert [(i["where"], i["bailed"]) for i in graph.detail["items"]] == [("", False)]
     graph.close()
+
+
+WIDGETS = [ApprovalsForm, ChatWidget, GraphWidget, MemoryView, ResumeForm, RunsTable, TraceWidget]
+
+
+def test_the_widget_scripts_share_the_helpers_of_common_js_and_none_declares_its_own():
+    """One copy of `el` and the other helpers: `common.js` comes first in every widget's module (anywidget's `_esm`,
+    also what a notebook's saved widget state holds), and a script that declared one again would not load."""
+    common = (STATIC / "common.js").read_text(encoding="utf-8")
+    shared = set(re.findall(r"^function (\w+)\(", common, re.MULTILINE))
+    assert {"el", "statusPill", "shown", "listen"} <= shared
+    scripts = sorted(p for p in STATIC.glob("*.js") if p.name != "common.js")
+    assert {p.name for p in scripts} == {f"{w.__module__.rsplit('.', 1)[1]}.js" for w in WIDGETS}
+    for path in scripts:
+        declared = set(re.findall(r"^(?:function|const|let|var|class) (\w+)\b", path.read_text("utf-8"), re.MULTILINE))
+        assert not declared & shared, f"{path.name} declares {sorted(declared & shared)}: use common.js's"
+    for widget in WIDGETS:
+        script = STATIC / f"{widget.__module__.rsplit('.', 1)[1]}.js"
+        assert widget._esm.startswith(common) and widget._esm.endswith(script.read_text("utf-8"))
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node checks the modules' syntax (Debian's nodejs)")
+def test_each_widget_module_parses_as_an_es_module(tmp_path):
+    """A helper declared twice, or a script's syntax error, fails here rather than only in a browser."""
+    for widget in WIDGETS:
+        module = tmp_path / f"{widget.__name__}.mjs"
+        module.write_text(widget._esm, encoding="utf-8")
+        checked = subprocess.run(["node", "--check", str(module)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr

@@ -1,8 +1,13 @@
 """What every widget shares: its front end shipped in `static/`, a static HTML snapshot, throttled updates, and
 closing that leaves nothing subscribed.
 
-A widget is an `anywidget.AnyWidget` whose ES module and CSS are files beside this one (no bundler, no CDN). Its
-mimebundle carries the widget view and a `text/html` snapshot, so a notebook saved without widget state (GitHub,
+A widget is an `anywidget.AnyWidget` whose ES module and CSS are files beside this one (no bundler, no CDN). What
+the widgets share comes first in each: `css(name)` puts `static/common.css` before the widget's style sheet, and
+`esm(name)` puts `static/common.js` (the DOM helpers `el`, `statusPill`, `shown`, `listen`) before its script. The
+script cannot import the helpers instead: anywidget loads `_esm` from a string, where no relative import resolves. A
+widget class sets `_esm = esm("graph.js")`, so `_esm` is one self-contained module text, as the front end and a
+notebook's saved widget state both hold it (the price: anywidget's hot reload of a changed file, `ANYWIDGET_HMR=1`,
+does not reach these widgets). Its mimebundle carries the widget view and a `text/html` snapshot, so a notebook saved without widget state (GitHub,
 nbviewer, nbconvert) still shows the graph, the form or the transcript as they were last drawn.
 
 Event handlers run on whichever loop emitted the event (the kernel's, or `_async`'s private one). They only change
@@ -21,7 +26,7 @@ from typing import Any
 
 import anywidget
 
-__all__ = ["STATIC", "MastraWidget", "Throttle", "css", "display_key", "forget", "shown_for", "spawn"]
+__all__ = ["STATIC", "MastraWidget", "Throttle", "css", "display_key", "esm", "forget", "shown_for", "spawn"]
 
 STATIC = Path(__file__).parent / "static"
 
@@ -29,6 +34,14 @@ STATIC = Path(__file__).parent / "static"
 def css(name: str) -> str:
     """The style sheet of a widget: the shared `common.css`, then its own `static/<name>`."""
     return (STATIC / "common.css").read_text(encoding="utf-8") + "\n" + (STATIC / name).read_text(encoding="utf-8")
+
+
+def esm(name: str | Path) -> str:
+    """The ES module of a widget: the shared helpers of `common.js`, then its own `static/<name>` (or the file at
+    an absolute `name`)."""
+    script = STATIC / name
+    common = (STATIC / "common.js").read_text(encoding="utf-8")
+    return f"{common}\n// {script.name}\n{script.read_text(encoding='utf-8')}"
 
 
 # The widget shown for each display key (a notebook cell, or a command and its target): showing a new one closes

@@ -22,7 +22,7 @@ import traitlets
 from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
 from ...redaction import redact
-from ._base import STATIC, MastraWidget, css, spawn
+from ._base import MastraWidget, css, esm, spawn
 
 if TYPE_CHECKING:
     from ...agents import Agent
@@ -41,7 +41,7 @@ class ApprovalsForm(MastraWidget):
             other runs are left out).
     """
 
-    _esm = STATIC / "approvals.js"
+    _esm = esm("approvals.js")
     _css = css("approvals.css")
 
     run_id = traitlets.Unicode("").tag(sync=True)

@@ -29,7 +29,7 @@ from ..._async import run_sync
 from ...display.html import card, code, esc, json_block
 from ...errors import MastraError
 from ...redaction import redact
-from ._base import STATIC, MastraWidget, Throttle, css, spawn
+from ._base import MastraWidget, Throttle, css, esm, spawn
 
 if TYPE_CHECKING:
     from ...agents import Agent, AgentResult
@@ -48,7 +48,7 @@ class ChatWidget(MastraWidget):
         interval: the shortest time between two updates of a streaming answer sent to the front end, in seconds.
     """
 
-    _esm = STATIC / "chat.js"
+    _esm = esm("chat.js")
     _css = css("chat.css")
 
     agent_name = traitlets.Unicode("").tag(sync=True)

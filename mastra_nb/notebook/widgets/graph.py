@@ -33,7 +33,7 @@ from ...events import (
     WORKFLOW_STARTED,
     Event,
 )
-from ._base import STATIC, MastraWidget, Throttle, css
+from ._base import MastraWidget, Throttle, css, esm
 from ._outcome import shown_status
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class GraphWidget(MastraWidget):
         interval: the shortest time between two updates sent to the front end, in seconds.
     """
 
-    _esm = STATIC / "graph.js"
+    _esm = esm("graph.js")
     _css = css("graph.css")
 
     workflow_id = traitlets.Unicode("").tag(sync=True)

@@ -21,7 +21,7 @@ import traitlets
 from ...display.html import card, code, esc, table
 from ...errors import MastraError
 from ...events import MEMORY_UPDATED
-from ._base import STATIC, MastraWidget, Throttle, css, spawn
+from ._base import MastraWidget, Throttle, css, esm, spawn
 
 if TYPE_CHECKING:
     from ...events import Event
@@ -43,7 +43,7 @@ class MemoryView(MastraWidget):
         limit: how many threads to list, most recently active first.
     """
 
-    _esm = STATIC / "memory.js"
+    _esm = esm("memory.js")
     _css = css("memory.css")
 
     resource_id = traitlets.Unicode("").tag(sync=True)

@@ -23,7 +23,7 @@ from ...display.html import badge, card, code, esc, json_block, table
 from ...errors import MastraError
 from ...events import STEP_STARTED, STEP_SUSPENDED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event
 from ...redaction import redact
-from ._base import STATIC, MastraWidget, css, spawn
+from ._base import MastraWidget, css, esm, spawn
 from ._outcome import outcome, outcome_html, shown_status
 from .forms import fields, parse
 
@@ -40,7 +40,7 @@ class ResumeForm(MastraWidget):
         run: the run, live or loaded from storage (`await workflow.get_run(run_id)`).
     """
 
-    _esm = STATIC / "resume.js"
+    _esm = esm("resume.js")
     _css = css("resume.css")
 
     run_id = traitlets.Unicode("").tag(sync=True)

@@ -23,7 +23,7 @@ import traitlets
 from ..._async import run_sync
 from ...display.html import badge, code, esc, table
 from ...errors import ErrorKind, MastraError
-from ._base import STATIC, MastraWidget, Throttle, WithSnapshot, css, forget, spawn
+from ._base import MastraWidget, Throttle, WithSnapshot, css, esm, forget, spawn
 from ._outcome import shown_status
 from .panel import RunPanel
 
@@ -40,7 +40,7 @@ _KEYS = ("run_id", "workflow_id", "status", "created_at", "updated_at")
 class RunsTable(MastraWidget):
     """The table of stored runs; the front end changes `status`/`workflow` to filter and asks to open a row."""
 
-    _esm = STATIC / "runs.js"
+    _esm = esm("runs.js")
     _css = css("runs.css")
 
     # [{run_id, workflow_id, status, created_at, updated_at (ISO), bailed (path) and fork {run_id, path, step_id}

@@ -21,7 +21,7 @@ import traitlets
 from ...display.html import card
 from ...errors import MastraError
 from ...events import SPANS_WRITTEN
-from ._base import STATIC, MastraWidget, Throttle, css, spawn
+from ._base import MastraWidget, Throttle, css, esm, spawn
 
 if TYPE_CHECKING:
     from ...events import Event
@@ -44,7 +44,7 @@ class TraceWidget(MastraWidget):
         interval: the least time between two reads, in seconds.
     """
 
-    _esm = STATIC / "trace.js"
+    _esm = esm("trace.js")
     _css = css("trace.css")
 
     trace_id = traitlets.Unicode("").tag(sync=True)

@@ -1,13 +1,6 @@
 // The approvals form: each tool call a paused agent run waits on, with its arguments and Approve / Decline.
 // A click sends the decision; Python continues the run in the background and reports results and the answer.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function render({ model, el: root }) {
   root.classList.add("mastra-widget", "mastra-approvals");
   const header = el("div", "mastra-row");
@@ -17,10 +10,8 @@ function render({ model, el: root }) {
 
   function draw() {
     const status = model.get("status");
-    const pill = el("span", "mastra-status", status);
-    pill.dataset.status = status;
     header.replaceChildren(el("span", "mastra-kind", "approvals"), el("strong", null, `run ${model.get("run_id")}`),
-      pill, el("span", "mastra-muted", `agent ${model.get("agent_name")}`));
+      statusPill(status), el("span", "mastra-muted", `agent ${model.get("agent_name")}`));
     root.dataset.status = status;
     message.textContent = model.get("message") || "";
     body.replaceChildren();
@@ -50,8 +41,7 @@ function render({ model, el: root }) {
 
   draw();
   const names = ["change:calls", "change:status", "change:message", "change:busy", "change:answer"];
-  for (const name of names) model.on(name, draw);
-  return () => { for (const name of names) model.off(name, draw); };
+  return listen(model, names.map((name) => [name, draw]));
 }
 
 export default { render };

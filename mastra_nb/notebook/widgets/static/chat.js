@@ -1,13 +1,6 @@
 // The chat: a thread picker (when the agent has memory), the conversation (Python streams it in, throttled),
 // tool-call cards with Approve / Decline for calls that wait for a decision, a box to write in, Send and Stop.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function toolCard(tool, pending, model) {
   const box = el("div", "mastra-chat-tool");
   box.dataset.tool = tool.name;
@@ -16,9 +9,7 @@ function toolCard(tool, pending, model) {
   if (tool.waiting && state === "running") state = "waiting";
   const labels = { running: tool.decision ? tool.decision : "calling", failed: "error", success: "done",
     waiting: "waiting for approval" };
-  const pill = el("span", "mastra-status", labels[state]);
-  pill.dataset.status = state;
-  line.append(el("span", "mastra-kind", "tool"), el("code", null, tool.name), pill);
+  line.append(el("span", "mastra-kind", "tool"), el("code", null, tool.name), statusPill(state, labels[state]));
   if (pending) {  // this call waits for a decision: Approve runs it, Decline tells the model it was declined
     box.dataset.pending = "true";
     for (const [label, type] of [["Approve", "approve"], ["Decline", "decline"]]) {
@@ -70,9 +61,7 @@ function render({ model, el: root }) {
       who.append(el("strong", null, message.role === "user" ? "you" : model.get("agent_name")));
       if (message.scripted) who.append(el("span", "mastra-muted", "scripted reply"));
       if (message.status === "stopped" || message.status === "failed") {
-        const pill = el("span", "mastra-status", message.status);
-        pill.dataset.status = message.status === "failed" ? "failed" : "canceled";
-        who.append(pill);
+        who.append(statusPill(message.status === "failed" ? "failed" : "canceled", message.status));
       }
       item.append(who);
       const pending = new Map((message.pending || []).map((p) => [p.call_id, p]));
@@ -138,8 +127,7 @@ function render({ model, el: root }) {
   drawThreads();
   const handlers = [["change:messages", drawMessages], ["change:messages", drawBusy], ["change:busy", drawBusy],
     ["change:threads", drawThreads], ["change:thread_id", drawThreads], ["change:has_memory", drawThreads]];
-  for (const [name, fn] of handlers) model.on(name, fn);
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return listen(model, handlers);
 }
 
 export default { render };

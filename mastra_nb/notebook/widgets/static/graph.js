@@ -3,19 +3,10 @@
 
 const TIMES = "\u00d7";
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function block(label, value) {
   const wrap = el("div", "mastra-graph-value");
   wrap.append(el("div", "mastra-graph-value-label", label));
-  const pre = el("pre");
-  pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
-  wrap.append(pre);
+  wrap.append(el("pre", null, shown(value)));
   return wrap;
 }
 
@@ -30,11 +21,7 @@ function render({ model, el: root }) {
     header.replaceChildren();
     header.append(el("span", "mastra-kind", "workflow"), el("strong", null, model.get("workflow_id")));
     const status = model.get("run_status");
-    if (status) {
-      const pill = el("span", "mastra-status", status);
-      pill.dataset.status = status;
-      header.append(pill);
-    }
+    if (status) header.append(statusPill(status));
     const runId = model.get("run_id");
     header.append(el("span", "mastra-muted",
       runId ? `run ${runId}` : "waiting for the next run of this workflow"));
@@ -97,12 +84,10 @@ function render({ model, el: root }) {
       const box = el("div", "mastra-graph-record");
       box.dataset.path = item.path;
       const line = el("div", "mastra-row");
-      const pill = el("span", "mastra-status", item.status || "pending");
-      pill.dataset.status = item.status || "pending";
       // Which record this is, in words (a foreach's "item 3", a loop's "iteration 2"); a node's one record needs
       // none, the title above names the node. The path itself stays in the tooltip.
       if (item.where) line.append(el("strong", "mastra-graph-where", item.where));
-      line.append(pill);
+      line.append(statusPill(item.status || "pending"));
       line.title = `path ${item.path}`;
       if (item.duration_ms !== null && item.duration_ms !== undefined) line.append(el("span", null, `${item.duration_ms} ms`));
       if (item.attempts > 1) line.append(el("span", null, `${item.attempts} attempts`));
@@ -123,8 +108,7 @@ function render({ model, el: root }) {
     ["change:svg", drawSvg], ["change:statuses", paint], ["change:selected", paint],
     ["change:run_status", drawHeader], ["change:run_id", drawHeader], ["change:detail", drawDetail],
   ];
-  for (const [name, fn] of handlers) model.on(name, fn);
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return listen(model, handlers);
 }
 
 export default { render };

@@ -1,13 +1,6 @@
 // The memory view: a resource's threads (click one for its messages), the working memory (edit, Save: Python
 // validates it and shows a refusal inline) and a semantic search box.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function messageLine(message, extra) {
   const line = el("div", `mastra-memory-message mastra-memory-${message.role}`);
   line.dataset.role = message.role;
@@ -157,8 +150,7 @@ function render({ model, el: root }) {
   ];
   drawHeader(); drawThreads(); drawMessages(); drawWorking(); drawResults();
   if (document.activeElement !== query) query.value = model.get("query") || "";
-  for (const [name, fn] of handlers) model.on(name, fn);
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return listen(model, handlers);
 }
 
 export default { render };

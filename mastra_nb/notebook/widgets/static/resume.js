@@ -3,13 +3,6 @@
 // resumes the run in the background and reports its progress in `status` and `message`. Once the run has ended,
 // `outcome` says how: succeeded (with its output), bailed (a step's ctx.bail: its value), failed or canceled.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function input(field) {
   const id = `mastra-field-${Math.random().toString(36).slice(2)}`;
   let control;
@@ -50,11 +43,6 @@ function value(control) {
   return control.value;
 }
 
-// A value as the other views show it: a string as it reads, anything else as indented JSON.
-function shown(value) {
-  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
-}
-
 function render({ model, el: root }) {
   root.classList.add("mastra-widget", "mastra-form");
   const header = el("div", "mastra-row");
@@ -66,10 +54,8 @@ function render({ model, el: root }) {
   function drawHeader() {
     header.replaceChildren();
     const status = model.get("status") || "pending";
-    const pill = el("span", "mastra-status", status);
-    pill.dataset.status = status;
-    header.append(el("span", "mastra-kind", "resume"), el("strong", null, `run ${model.get("run_id")}`), pill,
-      el("span", "mastra-muted", model.get("workflow_id")));
+    header.append(el("span", "mastra-kind", "resume"), el("strong", null, `run ${model.get("run_id")}`),
+      statusPill(status), el("span", "mastra-muted", model.get("workflow_id")));
     root.dataset.status = status;
     const said = model.get("message") || "";
     const found = model.get("outcome") || {};
@@ -163,8 +149,7 @@ function render({ model, el: root }) {
     ["change:steps", drawSteps], ["change:errors", drawErrors], ["change:status", drawHeader],
     ["change:message", drawHeader], ["change:busy", drawHeader], ["change:outcome", drawEnd],
   ];
-  for (const [name, fn] of handlers) model.on(name, fn);
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return listen(model, handlers);
 }
 
 export default { render };

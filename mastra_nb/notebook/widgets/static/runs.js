@@ -4,13 +4,6 @@
 
 const STATUSES = ["", "running", "suspended", "success", "failed", "canceled", "pending"];
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 // A stored ISO time, local and to the second, so that a row stays on one line ("2025-06-01 14:03:09"); only the
 // time of day when it falls on the day of `since` (a run updated on the day it was created).
 function when(iso, since) {
@@ -77,11 +70,9 @@ function render({ model, el: root }) {
       line.dataset.runId = row.run_id;
       line.classList.toggle("opened", row.run_id === model.get("opened"));
       const status = row.status === "success" && row.bailed !== undefined && row.bailed !== null ? "bailed" : row.status;
-      const pill = el("span", "mastra-status", status);
-      pill.dataset.status = status;
       const open = el("button", null, row.status === "suspended" ? "Resume…" : "Open");
       open.addEventListener("click", () => model.send({ type: "open", run_id: row.run_id }));
-      const cells = [runCell(row), el("code", null, row.workflow_id), pill, stamp(row.created_at),
+      const cells = [runCell(row), el("code", null, row.workflow_id), statusPill(status), stamp(row.created_at),
         stamp(row.updated_at, row.created_at), open];
       for (const cell of cells) {
         const td = el("td");
@@ -126,8 +117,7 @@ function render({ model, el: root }) {
   draw();
   const names = ["change:rows", "change:status", "change:workflow", "change:opened", "change:message", "change:steps",
     "change:busy"];
-  for (const name of names) model.on(name, draw);
-  return () => { for (const name of names) model.off(name, draw); };
+  return listen(model, names.map((name) => [name, draw]));
 }
 
 export default { render };

@@ -1,19 +1,10 @@
 // The trace waterfall: a row per span (indented as the tree) with a bar placed on the trace's timeline; a click
 // on a row shows the span's input, output and attributes; Refresh reads the trace again.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function pre(label, value) {
   const box = el("div");
   box.append(el("div", "mastra-muted", label));
-  const block = el("pre");
-  block.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
-  box.append(block);
+  box.append(el("pre", null, shown(value)));
   return box;
 }
 
@@ -69,8 +60,7 @@ function render({ model, el: root }) {
 
   draw();
   const handlers = [["change:spans", draw], ["change:message", draw], ["change:duration_ms", draw]];
-  for (const [name, fn] of handlers) model.on(name, fn);
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return listen(model, handlers);
 }
 
 export default { render };
