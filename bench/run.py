@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_agents
 import bench_memory
+import bench_models
 import bench_notebook
 import bench_storage
 import bench_telemetry
@@ -24,6 +25,7 @@ def main() -> None:
         ("Tools", bench_tools),
         ("Workflows", bench_workflows),
         ("Agents and models", bench_agents),
+        ("The first litellm call (a fresh interpreter each round)", bench_models),
         ("Memory and vectors", bench_memory),
         ("Notebook (a fresh kernel each round)", bench_notebook),
         ("Tracing", bench_telemetry),

@@ -4,13 +4,19 @@ litellm costs ~4 s to import, so `load()` imports it on the first call of a mode
 import (a `ScriptedModel` answers without it). Before that import it sets `LITELLM_LOCAL_MODEL_COST_MAP=True`
 (unless the user set it) so litellm reads its bundled price list instead of fetching one from the internet; after
 it, it silences litellm's help banners and registers the `mastra/...` custom provider (a `ScriptedModel` served
-through litellm's own API). Every exception litellm raises becomes a `MastraError` in `translate`, and nowhere
-else.
+through litellm's own API). `warm()` then does ahead of time what litellm otherwise does on the first call of a
+process (the notebook's warm-up thread calls both). Every exception litellm raises becomes a `MastraError` in
+`translate`, and nowhere else.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
+import inspect
+import logging
 import os
+import platform
 import re
 import threading
 import warnings
@@ -19,13 +25,15 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ErrorKind, MastraError
-from ..redaction import refresh_environment, safe_cause
+from ..redaction import guard, refresh_environment, safe_cause
 from .types import ModelResponse, TextDelta, ToolCall, Usage
 
 __all__ = [
     "SETTINGS", "aclose_clients", "complete", "cost_of", "count_tokens", "embed", "load", "stream",
-    "supports_json_schema", "translate",
+    "supports_json_schema", "translate", "warm",
 ]  # fmt: skip
+
+logger = guard(logging.getLogger("mastra_nb.models"))
 
 # litellm's process-wide settings that mastra_nb changes. The bench measures a call with and without them. None of
 # litellm's other switches (turn_off_message_logging, disable_token_counter, disable_aiohttp_transport, "no-log")
@@ -38,6 +46,8 @@ SETTINGS: dict[str, Any] = {
 _lock = threading.Lock()
 _litellm: Any = None
 _unpriced: set[str] = set()  # models litellm has no prices for: their cost lookup is slow and always misses
+_warmed = False
+_in_use = threading.Event()  # set by the first call that needs litellm: the warm-up leaves it the rest of its work
 
 
 def load() -> Any:
@@ -70,9 +80,79 @@ def load() -> Any:
     return _litellm
 
 
+def _use() -> Any:
+    """litellm, for a call: a warm-up still under way stops at its next step rather than share the GIL with it."""
+    _in_use.set()
+    return load()
+
+
+# What litellm (1.110) does once per process, on its first call, and `warm()` does ahead: here the first streamed
+# call to a local server took 0.3-0.5 s after the import, ~40 ms after `warm()`, the next ones ~20 ms
+# (`bench/bench_models.py`). A name litellm renames is skipped; tests/test_models.py then names what the first call
+# still loads.
+_LAZY_NAMES = (  # attributes of the `litellm` module that import their class on first access, as every call does
+    "logging_callback_manager", "LiteLLMProxyChatConfig", "openAIGPTAudioConfig", "AmazonAI21Config",
+)  # fmt: skip
+_FIRST_CALL_IMPORTS = (
+    "litellm.proxy.openai_files_endpoints.common_utils",  # the check of messages for file ids: ~0.13 s of proxy types
+    "litellm.llms.openai_like.dynamic_config",  # resolving an OpenAI-compatible provider
+    "litellm.llms.github_copilot.per_user_auth",  # whether the call is a Copilot session
+    "litellm._service_logger",  # wrapped around each provider request
+    "litellm.proxy.spend_tracking.savings",  # the logging payload built after each call
+    "litellm.types.litellm_core_utils.streaming_chunk_builder_utils",  # streamed calls
+    "anyio._backends._asyncio",  # the end of a stream: the openai SDK drains the response under anyio
+)
+_FIRST_CALL_MODELS = (  # modules of the pydantic models litellm and the openai SDK build on first use (~0.1 s)
+    "litellm.types.utils", "litellm.types.router", "litellm.types.services",
+    "openai.types.chat.chat_completion", "openai.types.chat.chat_completion_message",
+    "openai.types.chat.chat_completion_chunk", "openai.types.completion_usage",
+)  # fmt: skip
+
+
+def warm() -> None:
+    """Do now what litellm otherwise does on the first call of the process: its lazy imports, its pydantic model
+    builds, its tokenizer (a streamed call counts tokens), the platform's name; then collect garbage, so that the full
+    collection the import has made due (~0.3 s) does not land in the first call. A call that starts meanwhile does
+    the rest itself (the two would only slow each other down). Never raises: a step that fails is left to the call."""
+    global _warmed
+    if _warmed:
+        return
+    litellm = load()
+    steps: list[tuple[Any, tuple[Any, ...]]] = [
+        *((getattr, (litellm, name)) for name in _LAZY_NAMES),
+        *((importlib.import_module, (module,)) for module in _FIRST_CALL_IMPORTS),
+        *((_build_models, (module,)) for module in _FIRST_CALL_MODELS),
+        (_count_a_token, (litellm,)),
+        (platform.platform, ()),  # the openai SDK's headers name the platform: `uname -p` in a subprocess, then cached
+        (gc.collect, ()),
+    ]
+    for step, args in steps:
+        if _in_use.is_set():
+            return
+        try:
+            step(*args)
+        except Exception:
+            logger.debug("warming litellm up: %s%r failed", getattr(step, "__name__", step), args, exc_info=True)
+    _warmed = True
+
+
+def _count_a_token(litellm: Any) -> None:
+    litellm.token_counter(model="gpt-4o-mini", text="warm")
+
+
+def _build_models(module_name: str) -> None:
+    """Build the pydantic models defined in a module that are not built yet."""
+    from pydantic import BaseModel
+
+    for value in list(vars(importlib.import_module(module_name)).values()):
+        if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == module_name:
+            if not value.__pydantic_complete__:
+                value.model_rebuild(raise_errors=False)
+
+
 async def complete(kwargs: dict[str, Any], model: str) -> ModelResponse:
     """One `litellm.acompletion` call, as our `ModelResponse`."""
-    litellm = load()
+    litellm = _use()
     try:
         raw = await litellm.acompletion(**kwargs)
     except Exception as exc:
@@ -86,7 +166,7 @@ async def stream(kwargs: dict[str, Any], model: str) -> AsyncIterator[TextDelta 
     Tool-call deltas are joined by their index (the id and name come in the first delta of a call, the
     arguments in pieces); usage comes in the last chunk because the request asks for it.
     """
-    litellm = load()
+    litellm = _use()
     text: list[str] = []
     calls: dict[int, dict[str, str]] = {}
     finish, usage = "stop", None
@@ -140,7 +220,7 @@ def _response(raw: Any, model: str) -> ModelResponse:
 
 async def embed(kwargs: dict[str, Any], model: str) -> list[list[float]]:
     """One `litellm.aembedding` call: the vectors of `kwargs["input"]`, in order."""
-    litellm = load()
+    litellm = _use()
     try:
         raw = await litellm.aembedding(**kwargs)
     except Exception as exc:
@@ -151,14 +231,14 @@ async def embed(kwargs: dict[str, Any], model: str) -> list[list[float]]:
 
 def count_tokens(model: str, messages: list[dict[str, Any]]) -> int:
     """The prompt tokens of `messages` on `model`, by litellm's tokenizer (tiktoken's for unknown models)."""
-    return int(load().token_counter(model=model, messages=messages))
+    return int(_use().token_counter(model=model, messages=messages))
 
 
 def cost_of(model: str, usage: Usage) -> float | None:
     """The USD cost of `usage` on `model`, or None when litellm has no prices for it."""
     if model in _unpriced or model.startswith("mastra/"):
         return None
-    litellm = load()
+    litellm = _use()
     try:
         prompt, completion = litellm.cost_per_token(
             model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
@@ -171,7 +251,7 @@ def cost_of(model: str, usage: Usage) -> float | None:
 
 def supports_json_schema(model: str) -> bool:
     """Whether litellm says `model` takes a JSON-schema `response_format`."""
-    litellm = load()
+    litellm = _use()
     try:
         return bool(litellm.supports_response_schema(model=model))
     except Exception:

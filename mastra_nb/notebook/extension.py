@@ -3,9 +3,11 @@
 Loading stays well under a second: the magics module imports the hub and IPython's magic machinery, nothing heavy
 (DuckDB opens on the first storage use, litellm on the first call of a model that needs it; a `ScriptedModel`
 never does). Because litellm alone takes 3-4 s to import, a daemon thread imports it right after loading
-(`MastraMagics.warm_up`), while the user writes the next cells; the first `%%ask` of a litellm-backed model then
-waits only for what is left of that import. The thread shares the GIL with the cells: a scripted answer asked at
-once costs ~0.25 s more while it runs (`bench/bench_notebook.py`).
+(`MastraMagics.warm_up`), while the user writes the next cells, then does what litellm would otherwise do on its first
+call (`_litellm.warm`: lazy imports, model builds, its tokenizer, a garbage collection; ~1 s more). The first `%%ask`
+of a litellm-backed model then waits only for what is left of that work, and once it is done costs about what the
+second does. The thread shares the GIL with the cells: a scripted answer asked at once costs ~0.25 s more while it
+runs (`bench/bench_notebook.py`).
 
 The kernel's hub outlives `%reload_ext mastra_nb` (kept per shell in `_HUBS`), so reloading keeps the tools,
 agents and workflows already defined. `%mastra reset` replaces it.
@@ -66,7 +68,7 @@ def unload(shell: Any, keep_hub: bool = True) -> None:
 
 
 def warm_up() -> threading.Thread:
-    """Import litellm in a daemon thread (a no-op once it is imported); returns the thread."""
+    """Import litellm and warm it up in a daemon thread (quick once done); returns the thread."""
     global _warm
     if _warm is not None and _warm.is_alive():
         return _warm
@@ -76,9 +78,10 @@ def warm_up() -> threading.Thread:
 
 
 def _import_litellm() -> None:
-    from ..models import _litellm
+    from ..models import litellm_boundary as _litellm
 
     try:
         _litellm.load()
+        _litellm.warm()
     except BaseException:  # the first model call will import it again and report the failure itself
         logger.debug("warming litellm up failed", exc_info=True)
