@@ -95,6 +95,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+# `tool` and `step` come from their modules: mypy, inside an import cycle, may bind the packages' submodules of
+# those names first and then report the functions as redefined.
 if TYPE_CHECKING:
     from ._async import run_sync
     from .agents import Agent, AgentResult
@@ -110,6 +112,7 @@ if TYPE_CHECKING:
     from .runs import RunInfo, Runs
     from .storage import DuckDBStore, InMemoryStore, Storage
     from .telemetry import Telemetry, configure_logging
-    from .tools import Tool, ToolContext, tool
+    from .tools.tool import Tool, ToolContext, tool
     from .vectors import ChromaVectorStore, Document, Embedder, LiteLLMEmbedder, LocalEmbedder, VectorStore
-    from .workflows import Run, RunResult, Step, StepContext, Workflow, step
+    from .workflows import Run, RunResult, Workflow
+    from .workflows.step import Step, StepContext, step

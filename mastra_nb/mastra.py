@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .config import MastraConfig
 from .errors import ErrorKind, MastraError
@@ -22,17 +22,21 @@ from .runs import Runs
 from .storage.base import Storage
 from .telemetry.tracing import Telemetry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # components are typed here only: the hub imports none of them at run time
+    from .agents import Agent
+    from .evals import Scorer
     from .evals.scores import Scores
     from .memory import Memory
     from .telemetry.metrics import Metrics
     from .telemetry.traces import Traces
+    from .tools import Tool
     from .vectors import VectorStore
-    from .workflows import Run
+    from .workflows import Run, Workflow
 
 __all__ = ["Mastra"]
 
-Components = Iterable[Any] | Mapping[str, Any]
+C = TypeVar("C")
+Components = Iterable[C] | Mapping[str, C]
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,13 @@ class Mastra:
     def __init__(
         self,
         *,
-        agents: Components = (),
-        workflows: Components = (),
-        tools: Components = (),
-        scorers: Components = (),
+        agents: Components[Agent] = (),
+        workflows: Components[Workflow] = (),
+        tools: Components[Tool] = (),
+        scorers: Components[Scorer] = (),
         storage: Storage | None = None,
-        memory: Any = None,
-        vectors: Any = None,
+        memory: Memory | None = None,
+        vectors: VectorStore | None = None,
         logger: logging.Logger | Literal[False] | None = None,
         config: MastraConfig | None = None,
         events: EventBus | None = None,
@@ -105,7 +109,10 @@ class Mastra:
         self._telemetry = _telemetry(telemetry).bind(self)
         self._scores: Scores | None = None
         self._runs = Runs(self)  # cheap: it opens nothing until a run is read or written
-        self._registries: dict[str, dict[str, Any]] = {k.plural: {} for k in (_AGENT, _WORKFLOW, _TOOL, _SCORER)}
+        self._agents: dict[str, Agent] = {}
+        self._workflows: dict[str, Workflow] = {}
+        self._tools: dict[str, Tool] = {}
+        self._scorers: dict[str, Scorer] = {}
         self._storage = storage
         self._owns_storage = False
         self._memory = memory
@@ -114,10 +121,14 @@ class Mastra:
         self._closed = False
         for service in (storage, memory, vectors):
             _bind(service, self)
-        for kind, given in ((_TOOL, tools), (_WORKFLOW, workflows), (_AGENT, agents), (_SCORER, scorers)):
-            items = given.items() if isinstance(given, Mapping) else ((None, c) for c in given)
-            for name, component in items:
-                self._add(kind, component, name=name, replace=False)
+        for name, tool in _named(tools):
+            self.add_tool(tool, name=name)
+        for name, workflow in _named(workflows):
+            self.add_workflow(workflow, name=name)
+        for name, agent in _named(agents):
+            self.add_agent(agent, name=name)
+        for name, scorer in _named(scorers):
+            self.add_scorer(scorer, name=name)
 
     # --- services -------------------------------------------------------------------------------------
 
@@ -202,57 +213,57 @@ class Mastra:
 
     # --- registries -----------------------------------------------------------------------------------
 
-    def add_agent(self, agent: Any, *, name: str | None = None, replace: bool = False) -> Any:
+    def add_agent(self, agent: Agent, *, name: str | None = None, replace: bool = False) -> Agent:
         """Register an agent under its `name` (or `name=`); emits `agent:created`. Returns the agent."""
-        return self._add(_AGENT, agent, name=name, replace=replace)
+        return self._add(_AGENT, self._agents, agent, name=name, replace=replace)
 
-    def get_agent(self, name: str) -> Any:
-        return self._get(_AGENT, name)
+    def get_agent(self, name: str) -> Agent:
+        return self._get(_AGENT, self._agents, name)
 
-    def list_agents(self) -> dict[str, Any]:
-        return dict(self._registries[_AGENT.plural])
+    def list_agents(self) -> dict[str, Agent]:
+        return dict(self._agents)
 
-    def remove_agent(self, name: str) -> Any:
+    def remove_agent(self, name: str) -> Agent:
         """Unregister an agent; emits `agent:destroyed`. Returns the agent."""
-        return self._remove(_AGENT, name)
+        return self._remove(_AGENT, self._agents, name)
 
-    def add_workflow(self, workflow: Any, *, name: str | None = None, replace: bool = False) -> Any:
-        return self._add(_WORKFLOW, workflow, name=name, replace=replace)
+    def add_workflow(self, workflow: Workflow, *, name: str | None = None, replace: bool = False) -> Workflow:
+        return self._add(_WORKFLOW, self._workflows, workflow, name=name, replace=replace)
 
-    def get_workflow(self, name: str) -> Any:
-        return self._get(_WORKFLOW, name)
+    def get_workflow(self, name: str) -> Workflow:
+        return self._get(_WORKFLOW, self._workflows, name)
 
-    def list_workflows(self) -> dict[str, Any]:
-        return dict(self._registries[_WORKFLOW.plural])
+    def list_workflows(self) -> dict[str, Workflow]:
+        return dict(self._workflows)
 
-    def remove_workflow(self, name: str) -> Any:
-        return self._remove(_WORKFLOW, name)
+    def remove_workflow(self, name: str) -> Workflow:
+        return self._remove(_WORKFLOW, self._workflows, name)
 
-    def add_tool(self, tool: Any, *, name: str | None = None, replace: bool = False) -> Any:
-        return self._add(_TOOL, tool, name=name, replace=replace)
+    def add_tool(self, tool: Tool, *, name: str | None = None, replace: bool = False) -> Tool:
+        return self._add(_TOOL, self._tools, tool, name=name, replace=replace)
 
-    def get_tool(self, name: str) -> Any:
-        return self._get(_TOOL, name)
+    def get_tool(self, name: str) -> Tool:
+        return self._get(_TOOL, self._tools, name)
 
-    def list_tools(self) -> dict[str, Any]:
-        return dict(self._registries[_TOOL.plural])
+    def list_tools(self) -> dict[str, Tool]:
+        return dict(self._tools)
 
-    def remove_tool(self, name: str) -> Any:
-        return self._remove(_TOOL, name)
+    def remove_tool(self, name: str) -> Tool:
+        return self._remove(_TOOL, self._tools, name)
 
-    def add_scorer(self, scorer: Any, *, name: str | None = None, replace: bool = False) -> Any:
-        return self._add(_SCORER, scorer, name=name, replace=replace)
+    def add_scorer(self, scorer: Scorer, *, name: str | None = None, replace: bool = False) -> Scorer:
+        return self._add(_SCORER, self._scorers, scorer, name=name, replace=replace)
 
-    def get_scorer(self, name: str) -> Any:
-        return self._get(_SCORER, name)
+    def get_scorer(self, name: str) -> Scorer:
+        return self._get(_SCORER, self._scorers, name)
 
-    def list_scorers(self) -> dict[str, Any]:
-        return dict(self._registries[_SCORER.plural])
+    def list_scorers(self) -> dict[str, Scorer]:
+        return dict(self._scorers)
 
-    def remove_scorer(self, name: str) -> Any:
-        return self._remove(_SCORER, name)
+    def remove_scorer(self, name: str) -> Scorer:
+        return self._remove(_SCORER, self._scorers, name)
 
-    def _add(self, kind: _Kind, component: Any, *, name: str | None, replace: bool) -> Any:
+    def _add(self, kind: _Kind, registry: dict[str, C], component: C, *, name: str | None, replace: bool) -> C:
         self._check_open()
         name = name if name is not None else getattr(component, kind.key, None)
         if not isinstance(name, str) or not name:
@@ -262,7 +273,6 @@ class Mastra:
                 f"`Mastra.add_{kind.singular}` needs a {kind.singular} with a non-empty `{kind.key}` "
                 f"(or pass `name=`), got {type(component).__name__}.",
             )
-        registry = self._registries[kind.plural]
         if name in registry and not replace:
             raise MastraError(
                 ErrorKind.DOMAIN,
@@ -277,8 +287,7 @@ class Mastra:
             self.events.emit(kind.added_event, {"name": name})
         return component
 
-    def _get(self, kind: _Kind, name: str) -> Any:
-        registry = self._registries[kind.plural]
+    def _get(self, kind: _Kind, registry: dict[str, C], name: str) -> C:
         try:
             return registry[name]
         except (KeyError, TypeError):
@@ -291,9 +300,9 @@ class Mastra:
                 details={"name": name, "registered": list(registry)},
             ) from None
 
-    def _remove(self, kind: _Kind, name: str) -> Any:
-        component = self._get(kind, name)
-        del self._registries[kind.plural][name]
+    def _remove(self, kind: _Kind, registry: dict[str, C], name: str) -> C:
+        component = self._get(kind, registry, name)
+        del registry[name]
         if kind.removed_event:
             self.events.emit(kind.removed_event, {"name": name})
         return component
@@ -334,7 +343,9 @@ class Mastra:
             )
 
     def __repr__(self) -> str:
-        parts = [f"{plural}={sorted(registry)}" for plural, registry in self._registries.items() if registry]
+        registries = ((_AGENT, self._agents), (_WORKFLOW, self._workflows), (_TOOL, self._tools),
+                      (_SCORER, self._scorers))  # fmt: skip
+        parts = [f"{kind.plural}={sorted(registry)}" for kind, registry in registries if registry]
         parts.append(f"storage={self._storage!r}" if self._storage is not None else "storage=<default, unopened>")
         return f"Mastra({', '.join(parts)})"
 
@@ -356,6 +367,11 @@ def _telemetry(given: Telemetry | bool | None) -> Telemetry:
             f"`Mastra(telemetry=...)` takes a `Telemetry`, True or False, got {type(given).__name__}.",
         )
     return given
+
+
+def _named(given: Components[C]) -> Iterable[tuple[str | None, C]]:
+    """`(name, component)` pairs: a mapping's keys, or None (each component under its own name or id)."""
+    return given.items() if isinstance(given, Mapping) else ((None, c) for c in given)
 
 
 def _bind(component: Any, hub: Mastra) -> None:

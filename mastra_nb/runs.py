@@ -129,14 +129,12 @@ class Runs:
     async def active(self) -> builtins.list[Run]:
         """Runs of registered workflows left `running` in storage by a process that is no longer running them
         (it crashed or was stopped); continue each with `await run.restart()`, which claims it first."""
-        from .workflows.run import orphaned
-
         rows = await self.storage.select("workflow_runs", where={"status": "running"}, order_by="created_at")
         workflows = self._hub.list_workflows()
         return [
             await workflows[row["workflow_id"]].get_run(row["run_id"])
             for row in rows
-            if row["workflow_id"] in workflows and orphaned(row)
+            if row["workflow_id"] in workflows and workflows[row["workflow_id"]].is_orphaned(row)
         ]
 
     async def prune(self, older_than: datetime | None = None, keep_last: int | None = None) -> int:

@@ -102,6 +102,21 @@ async def test_a_scorer_built_from_functions_and_a_judge(openai_server, make_mod
     assert error.value.code == "SCORER_DEFINITION_INVALID"
 
 
+async def test_a_judge_repairs_an_answer_once_then_names_what_is_wrong(openai_server, make_model):
+    # The judge calls the model itself (evals sit below agents), with the agent's repair round: one more call that
+    # says what was wrong; a second bad answer fails as an agent's would, naming the judge.
+    openai_server.add("a score of 0.7", Reply(text=json.dumps({"value": 0.7})), "still prose", "no JSON either")
+    judged = Scorer("repaired", judge=make_model("judge"), score=JudgePrompt("Grade {output}", output=float))
+    assert (await judged.run({"output": "x"})).score == 0.7
+    first, repair = openai_server.bodies()
+    assert repair["messages"][:-2] == first["messages"] and repair["messages"][-2]["content"] == "a score of 0.7"
+    assert "does not match the required JSON Schema" in repair["messages"][-1]["content"]
+    with pytest.raises(MastraError) as error:
+        await judged.run({"output": "y"})
+    assert error.value.code == "AGENT_OUTPUT_INVALID" and "`judge_repaired`" in error.value.message
+    assert error.value.details["text"] == "no JSON either" and len(openai_server.bodies()) == 4
+
+
 async def test_judge_scorers_answer_relevancy_and_faithfulness(openai_server, make_model):
     openai_server.always(judge_reply)
     judge = make_model("judge")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from .. import structured
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..limits import check_bounds
@@ -25,7 +26,6 @@ from ..models.recording import Recorder
 from ..models.types import Message, ModelResponse, TextDelta, ToolCall, Usage
 from ..redaction import guard
 from ..telemetry import spans
-from . import _output
 from ._toolset import Toolset
 from .results import (
     AgentEvent,
@@ -116,7 +116,7 @@ async def run_loop(run: Run) -> AsyncIterator[AgentEvent]:
         async for event in _finish_paused_step(run):
             yield event
     use_schema = run.output is not None and run.model.supports_json_schema()
-    response_format = _output.response_format(run.output) if use_schema and run.output is not None else None
+    response_format = structured.response_format(run.output) if use_schema and run.output is not None else None
     while True:
         if len(state.steps) >= run.max_steps:
             yield FinishEvent(build_result(run, "max_steps", state.steps[-1].text if state.steps else ""))
@@ -233,13 +233,13 @@ async def _structured(run: Run, response_format: dict[str, Any] | None) -> Async
     """Validate the answer against `output=`; one repair round; yields events, then `(text, object)`."""
     assert run.output is not None
     text = run.state.steps[-1].text
-    obj, problems = _output.parse(run.output, text)
+    obj, problems = structured.parse(run.output, text)
     if obj is None:
         assert problems is not None
         logger.info("Agent `%s`: the answer is not a valid `%s` (%s); asking once for a repair.",
                     run.agent, run.output.__name__, problems)  # fmt: skip
         messages = [*run.state.messages, {"role": "assistant", "content": text},
-                    {"role": "user", "content": _output.repair_prompt(run.output, problems)}]  # fmt: skip
+                    {"role": "user", "content": structured.repair_prompt(run.output, problems)}]  # fmt: skip
         number = len(run.state.steps) + 1
         response: ModelResponse | None = None
         async for item in _call_model(run, messages, (), None, response_format):
@@ -255,9 +255,9 @@ async def _structured(run: Run, response_format: dict[str, Any] | None) -> Async
         async for event in _end_step(run, step):
             yield event
         text = response.text
-        obj, problems = _output.parse(run.output, text)
+        obj, problems = structured.parse(run.output, text)
         if obj is None:
-            raise _output.invalid_output(run.output, text, problems or "", run.agent)
+            raise structured.invalid_output(run.output, text, problems or "", run.agent)
     yield (text, obj)
 
 

@@ -8,7 +8,6 @@ ending up with one name is an error that names both sources, never a silent over
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,19 +15,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from ..errors import ErrorKind, MastraError, shown
-from ..tools import Tool, ToolContext, tool
+from ..tools import Tool, ToolContext, sanitize, tool
 
 if TYPE_CHECKING:
     from .agent import Agent
 
-__all__ = ["Toolset", "agent_tool", "collect", "sanitize"]
-
-_INVALID = re.compile(r"[^a-zA-Z0-9_-]+")
-
-
-def sanitize(name: str) -> str:
-    """`name` reduced to what OpenAI, Anthropic and Gemini accept as a function name."""
-    return _INVALID.sub("_", name).strip("_")[:64] or "tool"
+__all__ = ["Toolset", "agent_tool", "collect"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from .. import structured
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError, shown
 from ..evals.attach import attached_scorers, score_agent_run
@@ -24,11 +25,11 @@ from ..models.recording import Recorder, RecordMode, check_mode
 from ..models.types import Message
 from ..redaction import redact
 from ..telemetry import spans
-from ..tools import Tool
-from . import _inputs, _output
+from ..tools import Tool, sanitize
+from . import _inputs
 from ._approval import Approvals, Decision, restore_steps
 from ._loop import PausedStep, Run, RunState, StepHook, arguments_of, build_result, run_loop
-from ._toolset import AgentPrompt, AgentReply, Toolset, agent_tool, collect, sanitize, workflow_entry
+from ._toolset import AgentPrompt, AgentReply, Toolset, agent_tool, collect, workflow_entry
 from .results import AgentEvent, AgentResult, AgentStream, ErrorEvent, FinishEvent, PendingApproval
 
 if TYPE_CHECKING:
@@ -306,7 +307,7 @@ class Agent:
         on_step_finish: StepHook | None,
     ) -> AgentResult:
         approvals = self._approvals()
-        output = _output.check_output(output)
+        output = structured.check_output(output)
         if run_id in self._busy:
             raise MastraError(ErrorKind.DOMAIN, "AGENT_RUN_BUSY", f"Run `{run_id}` is being resumed; wait for it.")
         self._busy.add(run_id)
@@ -371,7 +372,7 @@ class Agent:
         *,
         stream: bool,
     ) -> tuple[Run, MemoryTurn | None]:
-        output = _output.check_output(output)
+        output = structured.check_output(output)
         ctx = _inputs.runtime_context(context)
         conversation = _inputs.messages(messages)
         turn = await self._memory_turn(thread_id, resource_id, conversation)
@@ -464,7 +465,7 @@ class Agent:
                 raise _inputs.invalid(f"`instructions` of `{self.name}` returned {type(made).__name__}, not a str.")
         prompt: str = made
         if run.output is not None and not run.model.supports_json_schema():
-            prompt = f"{prompt}\n\n{_output.schema_prompt(run.output)}".strip()
+            prompt = f"{prompt}\n\n{structured.schema_prompt(run.output)}".strip()
         return prompt
 
     def _model(self) -> Model:

@@ -250,8 +250,8 @@ def runs_table(rows: Iterable[Mapping[str, Any]]) -> str:
 
 def hub_html(hub: Mastra, runs: Iterable[Mapping[str, Any]] | None = None, storage: str = "") -> str:
     """The hub's components as tables; its recent runs and where it stores them, when given."""
-    agents = [
-        [code(name), code(a.model.name) if getattr(a, "model", None) is not None else "<em>hub default</em>",
+    agents = [  # read by duck typing: an agent-like component (a remote one, say) may lack a model or tools
+        [code(name), code(m.name) if (m := getattr(a, "model", None)) is not None else "<em>hub default</em>",
          ", ".join(code(t) for t in getattr(a, "tools", {})) or "—"]
         for name, a in hub.list_agents().items()
     ]  # fmt: skip

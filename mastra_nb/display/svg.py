@@ -3,9 +3,10 @@
 No graphviz binary, no mermaid service, no JavaScript: a small box layout that follows the graph's own shape.
 A sequence of nodes stacks top to bottom; a `parallel` or `branch` node lays its children side by side in a dashed
 frame; a loop, a `foreach` or a nested workflow is a frame around what it runs. Edges are the graph's own
-(`WorkflowGraph.edges`, plus the inner edges of each nested workflow), drawn from the bottom of one box to the top
-of the next. Each node is a `<g class="node" data-path=... data-kind=... data-status=...>`, so readers (and
-tests) can find a step by its run path.
+(`WorkflowGraph.edges`, plus `GraphNode.inner_edges()` of each nested workflow), drawn from the bottom of one box to
+the top of the next. Each node is a `<g class="node" data-path=... data-kind=... data-status=...>`, so readers (and
+tests) can find a step by its run path. The graph is data handed in: this module imports nothing from `workflows`
+at run time.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..workflows.graph import GraphEdge, GraphNode, WorkflowGraph, edges
 from .html import STATUS_COLORS, esc
+
+if TYPE_CHECKING:
+    from ..workflows.graph import GraphEdge, GraphNode, WorkflowGraph
 
 __all__ = ["graph_svg", "node_statuses"]
 
@@ -141,7 +144,7 @@ def graph_svg(graph: WorkflowGraph, steps: Mapping[str, Any] | None = None) -> s
     body = _sequence(graph.nodes)
     shapes = body.placed(MARGIN, MARGIN)
     rects = {s.node.id: s for s in shapes}
-    all_edges = list(graph.edges) + [e for s in shapes if s.node.kind == "workflow" for e in edges(s.node.children)]
+    all_edges = list(graph.edges) + [e for s in shapes if s.node.kind == "workflow" for e in s.node.inner_edges()]
     legend = [status for status in _ORDER if any(v[0] == status for v in statuses.values())]
     legend_h = 22 if legend else 0
     legend_w = sum(24 + CHAR_W * len(status) for status in legend)

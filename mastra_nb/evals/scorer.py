@@ -13,8 +13,9 @@ function turn the verdicts into a number, and a last judge explain it:
     )
     result = await relevancy.run({"input": "...", "output": "..."})
 
-A judge is an `Agent` with structured output (one repair round included), so its calls are traced, recorded and
-replayed like any agent's. Only `score` is required; it must give a number (or an object with a `score`).
+A judge (`evals/judge.py`) asks its model for structured output (one repair round included), as an agent does, and
+its calls are traced, recorded and replayed like an agent's. Only `score` is required; it must give a number (or an
+object with a `score`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from pydantic import BaseModel, create_model
 
 from ..errors import ErrorKind, MastraError, shown
 from ..telemetry.tracing import active_telemetry
+from ..tools import sanitize
+from .judge import Judge
 
 if TYPE_CHECKING:
-    from ..agents import Agent
     from ..mastra import Mastra
     from ..models import Model
 
@@ -176,7 +178,7 @@ class Scorer:
             raise _invalid(f"Scorer `{id}` has `JudgePrompt` steps, so it needs `judge=` (a model string or `Model`).")
         self.judge = judge
         self.instructions = instructions
-        self._judge_agent: Agent | None = None
+        self._judge: Judge | None = None
         self._hub: Mastra | None = None
 
     def bind(self, hub: Mastra) -> Scorer:
@@ -227,19 +229,11 @@ class Scorer:
     async def _ask(self, name: str, step: JudgePrompt, run: ScorerRun, hub: Mastra | None) -> Any:
         prompt = step.prompt(run) if callable(step.prompt) else step.prompt.format(**_template_fields(run))
         schema, wrapped = _schema(step.output, f"{self.id}_{name}")
-        agent = self._judge(hub)
-        result = await agent.generate(prompt, output=schema)
-        return result.object.value if wrapped else result.object
-
-    def _judge(self, hub: Mastra | None) -> Agent:
-        from ..agents import Agent
-        from ..agents._toolset import sanitize
-
-        if self._judge_agent is None:
-            self._judge_agent = Agent(sanitize(f"judge_{self.id}"), self.instructions, self.judge, max_steps=1)
-        if hub is not None and self._judge_agent.mastra is not hub:
-            self._judge_agent.bind(hub)
-        return self._judge_agent
+        if self._judge is None:
+            assert self.judge is not None, "checked in __init__: JudgePrompt steps need a judge"
+            self._judge = Judge(sanitize(f"judge_{self.id}"), self.instructions, self.judge)
+        answer: Any = await self._judge.ask(prompt, schema, hub)
+        return answer.value if wrapped else answer
 
     def __repr__(self) -> str:
         return f"Scorer({self.id!r}, steps={list(self.steps)})"

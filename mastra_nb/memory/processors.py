@@ -58,7 +58,7 @@ class TokenLimiter(MemoryProcessor):
         self.model = model
 
     def count(self, message: MemoryMessage) -> int:
-        from ..models import _litellm
+        from ..models import litellm_boundary as _litellm
 
         return _litellm.count_tokens(self.model, to_openai([message])) if to_openai([message]) else 0
 

@@ -129,10 +129,10 @@ def graph(magics: MastraMagics, args: Namespace) -> Any:
     workflow = magics.hub.get_workflow(args.target)
     found: Run | None = None
     if args.run == "last":
-        [latest] = run_sync(workflow.list_runs(limit=1)) or [None]
-        if latest is None:
+        latest = run_sync(workflow.list_runs(limit=1))
+        if not latest:
             raise MagicError(f"Workflow `{workflow.id}` has no stored runs yet.")
-        found = run_sync(workflow.get_run(latest["run_id"]))
+        found = run_sync(workflow.get_run(latest[0]["run_id"]))
     elif args.run:
         found = run_sync(workflow.get_run(args.run))
     return _widget("graph", workflow.id, lambda w: w.GraphWidget(workflow, found), fallback=found or workflow)

@@ -27,8 +27,9 @@ from typing import Any
 from .tracing import SpanScope, active_telemetry, current_span
 
 __all__ = [
-    "agent_result", "agent_run", "current_trace_id", "event", "model_call", "model_response", "tool_call",
-    "step_result", "tool_call_id", "tool_result", "workflow_block", "workflow_result", "workflow_run", "workflow_step",
+    "agent_result", "agent_run", "current_trace_id", "event", "judge_result", "judge_run", "model_call",
+    "model_response", "step_result", "tool_call", "tool_call_id", "tool_result", "workflow_block", "workflow_result",
+    "workflow_run", "workflow_step",
 ]  # fmt: skip
 
 _REQUEST_OPTIONS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty")
@@ -66,6 +67,16 @@ def agent_run(agent: Any, run: Any, messages: Any) -> SpanScope:
     return span
 
 
+def judge_run(hub: Any, name: str, run_id: str, model: Any, prompt: Any) -> SpanScope:
+    """The span of a scorer's judge: an agent span (`invoke_agent judge_<scorer>`) of one answer, no tools."""
+    span = active_telemetry(hub).span("agent", f"invoke_agent {name}", {
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name, "mastra.run.id": run_id,
+        "gen_ai.request.model": model.name, "mastra.agent.max_steps": 1,
+    })  # fmt: skip
+    span.input(prompt)
+    return span
+
+
 def agent_result(span: SpanScope, result: Any) -> None:
     """What the run produced: answer, tokens, cost, steps."""
     span.set_many({
@@ -76,6 +87,15 @@ def agent_result(span: SpanScope, result: Any) -> None:
     if result.pending_approvals:
         span.status = "approval_required"
     span.output(result.object if result.object is not None else result.text)
+
+
+def judge_result(span: SpanScope, response: Any, usage: Any, steps: int, scripted: bool, answer: Any) -> None:
+    """What a judge answered: its last model response, the tokens and cost of its calls, the validated object."""
+    span.set_many({
+        **_answer_attributes(response.model, response.finish_reason, usage), "mastra.agent.steps": steps,
+        "mastra.agent.tool_calls": 0, "mastra.model.scripted": scripted or None,
+    })  # fmt: skip
+    span.output(answer)
 
 
 # -- models ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 `build_input_spec` reads a function's signature, type hints and Google-style docstring and returns an
 `InputSpec`: the pydantic model that validates the tool's input, and a list of slots saying which
 function parameter receives a field, the whole model instance, or the `ToolContext`. `strict_schema`
-rewrites a JSON Schema into the subset OpenAI's strict mode accepts.
+rewrites a JSON Schema into the subset OpenAI's strict mode accepts, and `sanitize` a name into one that providers
+accept for a function (both public as `mastra_nb.tools.strict_schema` and `mastra_nb.tools.sanitize`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from pydantic.errors import PydanticSchemaGenerationError
 
 from ..errors import ErrorKind, MastraError
 
-__all__ = ["InputSpec", "Slot", "build_input_spec", "output_adapter", "parse_docstring", "strict_schema"]
+__all__ = [
+    "InputSpec", "Slot", "build_input_spec", "output_adapter", "parse_docstring", "sanitize", "strict_schema",
+]  # fmt: skip
 
 _SECTIONS = {
     "args", "arguments", "parameters", "params", "keyword args", "keyword arguments", "other parameters",
@@ -30,6 +33,12 @@ _SECTIONS = {
 }  # fmt: skip
 _ARG_SECTIONS = {"args", "arguments", "parameters", "params", "keyword args", "keyword arguments"}
 _ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_INVALID_NAME = re.compile(r"[^a-zA-Z0-9_-]+")
+
+
+def sanitize(name: str) -> str:
+    """`name` reduced to what OpenAI, Anthropic and Gemini accept as a function name."""
+    return _INVALID_NAME.sub("_", name).strip("_")[:64] or "tool"
 
 
 def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:

@@ -90,6 +90,10 @@ class GraphNode(BaseModel):
     output_schema: dict[str, Any] | None = None
     children: list[GraphNode] = Field(default_factory=list)
 
+    def inner_edges(self) -> list[GraphEdge]:
+        """The edges between this node's children as a sequence (a nested workflow's own edges)."""
+        return edges(self.children)
+
 
 class GraphEdge(BaseModel):
     source: str

@@ -31,7 +31,7 @@ from .graph import (
     describe,
     edges,
 )
-from .run import LIVE, Run, RunStatus
+from .run import LIVE, Run, RunStatus, orphaned
 from .schema import Schema
 from .step import Step
 
@@ -243,6 +243,11 @@ class Workflow:
                 details={"run_id": run_id},
             )  # fmt: skip
         return Run.load(self, row, steps)
+
+    def is_orphaned(self, row: dict[str, Any]) -> bool:
+        """Whether a run of this workflow stored as `running` has no process executing it (`hub.runs.active`
+        asks through the workflow it found in the hub, so `runs.py` imports nothing from `workflows`)."""
+        return orphaned(row)
 
     async def list_runs(
         self, status: RunStatus | None = None, resource_id: str | None = None, limit: int | None = None

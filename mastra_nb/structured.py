@@ -1,8 +1,9 @@
-"""Structured output: asking for a pydantic model's JSON, reading it back, and the one repair round.
+"""Structured output: asking a model for a pydantic model's JSON, reading it back, and the one repair round.
 
 The schema goes to the provider as a JSON-schema response format when the model supports it (OpenAI's strict
 form when the schema allows it), otherwise into the system prompt. The answer is validated either way, since
-neither path guarantees valid output from every provider.
+neither path guarantees valid output from every provider. An agent's tool loop (`agents/_loop.py`) and a scorer's
+judge (`evals/judge.py`) both ask this way, so the module sits below both.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ErrorKind, MastraError, shown
-from ..tools._schema import strict_schema
-from ._toolset import sanitize
+from .errors import ErrorKind, MastraError, shown
+from .tools import sanitize, strict_schema
 
-__all__ = ["check_output", "parse", "repair_prompt", "response_format", "schema_prompt"]
+__all__ = ["check_output", "invalid_output", "parse", "repair_prompt", "response_format", "schema_prompt"]
 
 _FENCE = re.compile(r"^```(?:json|JSON)?\s*(.*?)\s*```$", re.DOTALL)
 
