@@ -7,8 +7,9 @@ the widgets share comes first in each: `css(name)` puts `static/common.css` befo
 script cannot import the helpers instead: anywidget loads `_esm` from a string, where no relative import resolves. A
 widget class sets `_esm = esm("graph.js")`, so `_esm` is one self-contained module text, as the front end and a
 notebook's saved widget state both hold it (the price: anywidget's hot reload of a changed file, `ANYWIDGET_HMR=1`,
-does not reach these widgets). Its mimebundle carries the widget view and a `text/html` snapshot, so a notebook saved without widget state (GitHub,
-nbviewer, nbconvert) still shows the graph, the form or the transcript as they were last drawn.
+does not reach these widgets). Its mimebundle carries the widget view and a `text/html` snapshot, so a notebook
+saved without widget state (GitHub, nbviewer, nbconvert) still shows the graph, the form or the transcript as they
+were last drawn.
 
 Event handlers run on whichever loop emitted the event (the kernel's, or `_async`'s private one). They only change
 Python-side state and call `Throttle.touch()`; the throttle pushes that state to the front end at most once per
