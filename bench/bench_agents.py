@@ -6,6 +6,7 @@
    difference, per turn, is what `Agent` adds (tool validation, records, events, the loop itself).
 2. litellm's cost per call over the plain `openai` SDK against the same local OpenAI-compatible server (run in its
    own process so the two do not share a GIL), with litellm's defaults and with the settings mastra_nb applies.
+3. What a circuit breaker adds to each model or tool call: one permit taken and handed back (`acquire`, `settle`).
 
 Rounds alternate between the variants and the median of the rounds is reported, so slow patches of a busy
 machine hit every variant alike. Figures, not assertions.
@@ -57,6 +58,7 @@ async def _median_us(work: Callable[[], Awaitable[object]], per: int, repeat: in
 
 async def _agent_overhead(runs: int) -> list[tuple[str, float, str]]:
     litellm = _litellm.load()
+    _litellm.use_scripted_provider()  # the floor calls litellm with `mastra/...` itself
     model = ScriptedModel(_script())
     spec = {"type": "function", "function": {"name": "add_numbers", "description": "Add two integers.",
             "parameters": tool(add_numbers).json_schema()}}  # fmt: skip
@@ -169,8 +171,21 @@ async def _litellm_overhead(url: str, calls: int) -> list[tuple[str, float, str]
     ]
 
 
+async def _breaker_overhead(calls: int = 20_000) -> list[tuple[str, float, str]]:
+    from mastra_nb.circuit import CircuitBreaker
+
+    breaker = CircuitBreaker()
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        for _ in range(calls):
+            breaker.settle(await breaker.acquire("bench"), None)
+        rounds.append((time.perf_counter() - started) / calls * 1e6)
+    return [("circuit breaker per call (acquire + settle)", statistics.median(rounds), "µs")]
+
+
 async def _measure(url: str, runs: int, calls: int) -> list[tuple[str, float, str]]:
-    return [*await _agent_overhead(runs), *await _litellm_overhead(url, calls)]
+    return [*await _agent_overhead(runs), *await _litellm_overhead(url, calls), *await _breaker_overhead()]
 
 
 def run(runs: int = 20, calls: int = 100) -> list[tuple[str, float, str]]:

@@ -25,6 +25,9 @@ from .redaction import guard
 __all__ = [
     "AGENT_CREATED",
     "AGENT_DESTROYED",
+    "CIRCUIT_CLOSED",
+    "CIRCUIT_HALF_OPEN",
+    "CIRCUIT_OPENED",
     "ERROR_OCCURRED",
     "EVENT_NAMES",
     "MEMORY_UPDATED",
@@ -66,6 +69,10 @@ WARNING_RAISED = "warning:raised"
 # Beyond the seed's names: the span writer stored a batch of finished spans (payload: their `trace_ids`), so a
 # trace view can follow a run while it goes.
 SPANS_WRITTEN = "spans:written"
+# A circuit breaker of a model or tool changed state (payload: `component`, `name`, `state`, `failures`, ...).
+CIRCUIT_OPENED = "circuit:opened"
+CIRCUIT_HALF_OPEN = "circuit:half_open"
+CIRCUIT_CLOSED = "circuit:closed"
 
 EVENT_NAMES: tuple[str, ...] = (
     AGENT_CREATED, AGENT_DESTROYED, WORKFLOW_STARTED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, TOOL_EXECUTED,

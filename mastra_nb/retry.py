@@ -1,6 +1,7 @@
 """Retries with exponential backoff and jitter, shared by tools, workflow steps and model calls.
 
-Only errors that say retrying can help are retried: a `MastraError` with `retryable=True`. Control-flow
+Only errors that say retrying can help are retried: a `MastraError` with `retryable=True`, except an open circuit
+breaker's `CIRCUIT_OPEN`, which would refuse again until its reset time (later than any backoff here). Control-flow
 signals and other exceptions pass straight through on the first attempt.
 """
 
@@ -80,7 +81,7 @@ async def retry_async(
         try:
             return await attempt(number)
         except MastraError as error:
-            if not error.retryable or number == policy.attempts:
+            if not error.retryable or error.code == "CIRCUIT_OPEN" or number == policy.attempts:
                 raise
             delay = policy.delay(number)
             if on_retry is not None:

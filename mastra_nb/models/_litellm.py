@@ -3,8 +3,11 @@
 litellm costs ~4 s to import, so `load()` imports it on the first call of a model that needs it, never at package
 import (a `ScriptedModel` answers without it). Before that import it sets `LITELLM_LOCAL_MODEL_COST_MAP=True`
 (unless the user set it) so litellm reads its bundled price list instead of fetching one from the internet; after
-it, it silences litellm's help banners and registers the `mastra/...` custom provider (a `ScriptedModel` served
-through litellm's own API). `warm()` then does ahead of time what litellm otherwise does on the first call of a
+it, it silences litellm's help banners. It changes nothing else of the process: the one warning filter it adds
+matches only deprecation warnings raised from litellm's own modules (litellm's import installs its own filters for
+the pydantic notes about its types), and the `mastra/...` custom provider (a `ScriptedModel` served through
+litellm's own API) is registered only by the first call of a `mastra/...` model, or by
+`use_scripted_provider()`. `warm()` then does ahead of time what litellm otherwise does on the first call of a
 process (the notebook's warm-up thread calls both). Every exception litellm raises becomes a `MastraError` in
 `translate`, and nowhere else.
 """
@@ -30,7 +33,7 @@ from .types import ModelResponse, TextDelta, ToolCall, Usage
 
 __all__ = [
     "SETTINGS", "aclose_clients", "complete", "cost_of", "count_tokens", "embed", "load", "stream",
-    "supports_json_schema", "translate", "warm",
+    "supports_json_schema", "translate", "use_scripted_provider", "warm",
 ]  # fmt: skip
 
 logger = guard(logging.getLogger("mastra_nb.models"))
@@ -47,6 +50,7 @@ _lock = threading.Lock()
 _litellm: Any = None
 _unpriced: set[str] = set()  # models litellm has no prices for: their cost lookup is slow and always misses
 _warmed = False
+_provider_registered = False
 _in_use = threading.Event()  # set by the first call that needs litellm: the warm-up leaves it the rest of its work
 
 
@@ -64,25 +68,37 @@ def load() -> Any:
                 raise ImportError("mastra_nb's models need litellm: pip install 'litellm>=1.50'") from exc
             for name, value in SETTINGS.items():
                 setattr(litellm, name, value)
-            # Noise from inside litellm that its users cannot act on: pydantic deprecations on each streamed call,
-            # and a pydantic note about some of litellm's TypedDicts when they are first used.
+            # Noise from inside litellm that its users cannot act on (pydantic deprecations in streamed calls); the
+            # filter matches warnings raised from litellm's modules only, so nobody else's warnings are hidden.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"litellm\.")
-            readonly = r"Items? '.*' on TypedDict class '.*' (is|are) using the `ReadOnly`"
-            warnings.filterwarnings("ignore", message=readonly)
-            from ._scripted_provider import PROVIDER, ScriptedHandler
-
-            if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-                litellm.custom_provider_map = [
-                    *litellm.custom_provider_map,
-                    {"provider": PROVIDER, "custom_handler": ScriptedHandler()},
-                ]
             _litellm = litellm
     return _litellm
 
 
-def _use() -> Any:
-    """litellm, for a call: a warm-up still under way stops at its next step rather than share the GIL with it."""
+def use_scripted_provider() -> None:
+    """Register the `mastra/...` custom provider in litellm (once), so that `litellm.acompletion(model=
+    "mastra/scripted", mastra_script=scripted_model, ...)` works; a `Model("mastra/...")` call does this itself."""
+    global _provider_registered
+    if _provider_registered:
+        return
+    litellm = load()
+    with _lock:
+        from ._scripted_provider import PROVIDER, ScriptedHandler
+
+        if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
+            litellm.custom_provider_map = [
+                *litellm.custom_provider_map,
+                {"provider": PROVIDER, "custom_handler": ScriptedHandler()},
+            ]
+        _provider_registered = True
+
+
+def _use(model: str = "") -> Any:
+    """litellm, for a call of `model`: a warm-up still under way stops at its next step rather than share the GIL
+    with it; a `mastra/...` model has its provider registered first."""
     _in_use.set()
+    if model.startswith("mastra/") and not _provider_registered:
+        use_scripted_provider()
     return load()
 
 
@@ -152,7 +168,7 @@ def _build_models(module_name: str) -> None:
 
 async def complete(kwargs: dict[str, Any], model: str) -> ModelResponse:
     """One `litellm.acompletion` call, as our `ModelResponse`."""
-    litellm = _use()
+    litellm = _use(kwargs["model"])
     try:
         raw = await litellm.acompletion(**kwargs)
     except Exception as exc:
@@ -166,7 +182,7 @@ async def stream(kwargs: dict[str, Any], model: str) -> AsyncIterator[TextDelta 
     Tool-call deltas are joined by their index (the id and name come in the first delta of a call, the
     arguments in pieces); usage comes in the last chunk because the request asks for it.
     """
-    litellm = _use()
+    litellm = _use(kwargs["model"])
     text: list[str] = []
     calls: dict[int, dict[str, str]] = {}
     finish, usage = "stop", None

@@ -1,5 +1,5 @@
 """The litellm custom provider `mastra/...`: a `ScriptedModel` served through litellm's own API (imported by
-`_litellm.load` only).
+`_litellm.use_scripted_provider` only: the first call of a `mastra/...` model, or the bench).
 
 A `ScriptedModel` answers mastra_nb's calls itself, without litellm; this provider lets code that calls litellm
 directly use one too (the agents bench's hand-written floor does): `litellm.acompletion(model="mastra/scripted",

@@ -1,24 +1,25 @@
 """`Model`: a litellm model name plus how to reach it, retry it and replace it when it fails.
 
-`complete` and `stream` read top to bottom: is there a recording to replay? use it; otherwise try the model,
-retrying what can be retried, then each fallback in order; record the answer if asked. The calls themselves
-go through `_send` and `_send_stream`, which hand them to `_litellm`, the one module that imports litellm (a
-`ScriptedModel` answers them itself, so the offline path never pays litellm's import).
+`complete` and `stream` read top to bottom: is there a recording to replay? use it; otherwise walk the attempts
+(`_attempts.py`: the model and each fallback, retries with backoff, each guarded by its circuit breaker); record
+the answer if asked. The two share that path, so they cannot drift apart. The calls themselves go through `_send`
+and `_send_stream`, which hand them to `_litellm`, the one module that imports litellm (a `ScriptedModel` answers
+them itself, so the offline path never pays litellm's import).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from ..circuit import CircuitBreaker, shared
 from ..errors import ErrorKind, MastraError
-from ..redaction import add_secret, guard
-from ..retry import RetryPolicy, retry_async
+from ..redaction import add_secret
+from ..retry import RetryPolicy
 from ..telemetry import spans
 from . import _litellm
-from .recording import Recorder, normalized, request_key
+from ._attempts import Call
+from .recording import Recorder
 from .types import Message, ModelRequest, ModelResponse, TextDelta
 
 __all__ = ["DEFAULT_RETRIES", "Model", "StructuredOutput"]
@@ -26,7 +27,6 @@ __all__ = ["DEFAULT_RETRIES", "Model", "StructuredOutput"]
 StructuredOutput = Literal["auto", "json_schema", "prompt"]
 DEFAULT_RETRIES = RetryPolicy(attempts=3, base_delay=0.5, max_delay=8.0)
 DEFAULT_TIMEOUT = 120.0  # seconds, when neither the model nor the caller (the hub's config) says otherwise
-logger = guard(logging.getLogger("mastra_nb.models"))
 
 
 class Model:
@@ -47,6 +47,9 @@ class Model:
         structured_output: how `output=` schemas are requested: "json_schema" (the provider's response format),
             "prompt" (the schema in the system prompt), or "auto" (json_schema where litellm says the model
             supports it).
+        circuit_breaker: "shared" (default): the process's breaker of this name and `api_base`, shared by every
+            `Model` of that endpoint (5 retryable failures in a row open it for 30 s; calls then fail at once with
+            `CIRCUIT_OPEN` and fallbacks are tried); a `CircuitBreaker(...)` of your own; None for none.
         **options: provider options sent with every call (temperature, max_tokens, seed, ...).
     """
 
@@ -60,6 +63,7 @@ class Model:
         retries: RetryPolicy | int | None = None,
         fallbacks: Iterable[Model | str] = (),
         structured_output: StructuredOutput = "auto",
+        circuit_breaker: CircuitBreaker | Literal["shared"] | None = "shared",
         **options: Any,
     ) -> None:
         if not isinstance(name, str) or "/" not in name.strip("/"):
@@ -82,6 +86,11 @@ class Model:
         self.fallbacks: tuple[Model, ...] = tuple(f if isinstance(f, Model) else Model(f) for f in fallbacks)
         self.structured_output: StructuredOutput = structured_output
         self.options: dict[str, Any] = options
+        if circuit_breaker == "shared":
+            circuit_breaker = shared(("model", name, api_base))
+        elif circuit_breaker is not None and not isinstance(circuit_breaker, CircuitBreaker):
+            raise _invalid(f"`circuit_breaker` must be 'shared', a `CircuitBreaker` or None, got {circuit_breaker!r}.")
+        self.circuit_breaker: CircuitBreaker | None = circuit_breaker
         self._json_schema: bool | None = None
 
     @property
@@ -117,18 +126,19 @@ class Model:
                 `MODEL_RECORDING_MISSING` in replay mode.
         """
         request = ModelRequest(tuple(messages), tuple(tools), tool_choice, response_format, dict(options or {}))
-        key, request_json = self._key(request, recorder)
         with spans.model_call(self, request, stream=False) as span:
-            if recorder is not None and key is not None and recorder.replays:
-                recording = await recorder.lookup(key)
-                if recording is not None:
-                    spans.model_response(span, recording.response)
-                    return recording.response
-                if recorder.mode == "replay":
-                    raise recorder.missing(key, request_json)
-            response = await self._complete_once_or_fall_back(request, timeout)
-            if recorder is not None and key is not None and recorder.records:
-                await recorder.save(key, request_json, response, None)
+            call = Call(self, request, timeout, recorder, span)
+            recording = await call.replayed()
+            if recording is not None:
+                response = recording.response
+            else:
+                async with call.attempts() as attempts:
+                    async for attempt in attempts:
+                        with attempt:
+                            attempt.response = await attempt.model._send(attempt.kwargs)
+                assert attempts.response is not None, "the attempts end with a response or raise"
+                response = attempts.response
+                await call.record(response, None)
             spans.model_response(span, response)
         return response
 
@@ -147,92 +157,33 @@ class Model:
         complete). A failure before the first delta is retried or falls back like `complete`; after it, it
         is raised, since the deltas already given cannot be taken back."""
         request = ModelRequest(tuple(messages), tuple(tools), tool_choice, response_format, dict(options or {}))
-        key, request_json = self._key(request, recorder)
         with spans.model_call(self, request, stream=True) as span:
-            if recorder is not None and key is not None and recorder.replays:
-                recording = await recorder.lookup(key)
-                if recording is not None:
-                    deltas = recording.deltas if recording.deltas is not None else (recording.response.text,)
-                    for text in deltas:
-                        if text:
-                            yield TextDelta(text)
-                    spans.model_response(span, recording.response)
-                    yield recording.response
-                    return
-                if recorder.mode == "replay":
-                    raise recorder.missing(key, request_json)
-            seen: list[str] = []
-            response: ModelResponse | None = None
-            errors: list[MastraError] = []
-            chain = (self, *self.fallbacks)
-            for position, model in enumerate(chain):
-                for attempt in range(1, model.retries.attempts + 1):
-                    try:
-                        async for item in model._send_stream(model._kwargs(request, timeout)):
-                            if isinstance(item, TextDelta):
-                                seen.append(item.text)
-                                yield item
-                            else:
-                                response = item
-                        break
-                    except MastraError as raw:
-                        error = model._refine(raw)
-                        if seen:
-                            raise error from raw
-                        if not error.retryable or attempt == model.retries.attempts:
-                            errors.append(error)
-                            break
-                        delay = model.retries.delay(attempt)
-                        _log_retry(model, attempt, error, delay)
-                        await asyncio.sleep(delay)
-                if response is not None:
-                    break
-                if position < len(chain) - 1:
-                    logger.warning(
-                        "Model `%s` failed (%s); falling back to `%s`.",
-                        model.name,
-                        errors[-1],
-                        chain[position + 1].name,
-                    )
-                    spans.event("fallback", model=model.name, to=chain[position + 1].name, error=str(errors[-1]))
-            if response is None:
-                raise errors[-1]
-            if recorder is not None and key is not None and recorder.records:
-                await recorder.save(key, request_json, response, seen)
+            call = Call(self, request, timeout, recorder, span)
+            recording = await call.replayed()
+            if recording is not None:
+                for text in recording.deltas if recording.deltas is not None else (recording.response.text,):
+                    if text:
+                        yield TextDelta(text)
+                response = recording.response
+            else:
+                seen: list[str] = []
+                async with call.attempts() as attempts:
+                    async for attempt in attempts:
+                        with attempt:
+                            async for item in attempt.model._send_stream(attempt.kwargs):
+                                if isinstance(item, TextDelta):
+                                    attempt.committed = True
+                                    seen.append(item.text)
+                                    yield item
+                                else:
+                                    attempt.response = item
+                assert attempts.response is not None, "the attempts end with a response or raise"
+                response = attempts.response
+                await call.record(response, seen)
             spans.model_response(span, response)
             yield response
 
     # -- internals -----------------------------------------------------------------------------------------
-
-    def _key(self, request: ModelRequest, recorder: Recorder | None) -> tuple[str | None, dict[str, Any]]:
-        if recorder is None or recorder.mode == "off":
-            return None, {}
-        request_json = normalized(self.name, self.options, request)
-        return request_key(request_json), request_json
-
-    async def _complete_once_or_fall_back(self, request: ModelRequest, timeout: float | None) -> ModelResponse:
-        chain = (self, *self.fallbacks)
-        for position, model in enumerate(chain):
-
-            async def attempt(_: int, model: Model = model) -> ModelResponse:
-                try:
-                    return await model._send(model._kwargs(request, timeout))
-                except MastraError as error:
-                    raise model._refine(error) from error
-
-            def on_retry(number: int, error: MastraError, delay: float, model: Model = model) -> None:
-                _log_retry(model, number, error, delay)
-
-            try:
-                return await retry_async(attempt, model.retries, on_retry)
-            except MastraError as error:
-                if position == len(chain) - 1:
-                    raise
-                logger.warning(
-                    "Model `%s` failed (%s); falling back to `%s`.", model.name, error, chain[position + 1].name
-                )
-                spans.event("fallback", model=model.name, to=chain[position + 1].name, error=str(error))
-        raise AssertionError("unreachable: the last model returns or raises")
 
     def _kwargs(self, request: ModelRequest, timeout: float | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -291,8 +242,3 @@ def _policy(retries: RetryPolicy | int | None) -> RetryPolicy:
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise _invalid(f"`retries` must be a `RetryPolicy` or a number of retries >= 0, got {retries!r}.")
     return RetryPolicy(attempts=retries + 1, base_delay=DEFAULT_RETRIES.base_delay, max_delay=DEFAULT_RETRIES.max_delay)
-
-
-def _log_retry(model: Model, number: int, error: MastraError, delay: float) -> None:
-    logger.warning("Model `%s` attempt %d failed (%s); retrying in %.2f s.", model.name, number, error, delay)
-    spans.event("retry", model=model.name, attempt=number, error=str(error), delay_s=delay)

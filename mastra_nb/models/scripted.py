@@ -71,8 +71,9 @@ class ScriptedModel(Model):
                 ErrorKind.VALIDATION, "MODEL_NAME_INVALID",
                 f"A `ScriptedModel` is named `mastra/<something>`, got {name!r}.",
             )  # fmt: skip
-        # One attempt: a script fails the same way every time. "prompt": the script, not a provider, decides.
-        super().__init__(name, retries=RetryPolicy(attempts=1), structured_output="prompt")
+        # One attempt: a script fails the same way every time. "prompt": the script, not a provider, decides. No
+        # circuit breaker: there is no endpoint to spare, and each script is its own.
+        super().__init__(name, retries=RetryPolicy(attempts=1), structured_output="prompt", circuit_breaker=None)
         self.script: list[ScriptItem] = list(script)
         self._position = 0
         self._lock = threading.Lock()  # one script may serve calls from several threads (run_sync, workers)

@@ -20,10 +20,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ..circuit import CircuitBreaker, report, shared
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import TOOL_EXECUTED, TOOL_FAILED
@@ -82,6 +83,9 @@ class Tool:
             result is returned as the same object each time, so do not mutate it.
         requires_approval: an agent that calls this tool pauses its run until a person approves or declines the
             call (`agent.approve_tool_call` / `decline_tool_call`). Calling `execute` directly asks no one.
+        circuit_breaker: "shared" (default): the process's breaker of this tool id (5 retryable failures in a row,
+            timeouts say, open it for 30 s: calls then fail at once with `CIRCUIT_OPEN`); a `CircuitBreaker(...)`
+            of your own; None for none.
 
     Raises:
         MastraError: validation `TOOL_DEFINITION_INVALID` when the definition cannot work.
@@ -99,6 +103,7 @@ class Tool:
         retries: RetryPolicy | int | None = None,
         cache: bool | int = False,
         requires_approval: bool = False,
+        circuit_breaker: CircuitBreaker | Literal["shared"] | None = "shared",
     ) -> None:
         if not isinstance(id, str) or not _ID.match(id):
             raise MastraError(
@@ -123,6 +128,13 @@ class Tool:
         if not isinstance(requires_approval, bool):
             raise _invalid(id, f"`requires_approval` must be True or False, got {requires_approval!r}.")
         self.requires_approval = requires_approval
+        if circuit_breaker == "shared":
+            circuit_breaker = shared(("tool", id), hold_back=False)  # a tool's calls may wait on each other
+        elif circuit_breaker is not None and not isinstance(circuit_breaker, CircuitBreaker):
+            raise _invalid(
+                id, f"`circuit_breaker` must be 'shared', a `CircuitBreaker` or None, got {circuit_breaker!r}."
+            )
+        self.circuit_breaker: CircuitBreaker | None = circuit_breaker
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_lock = threading.Lock()  # not asyncio.Lock: calls may run on different event loops
         # A callable object with an `async def __call__` is async too, though not a coroutine function itself.
@@ -194,7 +206,7 @@ class Tool:
                     async def attempt(number: int) -> Any:
                         nonlocal attempts
                         attempts = number
-                        return await self._run_once(data, runtime, number)
+                        return await self._guarded(data, runtime, number)
 
                     result = self._validate_output(await retry_async(attempt, self.retries, self._log_retry))
                     self._cache_put(key, result)
@@ -209,6 +221,22 @@ class Tool:
         """Forget every cached result."""
         with self._cache_lock:
             self._cache.clear()
+
+    async def _guarded(self, data: BaseModel, runtime: RuntimeContext, number: int) -> Any:
+        """One attempt, with the circuit breaker's leave (an open one raises `CIRCUIT_OPEN`, running nothing)."""
+        breaker = self.circuit_breaker
+        if breaker is None:
+            return await self._run_once(data, runtime, number)
+        permit = await breaker.acquire(f"Tool `{self.id}`")
+        report(permit.changed, breaker, "tool", self.id, self._mastra)
+        outcome: BaseException | None = None
+        try:
+            return await self._run_once(data, runtime, number)
+        except BaseException as error:  # only settled here: retryable errors count, the rest are neutral
+            outcome = error
+            raise
+        finally:
+            report(breaker.settle(permit, outcome), breaker, "tool", self.id, self._mastra)
 
     async def _run_once(self, data: BaseModel, runtime: RuntimeContext, number: int) -> Any:
         context = ToolContext(self._mastra, runtime, self.id, number)
