@@ -10,7 +10,7 @@ from openai_server import Reply
 from pydantic import BaseModel
 
 from mastra_nb import Agent, InMemoryStore, Mastra, MastraConfig, MastraError, RuntimeContext, ToolContext, tool
-from mastra_nb.agents import StepResult
+from mastra_nb.agents import AgentStep
 
 
 @tool
@@ -140,9 +140,9 @@ async def test_a_model_error_fails_the_run(openai_server, make_model):
 
 async def test_on_step_finish_sees_each_step(openai_server, make_model):
     openai_server.add(Reply(tool_calls=[("add", {"a": 1, "b": 2})]), "3")
-    seen: list[StepResult] = []
+    seen: list[AgentStep] = []
 
-    async def record(step: StepResult) -> None:
+    async def record(step: AgentStep) -> None:
         seen.append(step)
 
     result = await Agent("a", "", make_model(), tools=[add]).generate("1 + 2", on_step_finish=record)

@@ -7,25 +7,38 @@ the settings needed to go on. Each decision is also kept as its own record at `a
 written in one transaction with its record: of two decisions on one call exactly one is stored, and of two
 decisions that complete a run's last calls exactly one moves it to `resuming`, the one that goes on. Because
 everything is in storage, a run paused in one process is resumed by another that opens the same store.
+
+`resume` is what `approve_tool_call` and `decline_tool_call` do: record the decision and, once the run's last
+waiting call is decided, rebuild the run from its row (its options from the stored settings) and drain the loop.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel
+
+from .. import structured
+from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..limits import check_id
 from ..models.types import Usage
+from ..redaction import redact
 from ..storage.base import SetOp
-from .results import PendingApproval, StepResult, jsonable
+from ..telemetry import spans
+from . import _inputs, _prompt
+from ._loop import AgentRun, PausedStep, RunState, arguments_of, build_result, drain
+from ._options import StepHook
+from .results import AgentResult, AgentStep, PendingApproval, jsonable
 
 if TYPE_CHECKING:
     from ..runs import Runs
-    from ._loop import Run
+    from .agent import Agent
 
-__all__ = ["APPROVAL_PREFIX", "Approvals"]
+__all__ = ["APPROVAL_PREFIX", "Approvals", "resume"]
 
 APPROVAL_PREFIX = "agents:approvals:"
 Decision = Literal["approved", "declined"]
@@ -44,17 +57,26 @@ class Approvals:
         self.runs = runs
         self.agent = agent
 
-    async def save(self, run: Run) -> None:
+    @classmethod
+    def of(cls, agent: Agent) -> Approvals:
+        """The approvals of `agent` in its hub's storage; an agent with no hub has none."""
+        if agent.mastra is None:
+            raise _inputs.unregistered(agent.name, "tool approval keeps the paused run")
+        return cls(agent.mastra.runs, agent.name)
+
+    async def save(self, run: AgentRun) -> None:
         """Store a run that has just paused (or paused again after a resume)."""
         state = run.state
         assert state.paused is not None
+        options = run.options
         data = {
             "messages": jsonable(state.messages), "steps": [s.to_dict() for s in state.steps],
             "usage": state.usage.__dict__, "model": state.model, "paused": state.paused.to_dict(),
             "settings": {
-                "max_steps": run.max_steps, "tool_choice": run.tool_choice, "options": jsonable(dict(run.options)),
-                "output": run.output.__name__ if run.output is not None else None,
-                "require_approval": run.require_approval, "context": jsonable(dict(run.context)),
+                "max_steps": options.max_steps, "tool_choice": run.tool_choice,
+                "options": jsonable(dict(options.provider_options)),
+                "output": options.output.__name__ if options.output is not None else None,
+                "require_approval": options.require_approval, "context": jsonable(dict(options.context)),
                 "memory": run.memory,
             },
         }  # fmt: skip
@@ -146,6 +168,79 @@ class Approvals:
         return waiting
 
 
+async def resume(
+    agent: Agent,
+    run_id: str,
+    call_id: str,
+    decision: Decision,
+    *,
+    by: str | None,
+    reason: str | None,
+    output: type[BaseModel] | None,
+    context: RuntimeContext | Mapping[str, Any] | None,
+    toolsets: Any,
+    on_step_finish: StepHook | None,
+) -> AgentResult:
+    """Record a decision on a waiting call (`approve_tool_call`, `decline_tool_call`); once every waiting call of
+    the run is decided, go on with the run from its stored state.
+
+    The run's options are built here, once: its stored settings (max steps, tool choice, provider options, whether
+    every call needs approval, runtime context, memory thread) as the arguments, over the agent's defaults, with
+    what the caller passes again (`output=`, `context=`, `toolsets=`, `on_step_finish=`).
+    """
+    approvals = Approvals.of(agent)
+    output = structured.check_output(output)
+    if run_id in agent._busy:
+        raise MastraError(ErrorKind.DOMAIN, "AGENT_RUN_BUSY", f"Run `{run_id}` is being resumed; wait for it.")
+    agent._busy.add(run_id)
+    try:
+        wanted = (await approvals.load(run_id))["settings"]["output"]
+        if wanted is not None and output is None:  # checked before the decision is recorded
+            raise MastraError(
+                ErrorKind.VALIDATION,
+                "AGENT_OUTPUT_REQUIRED",
+                f"Run `{run_id}` was started with `output={wanted}`; pass `output=` again to decide on it.",
+            )
+        stored = await approvals.decide(run_id, call_id, decision, by, reason)
+        settings = stored["settings"]
+        where: dict[str, Any] = settings.get("memory") or {}
+        options = agent._options(
+            output=output,
+            context=context if context is not None else RuntimeContext(settings["context"]),
+            max_steps=settings["max_steps"],
+            tool_choice=settings["tool_choice"],
+            options=settings["options"],
+            toolsets=toolsets,
+            require_approval=settings["require_approval"],
+            on_step_finish=on_step_finish,
+            thread_id=where.get("thread_id"),
+            resource_id=where.get("resource_id"),
+            stream=False,
+        )
+        paused = PausedStep.from_dict(stored["paused"])
+        steps = [AgentStep.from_dict(s) for s in stored["steps"]]
+        state = RunState(run_id, stored["messages"], steps, Usage.from_dict(stored["usage"]), stored["model"], paused)
+        run = _prompt.make_run(options, state, await _prompt.resumed_turn(agent, options), settings.get("memory"))
+        if stored["status"] == "awaiting_approval":  # other calls of the run still wait
+            waiting = [PendingApproval(run_id, c.id, c.name, arguments_of(c)) for c in paused.response.tool_calls
+                       if c.id in paused.decisions and paused.decisions[c.id] is None]  # fmt: skip
+            return build_result(run, "approval_required", paused.response.text, pending=waiting)
+        try:
+            with spans.agent_run(agent, run, None) as span:
+                result = await drain(run)
+                spans.agent_result(span, result)
+        except BaseException as error:  # a failed or interrupted resume must not stay "resuming" for ever
+            failure = error.to_dict() if isinstance(error, MastraError) else {"exception": redact(repr(error))}
+            await approvals.finish(run_id, "failed", failure)
+            raise
+        if result.finish_reason != "approval_required":
+            await approvals.finish(run_id, "completed")
+            await _prompt.remember(run, result)  # saved to its thread now that it has finished
+        return result
+    finally:
+        agent._busy.discard(run_id)
+
+
 _ROW_KEYS = ("run_id", "agent", "status", "version", "created_at", "updated_at", "error")
 
 
@@ -177,10 +272,6 @@ def _check_pending(stored: dict[str, Any], run_id: str, call_id: str) -> dict[st
     call = next(c for c in stored["paused"]["response"]["tool_calls"] if c["id"] == call_id)
     return {"run_id": run_id, "call_id": call_id, "agent": stored["agent"], "tool": call["name"],
             "arguments": call["arguments"]}  # fmt: skip
-
-
-def restore_steps(stored: dict[str, Any]) -> tuple[list[StepResult], Usage]:
-    return [StepResult.from_dict(s) for s in stored["steps"]], Usage.from_dict(stored["usage"])
 
 
 def _decoded(arguments: str) -> Any:

@@ -11,30 +11,27 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from .. import structured
-from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..limits import check_bounds
 from ..models.model import Model
-from ..models.recording import Recorder
 from ..models.types import Message, ModelResponse, TextDelta, ToolCall, Usage
 from ..redaction import guard
 from ..telemetry import spans
+from ._options import RunOptions
 from ._toolset import Toolset
 from .results import (
     AgentEvent,
     AgentResult,
+    AgentStep,
     ApprovalRequiredEvent,
     FinishEvent,
     PendingApproval,
     StepFinishEvent,
-    StepResult,
     TextDeltaEvent,
     ToolCallEvent,
     ToolResult,
@@ -42,12 +39,11 @@ from .results import (
 )  # fmt: skip
 
 if TYPE_CHECKING:
-    from ._approval import Approvals
+    from ..memory.turn import MemoryTurn
 
-__all__ = ["PausedStep", "Run", "RunState", "arguments_of", "build_result", "run_loop"]
+__all__ = ["AgentRun", "PausedStep", "RunState", "arguments_of", "build_result", "drain", "run_loop"]
 
 logger = guard(logging.getLogger("mastra_nb.agents"))
-StepHook = Callable[[StepResult], Any]
 
 
 @dataclass
@@ -77,46 +73,50 @@ class RunState:
 
     run_id: str
     messages: list[Message]
-    steps: list[StepResult] = field(default_factory=list)
+    steps: list[AgentStep] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     paused: PausedStep | None = None
 
 
 @dataclass
-class Run:
-    """One run's settings and state, as the loop needs them."""
+class AgentRun:
+    """One agent run as the loop drives it: its options, the tools the model sees, and its state.
 
-    agent: str
-    model: Model
-    toolset: Toolset
+    Built by `_prompt.start_run` for a new run and by `_approval.resume` for a run that goes on after approval.
+    """
+
+    options: RunOptions
+    toolset: Toolset  # the options' tools and memory's
+    tool_choice: str | dict[str, Any] | None  # the provider's form
     state: RunState
-    context: RuntimeContext
-    max_steps: int
-    tool_choice: str | dict[str, Any] | None
-    options: Mapping[str, Any]
-    output: type[BaseModel] | None
-    stream: bool
-    timeout: float | None
-    recorder: Recorder | None
-    require_approval: bool
-    on_step_finish: StepHook | None
-    approvals: Approvals | None
+    turn: MemoryTurn | None = None  # what memory added, and how the turn is saved
     memory: dict[str, Any] | None = None  # the memory thread and where the turn's own messages start
+
+    @property
+    def model(self) -> Model:  # read with `max_steps`, `memory` and `state` by telemetry's agent span
+        return self.options.model
+
+    @property
+    def max_steps(self) -> int:
+        return self.options.max_steps
 
     def needs_approval(self, call: ToolCall) -> bool:
         # An unknown tool needs no approval: it is not run, the model only hears that it does not exist.
-        return call.name in self.toolset.tools and (self.require_approval or call.name in self.toolset.needs_approval)
+        return call.name in self.toolset.tools and (
+            self.options.require_approval or call.name in self.toolset.needs_approval
+        )
 
 
-async def run_loop(run: Run) -> AsyncIterator[AgentEvent]:
+async def run_loop(run: AgentRun) -> AsyncIterator[AgentEvent]:
     """Drive the run to an answer, `max_steps`, or a pause for approval, yielding its events."""
     state = run.state
     if state.paused is not None:  # resuming: finish the step the pause interrupted
         async for event in _finish_paused_step(run):
             yield event
-    use_schema = run.output is not None and run.model.supports_json_schema()
-    response_format = structured.response_format(run.output) if use_schema and run.output is not None else None
+    output = run.options.output
+    use_schema = output is not None and run.model.supports_json_schema()
+    response_format = structured.response_format(output) if use_schema and output is not None else None
     while True:
         if len(state.steps) >= run.max_steps:
             yield FinishEvent(build_result(run, "max_steps", state.steps[-1].text if state.steps else ""))
@@ -132,11 +132,11 @@ async def run_loop(run: Run) -> AsyncIterator[AgentEvent]:
         state.usage += response.usage
         state.model = response.model
         if not response.tool_calls:
-            step = StepResult(number, response.text, (), (), response.finish_reason, response.usage, response.model)
+            step = AgentStep(number, response.text, (), (), response.finish_reason, response.usage, response.model)
             async for event in _end_step(run, step):
                 yield event
             text, obj = response.text, None
-            if run.output is not None:
+            if output is not None:
                 async for event in _structured(run, response_format):
                     if isinstance(event, tuple):
                         text, obj = event
@@ -154,8 +154,8 @@ async def run_loop(run: Run) -> AsyncIterator[AgentEvent]:
             yield ToolResultEvent(result, number)
         if waiting:
             state.paused = PausedStep(response, {r.call_id: r for r in results}, {c.id: None for c in waiting})
-            assert run.approvals is not None, "checked before the run started"
-            await run.approvals.save(run)
+            assert run.options.approvals is not None, "checked before the run started"
+            await run.options.approvals.save(run)
             pending = [PendingApproval(state.run_id, c.id, c.name, arguments_of(c)) for c in waiting]
             for approval in pending:
                 yield ApprovalRequiredEvent(approval)
@@ -166,17 +166,18 @@ async def run_loop(run: Run) -> AsyncIterator[AgentEvent]:
 
 
 async def _call_model(
-    run: Run,
+    run: AgentRun,
     messages: Sequence[Message],
     tools: Sequence[dict[str, Any]],
     tool_choice: str | dict[str, Any] | None,
     response_format: dict[str, Any] | None,
 ) -> AsyncIterator[TextDelta | ModelResponse]:
+    options = run.options
     arguments: dict[str, Any] = {
         "tools": tools, "tool_choice": tool_choice if tools else None, "response_format": response_format,
-        "options": run.options, "timeout": run.timeout, "recorder": run.recorder,
+        "options": options.provider_options, "timeout": options.timeout, "recorder": options.recorder,
     }  # fmt: skip
-    if run.stream:
+    if options.stream:
         async for item in run.model.stream(messages, **arguments):
             yield item
     else:
@@ -184,27 +185,28 @@ async def _call_model(
 
 
 async def _close_step(
-    run: Run, number: int, response: ModelResponse, results: Mapping[str, ToolResult]
+    run: AgentRun, number: int, response: ModelResponse, results: Mapping[str, ToolResult]
 ) -> AsyncIterator[AgentEvent]:
     ordered = tuple(results[call.id] for call in response.tool_calls)
     for result in ordered:  # one tool message per call, in the model's order
         run.state.messages.append({"role": "tool", "tool_call_id": result.call_id, "content": result.content()})
-    step = StepResult(number, response.text, response.tool_calls, ordered, response.finish_reason, response.usage,
+    step = AgentStep(number, response.text, response.tool_calls, ordered, response.finish_reason, response.usage,
                       response.model)  # fmt: skip
     async for event in _end_step(run, step):
         yield event
 
 
-async def _end_step(run: Run, step: StepResult) -> AsyncIterator[AgentEvent]:
+async def _end_step(run: AgentRun, step: AgentStep) -> AsyncIterator[AgentEvent]:
     run.state.steps.append(step)
-    if run.on_step_finish is not None:
-        outcome = run.on_step_finish(step)
+    hook = run.options.on_step_finish
+    if hook is not None:
+        outcome = hook(step)
         if inspect.isawaitable(outcome):
             await outcome
     yield StepFinishEvent(step)
 
 
-async def _finish_paused_step(run: Run) -> AsyncIterator[AgentEvent]:
+async def _finish_paused_step(run: AgentRun) -> AsyncIterator[AgentEvent]:
     paused = run.state.paused
     assert paused is not None
     number = len(run.state.steps) + 1
@@ -229,17 +231,18 @@ async def _finish_paused_step(run: Run) -> AsyncIterator[AgentEvent]:
         yield event
 
 
-async def _structured(run: Run, response_format: dict[str, Any] | None) -> AsyncIterator[Any]:
+async def _structured(run: AgentRun, response_format: dict[str, Any] | None) -> AsyncIterator[Any]:
     """Validate the answer against `output=`; one repair round; yields events, then `(text, object)`."""
-    assert run.output is not None
+    output, agent = run.options.output, run.options.agent
+    assert output is not None
     text = run.state.steps[-1].text
-    obj, problems = structured.parse(run.output, text)
+    obj, problems = structured.parse(output, text)
     if obj is None:
         assert problems is not None
         logger.info("Agent `%s`: the answer is not a valid `%s` (%s); asking once for a repair.",
-                    run.agent, run.output.__name__, problems)  # fmt: skip
+                    agent, output.__name__, problems)  # fmt: skip
         messages = [*run.state.messages, {"role": "assistant", "content": text},
-                    {"role": "user", "content": structured.repair_prompt(run.output, problems)}]  # fmt: skip
+                    {"role": "user", "content": structured.repair_prompt(output, problems)}]  # fmt: skip
         number = len(run.state.steps) + 1
         response: ModelResponse | None = None
         async for item in _call_model(run, messages, (), None, response_format):
@@ -250,18 +253,18 @@ async def _structured(run: Run, response_format: dict[str, Any] | None) -> Async
         assert response is not None
         run.state.usage += response.usage
         run.state.model = response.model
-        step = StepResult(number, response.text, (), (), response.finish_reason, response.usage, response.model,
+        step = AgentStep(number, response.text, (), (), response.finish_reason, response.usage, response.model,
                           "repair")  # fmt: skip
         async for event in _end_step(run, step):
             yield event
         text = response.text
-        obj, problems = structured.parse(run.output, text)
+        obj, problems = structured.parse(output, text)
         if obj is None:
-            raise structured.invalid_output(run.output, text, problems or "", run.agent)
+            raise structured.invalid_output(output, text, problems or "", agent)
     yield (text, obj)
 
 
-async def _execute_all(run: Run, calls: Sequence[ToolCall]) -> list[ToolResult]:
+async def _execute_all(run: AgentRun, calls: Sequence[ToolCall]) -> list[ToolResult]:
     if not calls:
         return []
     if len(calls) == 1:  # the common case skips gather's task per call
@@ -269,7 +272,7 @@ async def _execute_all(run: Run, calls: Sequence[ToolCall]) -> list[ToolResult]:
     return list(await asyncio.gather(*(_execute(run, call) for call in calls)))
 
 
-async def _execute(run: Run, call: ToolCall) -> ToolResult:
+async def _execute(run: AgentRun, call: ToolCall) -> ToolResult:
     """Run one call; every failure becomes an error result the model reads, and the loop goes on."""
     found = run.toolset.tools.get(call.name)
     if found is None:
@@ -292,9 +295,9 @@ async def _execute(run: Run, call: ToolCall) -> ToolResult:
         return _failed(call, arguments, "TOOL_ARGUMENTS_INVALID", problem)
     try:
         with spans.tool_call_id(call.id):
-            value = await found.execute(arguments, run.context)
+            value = await found.execute(arguments, run.options.context)
     except MastraError as error:
-        logger.debug("Agent `%s`: tool `%s` failed: %s", run.agent, call.name, error)
+        logger.debug("Agent `%s`: tool `%s` failed: %s", run.options.agent, call.name, error)
         return ToolResult(call.id, call.name, arguments, None, error.to_dict())
     return ToolResult(call.id, call.name, arguments, value)
 
@@ -315,7 +318,7 @@ def arguments_of(call: ToolCall) -> Any:
 
 
 def build_result(
-    run: Run, finish_reason: str, text: str, obj: Any = None, pending: list[PendingApproval] | None = None
+    run: AgentRun, finish_reason: str, text: str, obj: Any = None, pending: list[PendingApproval] | None = None
 ) -> AgentResult:
     steps = list(run.state.steps)
     calls = [call for step in steps for call in step.tool_calls]
@@ -338,3 +341,11 @@ def build_result(
         scripted=run.model.scripted,
         trace_id=spans.current_trace_id(),
     )
+
+
+async def drain(run: AgentRun) -> AgentResult:
+    """Drive the run to its end without a consumer of its events (`generate`, a resume after approval)."""
+    async for event in run_loop(run):
+        if isinstance(event, FinishEvent):
+            return event.result
+    raise AssertionError("unreachable: the loop ends with a FinishEvent or raises")  # pragma: no cover

@@ -19,13 +19,13 @@ from ..models.types import ToolCall, Usage
 __all__ = [
     "AgentEvent",
     "AgentResult",
+    "AgentStep",
     "AgentStream",
     "ApprovalRequiredEvent",
     "ErrorEvent",
     "FinishEvent",
     "PendingApproval",
     "StepFinishEvent",
-    "StepResult",
     "TextDeltaEvent",
     "ToolCallEvent",
     "ToolResult",
@@ -91,7 +91,7 @@ class PendingApproval:
 
 
 @dataclass(frozen=True)
-class StepResult:
+class AgentStep:
     """One model call of a run and the tool calls it led to.
 
     Attributes:
@@ -117,7 +117,7 @@ class StepResult:
         }  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepResult:
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentStep:
         return cls(
             int(data["number"]), str(data.get("text") or ""),
             tuple(ToolCall.from_dict(c) for c in data.get("tool_calls") or ()),
@@ -151,7 +151,7 @@ class AgentResult:
     object: Any
     tool_calls: list[ToolCall]
     tool_results: list[ToolResult]
-    steps: list[StepResult]
+    steps: list[AgentStep]
     usage: Usage
     finish_reason: str
     run_id: str
@@ -224,7 +224,7 @@ class ApprovalRequiredEvent:
 class StepFinishEvent:
     """A step (a model call and its tool calls) is done."""
 
-    step: StepResult
+    step: AgentStep
     kind: Literal["step-finish"] = "step-finish"
 
 
