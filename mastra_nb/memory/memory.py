@@ -4,7 +4,8 @@ Rows live in the storage's `threads`, `messages` and `resources` tables; each te
 its resource's index (`index_for`), with the message's thread and role as metadata, so recall searches a
 resource without a filter and a thread with one. Vectors are written after the rows, and an agent turn leaves
 the assistant's vectors to a background task (`flush()` waits for it): a reply never waits on embedding its own
-text.
+text. The vector store is optional: while it fails, recall is empty and what it missed is re-indexed once it is
+back (`_indexing`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..storage.base import DeleteRowsOp, UpsertOp
 from ..storage.compare import is_in
 from ..storage.tables import dump_json
 from . import working
+from ._indexing import BATCH, Indexing
 from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
 from .options import MemoryOptions, MessageRange, SemanticRecall, WorkingMemory
 
@@ -72,7 +74,7 @@ class Memory:
         self._embedder = embedder
         self._hub: Mastra | None = None
         self._owned: list[Any] = []
-        self._indexes: set[str] = set()  # vector indexes known to exist
+        self._indexing = Indexing(self)
         self._pending: set[asyncio.Task[None]] = set()
 
     # -- services ----------------------------------------------------------------------------------------------
@@ -277,11 +279,10 @@ class Memory:
             assert thread_id is not None
             resource_id, where = (await self._thread(thread_id)).resource_id, {"thread_id": thread_id}
         _check_id(resource_id, "resource_id")
-        if not await self._has_index(resource_id):
-            return []
         vector = await self.embedder.embed_one(query) if isinstance(query, str) else list(query)
-        index = self.index_for(resource_id)
-        matches = await self.vector.query(index, vector, top_k=top_k or settings.top_k, filter=where)
+        matches = await self._indexing.search(resource_id, vector, top_k or settings.top_k, where)
+        if not matches:
+            return []
         rows = await self.storage.messages_around([m.id for m in matches], span.before, span.after)
         scores = {m.id: m.score for m in matches}
         return [
@@ -388,7 +389,30 @@ class Memory:
     async def write_vectors(
         self, messages: Sequence[MemoryMessage], known: Mapping[str, list[float]] | None = None
     ) -> None:
-        """Write the vectors of the messages that have text; `known` holds vectors already computed, by id."""
+        """Write the vectors of the messages that have text; `known` holds vectors already computed, by id. While
+        the vector store fails they are kept for re-indexing instead (see `reindex`)."""
+        expected = self._indexing.expect(messages)
+        try:
+            await self._write_vectors(messages, known)
+        finally:
+            self._indexing.landed(expected)
+
+    def write_vectors_later(
+        self, messages: Sequence[MemoryMessage], known: Mapping[str, list[float]] | None = None
+    ) -> None:
+        """`write_vectors` in a background task (`flush()` waits). Counted as under way from now: a recall in the
+        meantime that finds the resource's index missing does not take these stored messages for lost ones."""
+        expected = self._indexing.expect(messages)
+
+        async def write() -> None:
+            try:
+                await self._write_vectors(messages, known)
+            finally:
+                self._indexing.landed(expected)
+
+        self.later(write())
+
+    async def _write_vectors(self, messages: Sequence[MemoryMessage], known: Mapping[str, list[float]] | None) -> None:
         if self.options.semantic_recall is None:
             return
         texts = [m for m in messages if m.role in ("user", "assistant") and m.text]
@@ -404,16 +428,22 @@ class Memory:
             )
         )
         vectors = {m.id: known.get(m.id) or computed[m.id] for m in texts}
-        for resource in dict.fromkeys(m.resource_id for m in texts):
-            mine = [m for m in texts if m.resource_id == resource]
-            index = await self._ensure_index(resource, len(vectors[mine[0].id]))
-            await self.vector.upsert(
-                index,
-                [m.id for m in mine],
-                [vectors[m.id] for m in mine],
-                [{"thread_id": m.thread_id, "role": m.role, "created_at": m.created_at.timestamp()} for m in mine],
-                [m.text for m in mine],
-            )
+        await self._indexing.write(texts, vectors)
+
+    async def reindex(self) -> int:
+        """Index now every message the vector store missed: while it failed, or since its index was lost (its
+        folder deleted). Turns do this by themselves in the background, a few messages at a time, once the store
+        works; this does all of it. Returns how many messages were indexed.
+
+        Raises:
+            MastraError: `MEMORY_VECTORS_UNAVAILABLE` when the vector store still fails; what is left stays marked.
+        """
+        await self.flush()
+        total, more = 0, True
+        while more:
+            done, more = await self._indexing.step(BATCH)
+            total += done
+        return total
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` (writing vectors, naming a thread) in a background task of the running loop; `flush()`
@@ -440,18 +470,8 @@ class Memory:
                 *(t if t.get_loop() is loop else _ended(t, loop) for t in pending), return_exceptions=True
             )
 
-    async def _ensure_index(self, resource_id: str, dimension: int) -> str:
-        index = self.index_for(resource_id)
-        if index not in self._indexes:
-            await self.vector.create_index(index, dimension, "cosine")
-            self._indexes.add(index)
-        return index
-
     async def _has_index(self, resource_id: str) -> bool:
-        index = self.index_for(resource_id)
-        if index not in self._indexes and index in await self.vector.list_indexes():
-            self._indexes.add(index)
-        return index in self._indexes
+        return await self._indexing.exists(resource_id)
 
     async def _thread(self, thread_id: str) -> Thread:
         thread = await self.get_thread(thread_id)

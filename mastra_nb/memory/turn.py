@@ -56,7 +56,7 @@ class MemoryTurn:
             for m in saved
             if self.query_vector is not None and m.role == "user" and m.text == self.query
         }
-        self.memory.later(self.memory.write_vectors(saved, known))
+        self.memory.write_vectors_later(saved, known)
         if self.memory.options.generate_title and not self.thread.title and model is not None and self.query:
             self.memory.later(_name_thread(self.memory, self.thread, self.query, model))
 

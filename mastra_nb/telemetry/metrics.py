@@ -34,7 +34,9 @@ class Metrics:
     `<ns>_tool_calls_total{tool,status,cached}`, `<ns>_tool_call_seconds{tool}`,
     `<ns>_model_calls_total{model,status,replayed}`, `<ns>_model_call_seconds{model}`,
     `<ns>_model_tokens_total{model,type}` (input, output), `<ns>_model_cost_usd_total{model}`,
-    `<ns>_errors_total{component,code}`.
+    `<ns>_errors_total{component,code}`, `<ns>_memory_degraded_total{operation}` (recall, write, reindex: memory
+    operations done without their vector store, which failed), `<ns>_circuit_state_changes_total{component,id,state}`
+    (circuit breakers of models and tools opening, half-opening, closing).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None, namespace: str = "mastra") -> None:
@@ -66,6 +68,12 @@ class Metrics:
         self.cost = counter("model_cost_usd", "Cost of model calls in USD, where the prices are known.", "model")
         self.errors = counter("errors", "Failed agent runs, workflow runs, steps, tool and model calls.",
                               "component", "code")  # fmt: skip
+        # Not fed by spans: memory counts these itself when its vector store fails (`memory/_indexing.py`).
+        self.memory_degraded = counter("memory_degraded", "Memory recalls, vector writes and re-indexings done "
+                                       "without the vector store, which failed.", "operation")  # fmt: skip
+        # Not fed by spans: a model or tool reports its circuit breaker's state changes (`mastra_nb/circuit.py`).
+        self.circuit_changes = counter("circuit_state_changes", "Circuit breakers of models and tools changing state.",
+                                       "component", "id", "state")  # fmt: skip
 
     def observe(self, kind: str, attributes: Mapping[str, Any], seconds: float) -> None:
         """Count one finished span of `kind` with its attributes and duration."""

@@ -79,6 +79,8 @@ class ChromaVectorStore(VectorStore):
         if self._closed:
             raise MastraError(ErrorKind.SYSTEM, "VECTOR_STORE_CLOSED", f"{self!r} was closed; build a new one.")
         with self._lock:
+            if self._client is not None and self._vanished():
+                self._reopen()
             if self._client is None:
                 try:
                     import chromadb
@@ -101,6 +103,20 @@ class ChromaVectorStore(VectorStore):
                     self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         return self._client
 
+    def _vanished(self) -> bool:
+        """Whether an embedded store's folder was deleted under its open client (which then fails every write)."""
+        return self.host is None and not self.shared and self.path is not None and not self.path.is_dir()
+
+    def _reopen(self) -> None:
+        """Drop the client of a deleted folder, so that the next operation starts an empty folder at its path:
+        memory then finds its indexes missing and rebuilds them from storage."""
+        client, self._client = self._client, None
+        try:
+            with self._operations:
+                _close_client(client)
+        except Exception:  # a client of a deleted folder may fail to close; it is dropped either way
+            pass
+
     def _shared_client(self, chromadb: Any, settings: Any) -> Any:
         from .chroma_server import acquire
 
@@ -116,14 +132,14 @@ class ChromaVectorStore(VectorStore):
 
     async def _call(self, fn: Callable[[Any], T]) -> T:
         def work() -> T:
-            client = self._connect()
             try:
+                client = self._connect()  # inside: a server that does not answer is a store error too
                 # One operation at a time per store: an embedded Chroma that queries a collection while another
                 # thread's first `upsert` into it is still being written fails with "Error creating hnsw segment
                 # reader: Nothing found on disk" (a memory's background vector write meets the next turn's recall).
                 with self._operations:
                     return fn(client)
-            except MastraError:
+            except (MastraError, ImportError):
                 raise
             except Exception as exc:
                 raise _translate(exc) from safe_cause(exc)
@@ -276,7 +292,7 @@ class ChromaVectorStore(VectorStore):
 
             def close() -> None:
                 with self._operations:  # after an operation still under way in a worker thread, never during it
-                    client.close()  # releases the folder's files once no client of it is left
+                    _close_client(client)  # releases the folder's files once no client of it is left
                 if self._lease is not None:
                     self._lease.release()  # the shared server's last user stops it
 
@@ -291,6 +307,20 @@ def _info(collection: Any, *, count: bool = True) -> IndexInfo:
     return IndexInfo(
         collection.name, int(meta.get("dimension") or 0), cast(Metric, metric), collection.count() if count else -1
     )
+
+
+def _close_client(client: Any) -> None:
+    """Close a Chroma client; for a server's client, also its HTTP connections once no client of that server is
+    left in the process (chromadb stops the shared system then but leaves its `httpx` session, sockets and all,
+    to the garbage collector)."""
+    client.close()
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is None:
+        return
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    if getattr(client, "_identifier", None) not in SharedSystemClient._identifier_to_system:
+        session.close()
 
 
 def _refuse_if_served(path: Path) -> None:
