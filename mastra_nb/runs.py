@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import ErrorKind, MastraError, shown
 from .limits import check_id
 from .storage.base import DeleteRowsOp, InsertOp, Op, Storage, UpdateRowsOp
+from .storage.capabilities import ReadsRun
 from .storage.compare import is_in, lt
 
 if TYPE_CHECKING:
@@ -122,7 +123,12 @@ class Runs:
         where: dict[str, Any] = {"run_id": run_id}
         if workflow_id is not None:
             where["workflow_id"] = workflow_id
-        row, steps = await self.storage.read_run(where)
+        if isinstance(self.storage, ReadsRun):  # one query, one read transaction
+            row, steps = await self.storage.read_run(run_id, workflow_id)
+        else:
+            found = await self.storage.select("workflow_runs", where=where, limit=1)
+            row = found[0] if found else None
+            steps = await self.storage.select("workflow_steps", where={"run_id": run_id}) if row else []
         steps.sort(key=lambda step: (step["seq"] is None, step["seq"] or 0, step["position"]))
         return row, steps
 

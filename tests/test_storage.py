@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import types
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,8 @@ from pydantic import BaseModel
 
 from mastra_nb.errors import ErrorKind, MastraError
 from mastra_nb.events import Event, EventBus
+from mastra_nb.memory._context import messages_around, read_around
+from mastra_nb.runs import Runs
 from mastra_nb.storage import (
     TABLES,
     DeleteOp,
@@ -33,6 +36,7 @@ from mastra_nb.storage import (
     not_in,
 )
 from mastra_nb.storage.base import InsertOp, UpdateRowsOp
+from mastra_nb.storage.capabilities import ReadsMessagesAround, ReadsRun
 
 UTC = timezone.utc
 
@@ -398,7 +402,7 @@ async def test_concurrent_compare_and_set_writers_have_exactly_one_winner(store:
     ]
 
 
-async def test_read_run_reads_a_run_and_its_journal_and_never_takes_an_id_as_a_filter(store: Storage) -> None:
+async def test_a_run_and_its_journal_read_alike_with_or_without_the_one_query_capability(store: Storage) -> None:
     await store.upsert("workflow_runs", [{"run_id": "r1", "workflow_id": "w", "status": "suspended"}])
     await store.upsert(
         "workflow_steps",
@@ -408,16 +412,19 @@ async def test_read_run_reads_a_run_and_its_journal_and_never_takes_an_id_as_a_f
             {"run_id": "r2", "position": "0", "seq": 0, "step_id": "other"},
         ],
     )
-    run, steps = await store.read_run({"run_id": "r1", "workflow_id": "w"})
+    # The database stores read both in one query; the in-process store is read through `select` by `hub.runs`.
+    assert isinstance(store, ReadsRun) is not isinstance(store, InMemoryStore)
+    runs = Runs(types.SimpleNamespace(storage=store))  # type: ignore[arg-type]
+    run, steps = await runs.load("r1", "w")
     assert run is not None and run["status"] == "suspended" and set(run) == set(TABLES["workflow_runs"].column_names)
-    assert sorted(s["position"] for s in steps) == ["0.10", "1"]
-    assert await store.read_run({"run_id": "r1", "workflow_id": "another_workflow"}) == (None, [])
-    assert await store.read_run({"run_id": "r9"}) == (None, [])
-    for bad in ({"run_id": ne("x")}, {"workflow_id": "w"}):
-        with pytest.raises(MastraError, match="str `run_id`"):
-            await store.read_run(bad)
-    with pytest.raises(MastraError, match="never read as operators"):  # an id that arrived as a filter
-        await store.read_run({"run_id": {"$ne": "x"}})
+    assert [(s["step_id"], s["output"]) for s in steps] == [("a", None), ("b", {"n": [1]})]  # in journal order
+    assert await runs.load("r1", "another_workflow") == (None, [])
+    assert await runs.load("r9") == (None, [])
+    with pytest.raises(MastraError, match="run_id"):
+        await runs.load({"$ne": "x"})  # type: ignore[arg-type]
+    if isinstance(store, ReadsRun):
+        with pytest.raises(MastraError, match="never read as operators"):  # an id that arrived as a filter
+            await store.read_run({"$ne": "x"})  # type: ignore[arg-type]
 
 
 async def test_messages_around_reads_matches_with_their_neighbours_in_their_own_threads(store: Storage) -> None:
@@ -431,15 +438,37 @@ async def test_messages_around_reads_matches_with_their_neighbours_in_their_own_
         ],
     )
     # a2 and a3 overlap (each neighbour once); b0 has nothing before it; ids not stored are skipped.
-    found = await store.messages_around(["a3", "b0", "a2", "gone"], before=1, after=1)
+    found = await messages_around(store, ["a3", "b0", "a2", "gone"], before=1, after=1)
     assert [m["id"] for m in found] == ["a1", "a2", "a3", "a4", "b0", "b1"]
     assert set(found[0]) == set(TABLES["messages"].column_names) and found[0]["created_at"] == start + timedelta(
         1 / 1440
     )
-    assert [m["id"] for m in await store.messages_around(["a5"], before=2, after=0)] == ["a3", "a4", "a5"]
-    assert await store.messages_around([], before=1, after=1) == []
-    with pytest.raises(MastraError, match="before"):
-        await store.messages_around(["a1"], before=-1, after=0)
+    assert [m["id"] for m in await messages_around(store, ["a5"], before=2, after=0)] == ["a3", "a4", "a5"]
+    assert await messages_around(store, [], before=1, after=1) == []
+    if isinstance(store, ReadsMessagesAround):
+        with pytest.raises(MastraError, match="before"):
+            await store.messages_around(["a1"], before=-1, after=0)
+
+
+async def test_the_one_query_read_of_messages_around_answers_as_the_primitives_do(store: Storage) -> None:
+    # Generated threads with equal timestamps, missing timestamps and interleaved ids: the store's one query
+    # (where it has one) and the reading through `select` must pick the same messages.
+    rng = random.Random(7)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = []
+    for n in range(60):
+        minute = rng.choice([None, *range(8)])
+        created = None if minute is None else start + timedelta(minutes=minute)
+        rows.append({"id": f"m{rng.randrange(10**6)}-{n}", "thread_id": f"t{rng.randrange(4)}", "role": "user",
+                     "created_at": created})  # fmt: skip
+    await store.upsert("messages", rows)
+    ids = [r["id"] for r in rows]
+    for _ in range(40):
+        anchors = rng.sample(ids, rng.randrange(0, 6)) + ["missing"] * rng.randrange(2)
+        before, after = rng.randrange(0, 4), rng.randrange(0, 4)
+        fast = await messages_around(store, anchors, before, after)
+        slow = await read_around(store, anchors, before, after)
+        assert sorted(m["id"] for m in fast) == sorted(m["id"] for m in slow), (anchors, before, after)
 
 
 # -- domain tables -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..storage.base import DeleteRowsOp, UpsertOp
 from ..storage.compare import is_in
 from ..storage.tables import dump_json
 from . import working
+from ._context import messages_around
 from ._indexing import BATCH, Indexing
 from .messages import MemoryMessage, RecalledMessage, Thread, from_openai
 from .options import MemoryOptions, MessageRange, SemanticRecall, WorkingMemory
@@ -283,7 +284,7 @@ class Memory:
         matches = await self._indexing.search(resource_id, vector, top_k or settings.top_k, where)
         if not matches:
             return []
-        rows = await self.storage.messages_around([m.id for m in matches], span.before, span.after)
+        rows = await messages_around(self.storage, [m.id for m in matches], span.before, span.after)
         scores = {m.id: m.score for m in matches}
         return [
             RecalledMessage(MemoryMessage.from_row(row), scores.get(row["id"]), row["id"] in scores) for row in rows

@@ -15,13 +15,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError, shown
 from ..events import STORAGE_ACCESSED, Event, EventBus, Subscription
 from . import tables
-from .compare import is_in
 from .tables import Condition, Table
 
 if TYPE_CHECKING:
@@ -171,15 +169,6 @@ def mismatch(write: RowsUpdate, matched: int) -> MastraError:
         "stored rows changed since they were read. Read them again and retry if the change still applies.",
         details={"table": write.table.name, "expected": write.expect, "matched": matched},
     )
-
-
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
-
-
-def _conversation_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    # By thread, then time, then id; empty cells last, as in every store's ORDER BY (None does not compare).
-    thread, at = row["thread_id"], row["created_at"]
-    return (thread is None, thread or "", at is None, at or _NEVER, row["id"])
 
 
 def _int_arg(value: Any, name: str, *, minimum: int) -> int:
@@ -490,70 +479,6 @@ class Storage(ABC):
         elif isinstance(write, KVDelete):
             for key in result:
                 self._key_events.emit(key, {"op": "delete", "key": key, "value": None})
-
-    # -- workflow runs -------------------------------------------------------------------------
-    async def read_run(self, where: Mapping[str, Any]) -> tuple[dict[str, Any] | None, builtins.list[dict[str, Any]]]:
-        """The first `workflow_runs` row matching `where` and, if there is one, its `workflow_steps` rows (in any
-        order), read together: one round trip where the store allows. `hub.runs.load` is the caller."""
-        runs, steps = tables.get_table("workflow_runs"), tables.get_table("workflow_steps")
-        run_where = tables.normalize_where(runs, where)
-        run_id = next((c.value for c in run_where if c.column.name == "run_id" and c.op == "$eq"), None)
-        if not isinstance(run_id, str):
-            raise _invalid("STORAGE_ARGUMENT_INVALID", "`read_run` needs `where` with a str `run_id`.", "where.run_id")
-        step_where = tables.normalize_where(steps, {"run_id": run_id})
-        self._check_open()
-        raw_run, raw_steps = await self._read_run(run_where, step_where)
-        self._accessed("select", len(raw_steps) + (raw_run is not None))
-        if raw_run is None:
-            return None, []
-        return tables.decode_row(runs, raw_run), [tables.decode_row(steps, raw) for raw in raw_steps]
-
-    # -- memory ------------------------------------------------------------------------------------
-    async def messages_around(self, ids: Sequence[str], before: int, after: int) -> builtins.list[dict[str, Any]]:
-        """The messages `ids`, each with up to `before` and `after` messages on either side in its own thread
-        (by `created_at`, then `id`), every message once, by thread and then in conversation order. Ids not
-        stored are skipped. This is how memory's recall reads its matches in context, in one read.
-        """
-        before = _int_arg(before, "before", minimum=0)
-        after = _int_arg(after, "after", minimum=0)
-        ids = _keys(ids, "messages_around")
-        self._check_open()
-        table = tables.get_table("messages")
-        raw = await self._read_around(table, ids, before, after) if ids else []
-        self._accessed("select", len(raw))
-        rows = [tables.decode_row(table, row) for row in raw]
-        rows.sort(key=_conversation_order)
-        return rows
-
-    async def _read_around(
-        self, table: Table, ids: builtins.list[str], before: int, after: int
-    ) -> Sequence[Mapping[str, Any]]:
-        """Stored cells of `messages_around`, in any order. This default reads the anchors' threads whole and
-        picks the neighbours here, which suits an in-process store; a database overrides it with one query."""
-        anchors = await self._select_rows(table, tables.normalize_where(table, {"id": is_in(ids)}), (), None, 0)
-        threads = sorted({row["thread_id"] for row in anchors})
-        where = tables.normalize_where(table, {"thread_id": is_in(threads)})
-        order = tables.normalize_order(table, ["thread_id", "created_at", "id"])
-        rows = await self._select_rows(table, where, order, None, 0) if threads else []
-        picked: dict[str, Mapping[str, Any]] = {}
-        wanted = set(ids)
-        for i, row in enumerate(rows):
-            if row["id"] in wanted:
-                for near in rows[max(0, i - before) : i + after + 1]:
-                    if near["thread_id"] == row["thread_id"]:
-                        picked[near["id"]] = near
-        return list(picked.values())
-
-    async def _read_run(
-        self, run_where: tuple[Condition, ...], step_where: tuple[Condition, ...]
-    ) -> tuple[Mapping[str, Any] | None, Sequence[Mapping[str, Any]]]:
-        """Stored cells of the run row matching `run_where` (or None) and, if there is one, of the journal rows
-        matching `step_where`, in any order. A store may override this to read both in one round trip."""
-        runs, steps = tables.get_table("workflow_runs"), tables.get_table("workflow_steps")
-        found = await self._select_rows(runs, run_where, tables.normalize_order(runs, None), 1, 0)
-        if not found:
-            return None, []
-        return found[0], await self._select_rows(steps, step_where, tables.normalize_order(steps, None), None, 0)
 
     # -- what a store implements ---------------------------------------------------------------
     @abstractmethod

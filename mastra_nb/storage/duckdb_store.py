@@ -20,6 +20,7 @@ from ..errors import ErrorKind, MastraError
 from ._duckdb_errors import NO_EXTENSION_DOWNLOADS, file_kind, make_way_for_new, translate
 from ._file_store import FileStore
 from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Write, conflict, mismatch
+from .capabilities import OneQueryReads
 from .tables import TABLES, Condition, Table
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ def _param(value: Any) -> Any:
     return value
 
 
-class DuckDBStore(FileStore):
+class DuckDBStore(FileStore, OneQueryReads):
     """A `Storage` in one DuckDB file; the default store of a notebook.
 
     Args:

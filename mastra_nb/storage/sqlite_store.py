@@ -1,7 +1,7 @@
 """`SQLiteStore`: one SQLite file that several processes and kernels share, with the stdlib `sqlite3` only.
 
 DuckDB lets one process hold a file; SQLite lets many take turns. The file is in WAL mode, so a reader sees the
-last commit as of its statement (or its `read_run`) and never waits for a writer. Every write is one
+last commit as of its statement (or its `read_run` transaction) and never waits for a writer. Every write is one
 `BEGIN IMMEDIATE` transaction: it takes the file's single write lock before it reads anything, so what a
 compare-and-set counts cannot change under it, and a writer that finds the lock taken waits up to the busy
 timeout for its turn instead of failing at once (then `STORAGE_LOCKED`).
@@ -29,6 +29,7 @@ from ._duckdb_errors import file_kind
 from ._file_store import FileStore
 from ._sqlite_errors import not_sqlite, translate
 from .base import KVDelete, KVPut, RowsDelete, RowsPut, RowsUpdate, Write, conflict, mismatch
+from .capabilities import OneQueryReads
 from .tables import TABLES, Condition, Table
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "migrate", "schema_version"]
@@ -169,7 +170,7 @@ def _columns(table: Table, prefix: str = "") -> str:
     return ", ".join(prefix + _quote(n) for n in table.column_names)
 
 
-class SQLiteStore(FileStore):
+class SQLiteStore(FileStore, OneQueryReads):
     """A `Storage` in one SQLite file that several processes (notebooks, kernels, a server) may share at once.
 
     Args:
