@@ -285,6 +285,8 @@ async def test_a_failing_span_store_drops_spans_with_one_warning_and_runs_are_un
     hub = Mastra(storage=storage, config=MastraConfig.load(environ={}),
                  telemetry=Telemetry(batch_size=1, flush_interval=0.01))  # fmt: skip
     agent = hub.add_agent(Agent("helper", "You help.", ScriptedModel(["ok"] * 5)))
+    raised: list[dict[str, Any]] = []
+    hub.events.subscribe(WARNING_RAISED, lambda event: raised.append(event.payload))
     with caplog.at_level(logging.DEBUG, logger="mastra_nb"):
         for _ in range(5):
             result = await agent.generate("Hello")
@@ -293,5 +295,16 @@ async def test_a_failing_span_store_drops_spans_with_one_warning_and_runs_are_un
     failed = [r for r in caplog.records if "Could not store" in r.getMessage()]
     assert len(failed) >= 5  # at least one failed batch per run
     assert [r.levelno for r in failed].count(logging.WARNING) == 1, [r.getMessage() for r in failed]
+    # Said once on the bus too, and every dropped span counted (one batch per span here: batch_size=1).
+    assert [(w["component"], w["operation"]) for w in raised] == [("telemetry", "write")], raised
+    assert "Could not store" in raised[0]["message"] and f"[{raised[0]['code']}]" in raised[0]["message"]
+    dropped = sum(
+        sample.value
+        for metric in hub.metrics.registry.collect()
+        if metric.name == "mastra_spans_dropped"
+        for sample in metric.samples
+        if sample.name == "mastra_spans_dropped_total"
+    )
+    assert dropped == len(failed) >= 5
     await hub.shutdown()
     await storage.close()

@@ -169,6 +169,28 @@ async def test_sampling_rate_judges_a_share_of_the_runs(openai_server, make_mode
         counted.sample(1.5)
 
 
+async def test_a_failing_scorer_is_stored_as_a_failed_score_and_the_answer_stands(openai_server, make_model, caplog):
+    openai_server.always("The capital is Paris.")
+    secret = "sk-" + "x" * 40
+
+    def broken(run):
+        raise RuntimeError(f"judge unreachable with key {secret}")
+
+    good = Scorer("length", score=lambda run: min(1.0, len(run.output) / 10))
+    agent = Agent("answerer", "x", make_model(), scorers=[Scorer("broken", score=broken), good])
+    hub = hub_with(agent)
+    result = await agent.generate("Capital of France?")
+    assert result.text == "The capital is Paris."  # the answer stands
+    await hub.scores.drain()
+    [failed] = await hub.scores.list(scorer_id="broken")
+    [scored] = await hub.scores.list(scorer_id="length")
+    assert failed.failed and failed.score is None and not scored.failed and scored.score == 1
+    assert (failed.target_kind, failed.target_id, failed.run_id) == ("agent", "answerer", result.run_id)
+    assert failed.details["error"]["code"] == "SCORER_FAILED" and "judge unreachable" in failed.reason
+    stored = json.dumps(await hub.storage.select("scores", where={"scorer_id": "broken"}), default=str)
+    assert secret not in stored and secret not in caplog.text  # the error is redacted where it is kept
+
+
 async def test_scorers_attached_to_a_step():
     class Text(BaseModel):
         text: str

@@ -188,6 +188,7 @@ async def _case(
             results.append(outcome)
         elif isinstance(outcome, Exception):
             scores[scorer.id], errors[scorer.id] = None, f"{scorer.id}: {outcome}"
+            results.append(ScoreResult.failure(scorer.id, target, outcome))
         else:
             raise outcome  # cancellation and other control flow pass through
     if hub is not None and results:

@@ -111,10 +111,11 @@ Step = StepFn | JudgePrompt
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """A score: the number, the reason, what was judged, and the steps' results in `details`."""
+    """A score: the number, the reason, what was judged, and the steps' results in `details`. A scorer that failed
+    gives a score of None with the error in `details["error"]` (`failed` is then true)."""
 
     scorer_id: str
-    score: float
+    score: float | None
     reason: str | None = None
     target_kind: str = "custom"
     target_id: str | None = None
@@ -124,6 +125,20 @@ class ScoreResult:
     details: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def failed(self) -> bool:
+        """Whether the scorer failed instead of giving a score."""
+        return "error" in self.details
+
+    @classmethod
+    def failure(cls, scorer_id: str, target: ScorerRun, error: BaseException) -> ScoreResult:
+        """The record of a scorer that failed on `target`: no score, the reason it failed, the error (redacted)."""
+        failed = error if isinstance(error, MastraError) else MastraError(
+            ErrorKind.EXECUTION, "SCORER_FAILED", f"Scorer `{scorer_id}` failed: {type(error).__name__}: {error}"
+        )  # fmt: skip
+        return cls(scorer_id, None, f"The scorer failed: {failed.message}", target.target_kind, target.target_id,
+                   target.run_id, target.trace_id, target.span_id, {"error": failed.to_dict()})  # fmt: skip
 
 
 @dataclass(frozen=True)

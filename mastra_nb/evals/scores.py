@@ -38,7 +38,8 @@ class Scores:
 
     def schedule(self, scorers: Iterable[Scorer], target: ScorerRun, details: Mapping[str, Any] | None = None) -> None:
         """Judge `target` with each scorer in a background task on the running loop, and store the scores.
-        A failing scorer is logged; it never reaches the judged run."""
+        A failing scorer is logged and stored as a failed score (`ScoreResult.failed`); it never reaches the
+        judged run."""
         task = asyncio.ensure_future(self._judge(list(scorers), target, dict(details or {})))
         with self._lock:
             self._pending.add(task)
@@ -52,9 +53,12 @@ class Scores:
         outcomes = await asyncio.gather(*(s.run(target, hub=self._hub) for s in scorers), return_exceptions=True)
         results = []
         for scorer, outcome in zip(scorers, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, Exception):
                 logger.warning("Scorer `%s` failed on %s `%s`: %s", scorer.id, target.target_kind, target.target_id,
                                outcome)  # fmt: skip
+                results.append(ScoreResult.failure(scorer.id, target, outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome  # cancellation passes through
             else:
                 results.append(outcome)
         if results:

@@ -36,7 +36,8 @@ class Metrics:
     `<ns>_model_tokens_total{model,type}` (input, output), `<ns>_model_cost_usd_total{model}`,
     `<ns>_errors_total{component,code}`, `<ns>_memory_degraded_total{operation}` (recall, write, reindex: memory
     operations done without their vector store, which failed), `<ns>_circuit_state_changes_total{component,id,state}`
-    (circuit breakers of models and tools opening, half-opening, closing).
+    (circuit breakers of models and tools opening, half-opening, closing), `<ns>_spans_dropped_total{code}` (spans
+    whose write to storage failed).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None, namespace: str = "mastra") -> None:
@@ -71,6 +72,8 @@ class Metrics:
         # Not fed by spans: memory counts these itself when its vector store fails (`memory/_indexing.py`).
         self.memory_degraded = counter("memory_degraded", "Memory recalls, vector writes and re-indexings done "
                                        "without the vector store, which failed.", "operation")  # fmt: skip
+        # Not fed by spans: the span writer counts the spans it could not store (`telemetry/writer.py`).
+        self.spans_dropped = counter("spans_dropped", "Spans dropped because storing them failed.", "code")
         # Not fed by spans: a model or tool reports its circuit breaker's state changes (`mastra_nb/circuit.py`).
         self.circuit_changes = counter("circuit_state_changes", "Circuit breakers of models and tools changing state.",
                                        "component", "id", "state")  # fmt: skip

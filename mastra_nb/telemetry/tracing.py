@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from ..events import WARNING_RAISED
 from ..redaction import Redactor, guard
 
 if TYPE_CHECKING:
@@ -164,8 +165,9 @@ class Telemetry:
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         if self.store and self._hub is not None:
             self._writer = SpanWriter(
-                self._storage, self.redactor, self.batch_size, self.flush_interval, events=self._events
-            )
+                self._storage, self.redactor, self.batch_size, self.flush_interval, events=self._events,
+                dropped=self._spans_dropped,
+            )  # fmt: skip
             provider.add_span_processor(self._writer)
         for processor in self._extra:
             provider.add_span_processor(processor)
@@ -182,6 +184,13 @@ class Telemetry:
     def _events(self) -> Any:
         hub = self._hub
         return hub.events if hub is not None else None
+
+    def _spans_dropped(self, count: int, code: str, warning: str | None) -> None:
+        self.metrics.spans_dropped.labels(code).inc(count)
+        bus = self._events()
+        if warning is not None and bus is not None:
+            bus.emit(WARNING_RAISED, {"component": "telemetry", "operation": "write", "code": code,
+                                      "message": warning})  # fmt: skip
 
     # -- spans ----------------------------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ A span that ends waits in a buffer as it is (the SDK's spans are immutable once 
 rows and written in one `upsert` into the `spans` table when `batch_size` spans have gathered or `flush_interval`
 seconds after the first of them, on mastra_nb's private event loop, so the code that ended the span pays only for
 an append, and never waits for storage. `await writer.flush()` writes at once (reading traces does it first); a
-failed write is logged and its spans are dropped: tracing must never break the traced work. After each stored batch
-the writer emits "spans:written" with the batch's trace ids on the hub's bus, so a trace view follows a running trace;
+failed write's spans are dropped and counted, and a new failure is said once (a log line, `warning:raised`): tracing
+must never break the traced work. After each stored batch the writer emits "spans:written" with the batch's trace
+ids on the hub's bus, so a trace view follows a running trace;
 `scorer_trace_ids` says which of them are scorers' judgements (traces of their own, often written after the work
 they judged), which a view that follows the latest trace skips.
 """
@@ -92,6 +93,8 @@ class SpanWriter(SpanProcessor):
         flush_interval: otherwise write this many seconds after the first waiting row arrived.
         events: returns the bus to announce each stored batch on ("spans:written", `{"trace_ids": [...],
             "scorer_trace_ids": [...]}`), or None to announce nothing.
+        dropped: called with the number of spans dropped by a failed write, the failure's code and, when the
+            failure is new (not a repeat, not a closed store), the warning to raise once.
     """
 
     def __init__(
@@ -101,9 +104,11 @@ class SpanWriter(SpanProcessor):
         batch_size: int = 256,
         flush_interval: float = 0.5,
         events: Callable[[], EventBus | None] | None = None,
+        dropped: Callable[[int, str, str | None], None] | None = None,
     ) -> None:
         self._storage = storage
         self._events = events
+        self._dropped = dropped
         self._redactor = redactor
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -113,6 +118,7 @@ class SpanWriter(SpanProcessor):
         self._full = False  # an immediate write is scheduled: the batch is full
         self._inflight: set[concurrent.futures.Future[None]] = set()
         self.written = 0  # rows written so far (the bench reads it)
+        self.dropped = 0  # spans dropped because their write failed
         self._failing: str | None = None  # the code of the failure reported last, until a write succeeds
         # Traces whose root span is a scorer's, marked when it starts: the spans of a judge model inside it may be
         # written before the root is. The newest `_SCORER_TRACES_KEPT` are kept (a dict keeps insertion order).
@@ -205,9 +211,12 @@ class SpanWriter(SpanProcessor):
             code = getattr(error, "code", type(error).__name__)
             closed = code in ("STORAGE_CLOSED", "HUB_CLOSED")
             repeat, self._failing = code == self._failing, code
-            logger.log(logging.DEBUG if closed or repeat else logging.WARNING,
-                       "Could not store %d spans (%s); they are dropped, the traced work is not affected, and the "
-                       "same failure is not reported again until spans are stored.", len(spans), error)  # fmt: skip
+            self.dropped += len(spans)
+            message = (f"Could not store {len(spans)} spans ({error}); they are dropped, the traced work is not "
+                       "affected, and the same failure is not reported again until spans are stored.")  # fmt: skip
+            logger.log(logging.DEBUG if closed or repeat else logging.WARNING, "%s", message)
+            if self._dropped is not None:
+                self._dropped(len(spans), code, None if closed or repeat else message)
 
     async def flush(self) -> None:
         """Write the waiting spans now, and wait for writes already under way."""
