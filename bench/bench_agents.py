@@ -57,7 +57,7 @@ async def _median_us(work: Callable[[], Awaitable[object]], per: int, repeat: in
 
 
 async def _agent_overhead(runs: int) -> list[tuple[str, float, str]]:
-    litellm = _litellm.load()
+    litellm = _litellm.load_litellm()
     _litellm.use_scripted_provider()  # the floor calls litellm with `mastra/...` itself
     model = ScriptedModel(_script())
     spec = {"type": "function", "function": {"name": "add_numbers", "description": "Add two integers.",
@@ -136,7 +136,7 @@ class _Instant(Model):
 async def _litellm_overhead(url: str, calls: int) -> list[tuple[str, float, str]]:
     import openai
 
-    litellm = _litellm.load()
+    litellm = _litellm.load_litellm()
     messages = [{"role": "user", "content": "hi"}]
     client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
     defaults = {"suppress_debug_info": False}  # litellm's own values of the settings mastra_nb changes

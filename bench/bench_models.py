@@ -1,7 +1,7 @@
 """The first litellm call of a process, and what the notebook's warm-up takes off it (#15 F14).
 
-Each round is a fresh interpreter that imports litellm (`_litellm.load()`, what the warm-up thread did first) and
-then, or not, runs `_litellm.warm()` (what it does next), before asking the local OpenAI-compatible server
+Each round is a fresh interpreter that imports litellm (`load_litellm()`, what the warm-up thread did first) and
+then, or not, runs `_litellm.warm_litellm()` (what it does next), before asking the local OpenAI-compatible server
 (tests/openai_server.py, in a process of its own) for a reply twice, streamed (as `%%ask` does) or not: the first
 call against the second shows what is left of litellm's once-per-process work. `warm()` is timed step by step, which
 is also the breakdown of what the first call paid before it. Medians of the rounds; figures, not assertions.
@@ -38,9 +38,9 @@ def _child(url: str, warm: bool, stream: bool) -> dict[str, float]:
         step(*args)
         times[name] = time.perf_counter() - started
 
-    timed("import", _litellm.load)
-    if warm:  # `_litellm.warm()`, one step at a time
-        litellm = _litellm.load()
+    timed("import", _litellm.load_litellm)
+    if warm:  # `_litellm.warm_litellm()`, one step at a time
+        litellm = _litellm.load_litellm()
         timed("lazy", lambda: [getattr(litellm, name) for name in _litellm._LAZY_NAMES])
         timed("imports", lambda: [importlib.import_module(name) for name in _litellm._FIRST_CALL_IMPORTS])
         timed("models", lambda: [_litellm._build_models(name) for name in _litellm._FIRST_CALL_MODELS])
@@ -95,15 +95,15 @@ def run(rounds: int = ROUNDS) -> list[tuple[str, float, str]]:
 
     every = [row for rows in rounds_of.values() for row in rows]
     warmed = rounds_of[True, True] + rounds_of[True, False]
-    rows: list[tuple[str, float, str]] = [("import litellm (_litellm.load)", ms(every, "import"), "ms")]
+    rows: list[tuple[str, float, str]] = [("import litellm (_litellm.load_litellm)", ms(every, "import"), "ms")]
     for stream, kind in ((True, "streamed call"), (False, "call without streaming")):
         cold, warm = rounds_of[False, stream], rounds_of[True, stream]
         rows += [
             (f"first {kind}, litellm imported only (the warm-up before)", ms(cold, "first"), "ms"),
-            (f"first {kind} after _litellm.warm()", ms(warm, "first"), "ms"),
+            (f"first {kind} after _litellm.warm_litellm()", ms(warm, "first"), "ms"),
             (f"  the second {kind}", ms(cold + warm, "second"), "ms"),
         ]
-    rows.append(("_litellm.warm(), in the warm-up thread:", sum(ms(warmed, key) for key in _WARM_STEPS), "ms"))
+    rows.append(("_litellm.warm_litellm(), in the warm-up thread:", sum(ms(warmed, key) for key in _WARM_STEPS), "ms"))
     rows += [(f"  {label}", ms(warmed, key), "ms") for key, label in _WARM_STEPS.items()]
     return rows
 

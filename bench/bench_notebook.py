@@ -18,7 +18,7 @@ litellm's import as a real provider's model would. Medians of the rounds:
 7. `import litellm` alone, in a fresh interpreter: the floor the warm-up hides.
 8. Once the warm-up has finished (a cell waits for it), the first and the second `%%ask` cell of a model on the
    local OpenAI-compatible server (tests/openai_server.py, in a process of its own); the same with the warm-up
-   importing litellm only, as it did before #15 F14 (`_litellm.warm` switched off); and a `ScriptedModel`'s, for
+   importing litellm only, as it did before #15 F14 (`_litellm.warm_litellm` switched off); and a `ScriptedModel`'s, for
    what the first answer costs whatever the model (the hub's store opening, the first trace).
 
 Figures, not assertions.
@@ -61,7 +61,7 @@ REPORT = (
 
 # After the warm-up: wait for it, then time two `%%ask` cells (each between two cells that read the clock).
 WAIT_FOR_WARM_UP = "from mastra_nb.notebook import extension\nextension.warm_up().join()"
-IMPORT_ONLY = "from mastra_nb.models import _litellm\n_litellm.warm = lambda: None  # the warm-up before #15 F14"
+IMPORT_ONLY = "from mastra_nb import models\nmodels.warm_litellm = lambda: None  # the warm-up before #15 F14"
 SERVED = "from mastra_nb import Model\nmodel = Model('openai/bench', api_base={url!r}, api_key='x', retries=0)"
 AFTER = "__a{n} = time.perf_counter() - __t1"
 REPORT_ASKS = "print(__import__('json').dumps({'first': __a1, 'second': __a2, 'text': _.text}))"

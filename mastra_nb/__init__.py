@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "Event": "mastra_nb.events",
     "RuntimeContext": "mastra_nb.context",
     "RetryPolicy": "mastra_nb.retry",
+    "CircuitBreaker": "mastra_nb.circuit",
     "Tool": "mastra_nb.tools",
     "tool": "mastra_nb.tools",
     "ToolContext": "mastra_nb.tools",
@@ -59,8 +60,8 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Mastra", "MastraConfig", "MastraError", "ErrorKind", "EventBus", "Event", "RuntimeContext", "RetryPolicy",
-    "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "SQLiteStore", "run_sync",
-    "Step", "step", "StepContext", "Workflow", "Run", "RunResult", "Runs", "RunInfo",
+    "CircuitBreaker", "Tool", "tool", "ToolContext", "Storage", "DuckDBStore", "InMemoryStore", "SQLiteStore",
+    "run_sync", "Step", "step", "StepContext", "Workflow", "Run", "RunResult", "Runs", "RunInfo",
     "Agent", "AgentResult", "Model", "ScriptedModel", "ScriptedReply",
     "Memory", "MemoryOptions", "VectorStore", "ChromaVectorStore", "Embedder", "LocalEmbedder", "LiteLLMEmbedder",
     "Document",
@@ -100,6 +101,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 if TYPE_CHECKING:
     from ._async import run_sync
     from .agents import Agent, AgentResult
+    from .circuit import CircuitBreaker
     from .config import MastraConfig
     from .context import RuntimeContext
     from .errors import ErrorKind, MastraError

@@ -36,7 +36,7 @@ from .errors import ErrorKind, MastraError
 from .events import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPENED
 from .redaction import guard
 
-__all__ = ["CircuitBreaker", "CircuitState", "Permit", "report", "shared"]
+__all__ = ["CircuitBreaker", "CircuitState", "Permit", "report", "reset_shared", "shared"]
 
 logger = guard(logging.getLogger("mastra_nb.circuit"))
 
@@ -260,6 +260,16 @@ def shared(key: Hashable, *, hold_back: bool = True) -> CircuitBreaker:
         if found is None:
             found = _SHARED[key] = CircuitBreaker(hold_back=hold_back)
         return found
+
+
+def reset_shared() -> int:
+    """Close every shared breaker of the process (and forget its failures); returns how many there were. For a
+    notebook whose endpoint is fixed and should be tried again at once, and for tests, between cases."""
+    with _SHARED_LOCK:
+        breakers = list(_SHARED.values())
+    for breaker in breakers:
+        breaker.reset()
+    return len(breakers)
 
 
 def report(changed: CircuitState | None, breaker: CircuitBreaker, kind: str, name: str, hub: Any, **extra: Any) -> None:

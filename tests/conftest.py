@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from openai_server import OpenAIServer
 
+from mastra_nb.circuit import reset_shared
 from mastra_nb.models import Model, aclose_clients
 from mastra_nb.retry import RetryPolicy
 
@@ -40,6 +41,14 @@ def _no_default_hub_after_the_test() -> Iterator[None]:
     set_default_hub(None)
 
 
+@pytest.fixture(autouse=True)
+def _breakers_closed_after_the_test() -> Iterator[None]:
+    """Circuit breakers are shared process-wide by model endpoint and tool id (the test server's endpoint is one
+    for the session): a breaker a test opened must not refuse the next test's calls."""
+    yield
+    reset_shared()
+
+
 @pytest.fixture
 def make_model(openai_server: OpenAIServer) -> Callable[..., Model]:
     """`make_model("gpt-test", **options)`: a `Model` reaching the test server, with fast retries."""
@@ -53,7 +62,7 @@ def make_model(openai_server: OpenAIServer) -> Callable[..., Model]:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Warnings litellm itself causes, on every call or on first use of some of its types; not ours to fix, and
-    # `filterwarnings = error` would turn them into failures inside litellm. (`models._litellm.load` silences
+    # `filterwarnings = error` would turn them into failures inside litellm. (`models.load_litellm` silences
     # the same ones for users; pytest resets warning filters around each test, so they are repeated here.)
     config.addinivalue_line("filterwarnings", r"ignore::DeprecationWarning:litellm\..*")
     config.addinivalue_line(

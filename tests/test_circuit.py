@@ -15,12 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai_server import Reply
 
+import mastra_nb
 from mastra_nb import Agent, InMemoryStore, Mastra, MastraError
-from mastra_nb.circuit import CircuitBreaker, CircuitState, shared
+from mastra_nb.circuit import CircuitBreaker, CircuitState, reset_shared, shared
 from mastra_nb.errors import ErrorKind
 from mastra_nb.events import Event
 from mastra_nb.retry import RetryPolicy
-from mastra_nb.tools import Tool
+from mastra_nb.tools import Tool, tool
 
 ASK = [{"role": "user", "content": "hi"}]
 
@@ -242,6 +243,38 @@ async def test_a_tools_own_failures_do_not_open_its_breaker_and_none_turns_it_of
         with pytest.raises(MastraError) as info:
             await unguarded.execute({"n": 1})
         assert info.value.code == "DOWN"
+
+
+async def test_the_tool_decorator_takes_a_breaker_and_reset_shared_closes_the_shared_ones():
+    calls = []
+
+    async def down(n: int) -> int:
+        calls.append(n)
+        raise MastraError(ErrorKind.EXECUTION, "DOWN", "down", retryable=True)
+
+    own = CircuitBreaker(failure_threshold=2, reset_timeout=60)
+    guarded = tool(id=unique("own").replace("-", "_"), circuit_breaker=own)(down)
+    unguarded = tool(id=unique("off").replace("-", "_"), circuit_breaker=None)(down)
+    default = tool(id=unique("shared").replace("-", "_"))(down)
+    assert guarded.circuit_breaker is own and unguarded.circuit_breaker is None
+    assert default.circuit_breaker is shared(("tool", default.id))
+    for each in (guarded, default):
+        for _ in range(6):
+            with pytest.raises(MastraError):
+                await each.execute({"n": 1})
+    assert own.state is CircuitState.OPEN and default.circuit_breaker.state is CircuitState.OPEN
+    assert len(calls) == 2 + 5  # open breakers sent nothing more
+    for _ in range(3):
+        with pytest.raises(MastraError, match="down"):
+            await unguarded.execute({"n": 2})
+    assert calls.count(2) == 3
+
+    assert reset_shared() >= 1  # the shared breaker closes; a breaker of one's own is one's own to reset
+    assert default.circuit_breaker.state is CircuitState.CLOSED and own.state is CircuitState.OPEN
+    with pytest.raises(MastraError, match="down"):
+        await default.execute({"n": 3})
+    assert calls[-1] == 3
+    assert mastra_nb.CircuitBreaker is CircuitBreaker
 
 
 # -- the state machine, against a reference ---------------------------------------------------------------------

@@ -163,7 +163,7 @@ def test_model_names_need_a_provider_prefix():
 
 
 def test_litellm_is_configured_on_first_use():
-    litellm = _litellm.load()
+    litellm = _litellm.load_litellm()
     assert litellm.suppress_debug_info is True
     assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP")  # set before the import (unless the user had set it)
     # the `mastra/...` provider is no longer registered by `load()`: see test_litellm_is_loaded_without_side_effects
@@ -242,8 +242,8 @@ def unbuilt():
 
 server = OpenAIServer().start()
 server.always("ok")
-_litellm.load()
-_litellm.warm()  # what the notebook's warm-up thread does after the import
+_litellm.load_litellm()
+_litellm.warm_litellm()  # what the notebook's warm-up thread does after the import
 model = Model("openai/first-call", api_base=server.url, api_key="x", retries=0)
 modules, models = set(sys.modules), unbuilt()
 
@@ -279,7 +279,7 @@ import litellm
 from mastra_nb.models import Model, ScriptedModel, _litellm
 
 before = list(warnings.filters)
-_litellm.load()
+_litellm.load_litellm()
 added = [f for f in warnings.filters if f not in before]
 registered_by_load = any(item["provider"] == "mastra" for item in litellm.custom_provider_map)
 model = Model("mastra/scripted", mastra_script=ScriptedModel(["through litellm"]), retries=0)

@@ -58,9 +58,9 @@ class TokenLimiter(MemoryProcessor):
         self.model = model
 
     def count(self, message: MemoryMessage) -> int:
-        from ..models import litellm_boundary as _litellm
+        from ..models import count_tokens
 
-        return _litellm.count_tokens(self.model, to_openai([message])) if to_openai([message]) else 0
+        return count_tokens(self.model, to_openai([message])) if to_openai([message]) else 0
 
     def process(self, messages: list[MemoryMessage]) -> list[MemoryMessage]:
         kept: list[MemoryMessage] = []

@@ -5,8 +5,7 @@ script, offline, for demos and tests; `Recorder` records and replays calls throu
 here imports litellm until the first call.
 """
 
-from . import _litellm as litellm_boundary  # count_tokens, embed, load, warm: for memory, vectors, notebook
-from ._litellm import aclose_clients
+from ._litellm import aclose_clients, count_tokens, embed, load_litellm, warm_litellm
 from .model import Model, StructuredOutput
 from .recording import RECORD_MODES, Recorder, RecordMode
 from .scripted import ScriptedModel, ScriptedReply, ScriptItem
@@ -28,5 +27,8 @@ __all__ = [
     "ToolCall",
     "Usage",
     "aclose_clients",
-    "litellm_boundary",
+    "count_tokens",
+    "embed",
+    "load_litellm",
+    "warm_litellm",
 ]

@@ -143,7 +143,7 @@ class Call:
         self.timeout = timeout
         self.recorder = recorder if recorder is not None and recorder.mode != "off" else None
         # The hub the call runs in (the one its span reports to): state changes of breakers are announced there.
-        self.hub = getattr(span.telemetry, "_hub", None)
+        self.hub = span.telemetry.hub
         self.key: str | None = None
         self.request_json: dict[str, Any] = {}
         if self.recorder is not None:

@@ -1,13 +1,13 @@
 """The one module that talks to litellm: loading it, calling it, and translating its errors.
 
-litellm costs ~4 s to import, so `load()` imports it on the first call of a model that needs it, never at package
-import (a `ScriptedModel` answers without it). Before that import it sets `LITELLM_LOCAL_MODEL_COST_MAP=True`
+litellm costs ~4 s to import, so `load_litellm()` imports it on the first call of a model that needs it, never at
+package import (a `ScriptedModel` answers without it). Before that import it sets `LITELLM_LOCAL_MODEL_COST_MAP=True`
 (unless the user set it) so litellm reads its bundled price list instead of fetching one from the internet; after
 it, it silences litellm's help banners. It changes nothing else of the process: the one warning filter it adds
 matches only deprecation warnings raised from litellm's own modules (litellm's import installs its own filters for
 the pydantic notes about its types), and the `mastra/...` custom provider (a `ScriptedModel` served through
 litellm's own API) is registered only by the first call of a `mastra/...` model, or by
-`use_scripted_provider()`. `warm()` then does ahead of time what litellm otherwise does on the first call of a
+`use_scripted_provider()`. `warm_litellm()` then does ahead of time what litellm otherwise does on the first call of a
 process (the notebook's warm-up thread calls both). Every exception litellm raises becomes a `MastraError` in
 `translate`, and nowhere else.
 """
@@ -32,8 +32,8 @@ from ..redaction import guard, refresh_environment, safe_cause
 from .types import ModelResponse, TextDelta, ToolCall, Usage
 
 __all__ = [
-    "SETTINGS", "aclose_clients", "complete", "cost_of", "count_tokens", "embed", "load", "stream",
-    "supports_json_schema", "translate", "use_scripted_provider", "warm",
+    "SETTINGS", "aclose_clients", "complete", "cost_of", "count_tokens", "embed", "load_litellm", "stream",
+    "supports_json_schema", "translate", "use_scripted_provider", "warm_litellm",
 ]  # fmt: skip
 
 logger = guard(logging.getLogger("mastra_nb.models"))
@@ -54,7 +54,7 @@ _provider_registered = False
 _in_use = threading.Event()  # set by the first call that needs litellm: the warm-up leaves it the rest of its work
 
 
-def load() -> Any:
+def load_litellm() -> Any:
     """Import and configure litellm once; returns the module."""
     global _litellm
     if _litellm is not None:
@@ -81,7 +81,7 @@ def use_scripted_provider() -> None:
     global _provider_registered
     if _provider_registered:
         return
-    litellm = load()
+    litellm = load_litellm()
     with _lock:
         from ._scripted_provider import PROVIDER, ScriptedHandler
 
@@ -99,11 +99,11 @@ def _use(model: str = "") -> Any:
     _in_use.set()
     if model.startswith("mastra/") and not _provider_registered:
         use_scripted_provider()
-    return load()
+    return load_litellm()
 
 
-# What litellm (1.110) does once per process, on its first call, and `warm()` does ahead: here the first streamed
-# call to a local server took 0.3-0.5 s after the import, ~40 ms after `warm()`, the next ones ~20 ms
+# What litellm (1.110) does once per process, on its first call, and `warm_litellm()` does ahead: here the first
+# streamed call to a local server took 0.3-0.5 s after the import, ~40 ms after `warm_litellm()`, the next ones ~20 ms
 # (`bench/bench_models.py`). A name litellm renames is skipped; tests/test_models.py then names what the first call
 # still loads.
 _LAZY_NAMES = (  # attributes of the `litellm` module that import their class on first access, as every call does
@@ -125,7 +125,7 @@ _FIRST_CALL_MODELS = (  # modules of the pydantic models litellm and the openai 
 )  # fmt: skip
 
 
-def warm() -> None:
+def warm_litellm() -> None:
     """Do now what litellm otherwise does on the first call of the process: its lazy imports, its pydantic model
     builds, its tokenizer (a streamed call counts tokens), the platform's name; then collect garbage, so that the full
     collection the import has made due (~0.3 s) does not land in the first call. A call that starts meanwhile does
@@ -133,7 +133,7 @@ def warm() -> None:
     global _warmed
     if _warmed:
         return
-    litellm = load()
+    litellm = load_litellm()
     steps: list[tuple[Any, tuple[Any, ...]]] = [
         *((getattr, (litellm, name)) for name in _LAZY_NAMES),
         *((importlib.import_module, (module,)) for module in _FIRST_CALL_IMPORTS),

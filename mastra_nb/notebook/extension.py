@@ -4,7 +4,7 @@ Loading stays well under a second: the magics module imports the hub and IPython
 (DuckDB opens on the first storage use, litellm on the first call of a model that needs it; a `ScriptedModel`
 never does). Because litellm alone takes 3-4 s to import, a daemon thread imports it right after loading
 (`MastraMagics.warm_up`), while the user writes the next cells, then does what litellm would otherwise do on its first
-call (`_litellm.warm`: lazy imports, model builds, its tokenizer, a garbage collection; ~1 s more). The first `%%ask`
+call (`warm_litellm`: lazy imports, model builds, its tokenizer, a garbage collection; ~1 s more). The first `%%ask`
 of a litellm-backed model then waits only for what is left of that work, and once it is done costs about what the
 second does. The thread shares the GIL with the cells: a scripted answer asked at once costs ~0.25 s more while it
 runs (`bench/bench_notebook.py`).
@@ -78,10 +78,10 @@ def warm_up() -> threading.Thread:
 
 
 def _import_litellm() -> None:
-    from ..models import litellm_boundary as _litellm
+    from ..models import load_litellm, warm_litellm
 
     try:
-        _litellm.load()
-        _litellm.warm()
+        load_litellm()
+        warm_litellm()
     except BaseException:  # the first model call will import it again and report the failure itself
         logger.debug("warming litellm up failed", exc_info=True)

@@ -113,6 +113,11 @@ class Telemetry:
         return self
 
     @property
+    def hub(self) -> Mastra | None:
+        """The hub this telemetry is bound to (its spans are stored there, its events told there), or None."""
+        return self._hub
+
+    @property
     def traces(self) -> Traces:
         """The reader of stored traces (`await telemetry.traces.get(trace_id)`); also `hub.traces`."""
         if self._traces is None:

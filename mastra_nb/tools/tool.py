@@ -392,6 +392,7 @@ def tool(
     retries: RetryPolicy | int | None = None,
     cache: bool | int = False,
     requires_approval: bool = False,
+    circuit_breaker: CircuitBreaker | Literal["shared"] | None = "shared",
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -405,6 +406,7 @@ def tool(
     retries: RetryPolicy | int | None = None,
     cache: bool | int = False,
     requires_approval: bool = False,
+    circuit_breaker: CircuitBreaker | Literal["shared"] | None = "shared",
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`; use it bare (`@tool`) or with options (`@tool(timeout=5)`).
 
@@ -431,6 +433,7 @@ def tool(
             retries=retries,
             cache=cache,
             requires_approval=requires_approval,
+            circuit_breaker=circuit_breaker,
         )
 
     return decorate if fn is None else decorate(fn)

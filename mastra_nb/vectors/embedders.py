@@ -165,9 +165,9 @@ class LiteLLMEmbedder(Embedder):
         add_secret(self._kwargs.get("api_key"))  # a provider's error may echo it
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        from ..models import litellm_boundary as _litellm
+        from ..models import embed
 
-        return await _litellm.embed({**self._kwargs, "input": texts}, self.name)
+        return await embed({**self._kwargs, "input": texts}, self.name)
 
 
 _default: LocalEmbedder | None = None
