@@ -7,6 +7,8 @@ from typing import Any
 
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError, shown
+from ..memory import Memory
+from ..models.model import Model
 from ..models.types import Message
 from ._toolset import Toolset
 
@@ -64,6 +66,20 @@ def tool_choice(choice: str | dict[str, Any] | None, toolset: Toolset) -> str | 
         return {"type": "function", "function": {"name": choice}}
     names = ", ".join(toolset.tools) or "no tools"
     raise invalid(f"`tool_choice` is 'auto', 'none', 'required' or a tool's name ({names}), got {choice!r}.")
+
+
+def check_definition(name: Any, instructions: Any, model: Any, memory: Any) -> Model | None:
+    """Check an `Agent`'s name, instructions and memory; its model as a `Model` (a string names one), or None."""
+    if not isinstance(name, str) or not name.strip():
+        raise invalid(f"`name` must be a non-empty str, got {name!r}.")
+    if not isinstance(instructions, str) and not callable(instructions):
+        raise invalid(f"`instructions` must be a str or a function of the runtime context, got {shown(instructions)}.")
+    if memory is not None and not isinstance(memory, Memory):
+        raise invalid(f"`memory=` takes a `Memory`, got {type(memory).__name__}.")
+    made = Model(model) if isinstance(model, str) else model
+    if made is not None and not isinstance(made, Model):
+        raise invalid(f"`model` must be a litellm model string or a `Model`, got {type(model).__name__}.")
+    return made
 
 
 def check_steps(max_steps: Any) -> int | None:

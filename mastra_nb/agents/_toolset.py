@@ -18,9 +18,10 @@ from ..errors import ErrorKind, MastraError, shown
 from ..tools import Tool, ToolContext, sanitize, tool
 
 if TYPE_CHECKING:
+    from ..workflows import Step
     from .agent import Agent
 
-__all__ = ["Toolset", "agent_tool", "collect"]
+__all__ = ["AgentPrompt", "AgentReply", "Toolset", "agent_step", "agent_tool", "collect", "workflow_entry"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,17 @@ def agent_tool(agent: Agent) -> Tool:
 
     description = agent.description or f"Delegate a task to the agent `{agent.name}`; it answers in text."
     return Tool(sanitize(f"agent_{agent.name}"), description, delegate, input_schema=AgentPrompt)
+
+
+def agent_step(agent: Agent) -> Step:
+    """The workflow step that asks `agent` (`agent.as_step()`): `{"prompt"}` in, `{"text"}` out."""
+    from ..workflows import Step, StepContext  # loaded when asked: an agent without workflows never needs them
+
+    async def ask(data: AgentPrompt, ctx: StepContext) -> AgentReply:
+        result = await agent.generate(data.prompt, context=ctx.runtime_context)
+        return AgentReply(text=result.text)
+
+    return Step(sanitize(agent.name), ask, input=AgentPrompt, output=AgentReply, description=agent.description)
 
 
 def _invalid(message: str) -> MastraError:

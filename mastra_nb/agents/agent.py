@@ -14,20 +14,20 @@ from pydantic import BaseModel
 
 from .. import structured
 from ..context import RuntimeContext
-from ..errors import MastraError, shown
+from ..errors import MastraError
 from ..evals.attach import attached_scorers, score_agent_run
 from ..memory import Memory
 from ..models.model import Model
 from ..models.recording import RecordMode, check_mode
 from ..models.types import Message
 from ..telemetry import spans
-from ..tools import Tool, sanitize
+from ..tools import Tool
 from . import _inputs
 from ._approval import Approvals, resume
 from ._loop import drain, run_loop
 from ._options import RunOptions, StepHook, model_of, recorder_of
 from ._prompt import remember, start_run
-from ._toolset import AgentPrompt, AgentReply, Toolset, agent_tool, collect, workflow_entry
+from ._toolset import Toolset, agent_step, agent_tool, collect, workflow_entry
 from .results import AgentEvent, AgentResult, AgentStream, ErrorEvent, FinishEvent, PendingApproval
 
 if TYPE_CHECKING:
@@ -84,25 +84,15 @@ class Agent:
         scorers: Iterable[Any] = (),
         memory: Memory | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise _inputs.invalid(f"`name` must be a non-empty str, got {name!r}.")
-        if not isinstance(instructions, str) and not callable(instructions):
-            raise _inputs.invalid(
-                f"`instructions` must be a str or a function of the runtime context, got {shown(instructions)}."
-            )
+        self.model: Model | None = _inputs.check_definition(name, instructions, model, memory)
         self.name = name
         self.instructions = instructions
-        self.model: Model | None = Model(model) if isinstance(model, str) else model
-        if self.model is not None and not isinstance(self.model, Model):
-            raise _inputs.invalid(f"`model` must be a litellm model string or a `Model`, got {type(model).__name__}.")
         self.max_steps = _inputs.check_steps(max_steps)
         self.tool_choice = tool_choice
         self.description = description
         self.default_options: dict[str, Any] = dict(default_options or {})
         self.record: RecordMode | None = None if record is None else check_mode(record, "`Agent(record=...)`")
         self.scorers = attached_scorers(scorers, f"`Agent({name!r}, scorers=...)`")
-        if memory is not None and not isinstance(memory, Memory):
-            raise _inputs.invalid(f"`memory=` takes a `Memory`, got {type(memory).__name__}.")
         self.memory = memory
         self.agents: tuple[Agent, ...] = tuple(agents)
         for sub in self.agents:
@@ -357,13 +347,7 @@ class Agent:
     def as_step(self) -> Step:
         """A workflow step that asks this agent: input `{"prompt": str}`, output `{"text": str}`, with the run's
         runtime context. `workflow.then(agent)` uses it."""
-        from ..workflows import Step, StepContext
-
-        async def ask(data: AgentPrompt, ctx: StepContext) -> AgentReply:
-            result = await self.generate(data.prompt, context=ctx.runtime_context)
-            return AgentReply(text=result.text)
-
-        return Step(sanitize(self.name), ask, input=AgentPrompt, output=AgentReply, description=self.description)
+        return agent_step(self)
 
     def __repr__(self) -> str:
         model = self.model.name if self.model is not None else "<hub default>"
