@@ -11,7 +11,7 @@ message echoing a key, a user's exception), no secret reaches the stores, logs a
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,38 @@ class MastraError(Exception):
         }
 
     @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MastraError:
+        """The error whose `to_dict()` gave `data` (a stored or received error); `details` and `retryable` may be
+        missing.
+
+        Raises:
+            MastraError: `ERROR_DATA_INVALID` (validation) when `data` has no kind, code or message, or a kind
+                this version does not know.
+        """
+        kinds = ", ".join(repr(kind.value) for kind in ErrorKind)
+        if not isinstance(data, Mapping) or not all(isinstance(data.get(key), str) for key in ("code", "message")):
+            raise MastraError(
+                ErrorKind.VALIDATION, "ERROR_DATA_INVALID",
+                f"`MastraError.from_dict` takes what `MastraError.to_dict()` gives: a mapping with a `kind` ({kinds}), "
+                f"a `code` and a `message`; got {shown(data)}.",
+            )  # fmt: skip
+        if data.get("kind") not in {kind.value for kind in ErrorKind}:
+            raise MastraError(
+                ErrorKind.VALIDATION, "ERROR_DATA_INVALID",
+                f"`MastraError.from_dict` got the unknown kind {shown(data.get('kind'))} (error `{data['code']}`); "
+                f"the kinds are {kinds}.", details={"kind": shown(data.get("kind")), "code": data["code"]},
+            )  # fmt: skip
+        details, retryable = data.get("details"), data.get("retryable")
+        return cls(data["kind"], data["code"], data["message"], details=details, retryable=bool(retryable))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles `args` only (here, the message) and calls the class with them again, which loses the
+        # kind, code, details and retryable, and fails for a class whose arguments differ (`StoreDown`). So an
+        # error is rebuilt from its attributes instead: it crosses a process boundary (a `ProcessPoolExecutor`,
+        # multiprocessing) whole.
+        return _unpickled, (type(self), self.message), self.__dict__
+
+    @classmethod
     def from_validation(
         cls,
         error: ValidationError,
@@ -113,6 +145,11 @@ class MastraError(Exception):
             f"Invalid {subject}: {listed}. {hint}",
             details={"errors": fields},
         )
+
+
+def _unpickled(cls: type[MastraError], message: str) -> MastraError:
+    """An error of `cls` made without its `__init__`, for pickle to set its attributes on."""
+    return cls.__new__(cls, message)
 
 
 def _secret_field(loc: tuple[int | str, ...], hidden: Collection[str]) -> bool:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from .. import structured
+from .. import records, structured
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..limits import check_id
@@ -70,8 +70,8 @@ class Approvals:
         assert state.paused is not None
         options = run.options
         data = {
-            "messages": jsonable(state.messages), "steps": [s.to_dict() for s in state.steps],
-            "usage": state.usage.__dict__, "model": state.model, "paused": state.paused.to_dict(),
+            "messages": jsonable(state.messages), "steps": [records.dump(s) for s in state.steps],
+            "usage": records.dump(state.usage), "model": state.model, "paused": records.dump(state.paused),
             "settings": {
                 "max_steps": options.max_steps, "tool_choice": run.tool_choice,
                 "options": jsonable(dict(options.provider_options)),
@@ -217,9 +217,10 @@ async def resume(
             resource_id=where.get("resource_id"),
             stream=False,
         )
-        paused = PausedStep.from_dict(stored["paused"])
-        steps = [AgentStep.from_dict(s) for s in stored["steps"]]
-        state = RunState(run_id, stored["messages"], steps, Usage.from_dict(stored["usage"]), stored["model"], paused)
+        paused = records.load(PausedStep, stored["paused"])
+        steps = [records.load(AgentStep, s) for s in stored["steps"]]
+        usage = records.load(Usage, stored["usage"])
+        state = RunState(run_id, stored["messages"], steps, usage, stored["model"], paused)
         run = _prompt.make_run(options, state, await _prompt.resumed_turn(agent, options), settings.get("memory"))
         if stored["status"] == "awaiting_approval":  # other calls of the run still wait
             waiting = [PendingApproval(run_id, c.id, c.name, arguments_of(c)) for c in paused.response.tool_calls

@@ -48,23 +48,14 @@ logger = guard(logging.getLogger("mastra_nb.agents"))
 
 @dataclass
 class PausedStep:
-    """A step whose tool calls wait for decisions: the model's answer, the results so far, the decisions."""
+    """A step whose tool calls wait for decisions: the model's answer, the results so far, the decisions.
+
+    It is stored (`records.dump`) while the run waits, and loaded (`records.load`) when the run goes on.
+    """
 
     response: ModelResponse
     results: dict[str, ToolResult]  # by call id: the calls that needed no approval, already run
     decisions: dict[str, dict[str, Any] | None]  # by call id: None until approved or declined
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"response": self.response.to_dict(), "results": {k: r.to_dict() for k, r in self.results.items()},
-                "decisions": self.decisions}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PausedStep:
-        return cls(
-            ModelResponse.from_dict(data["response"]),
-            {k: ToolResult.from_dict(r) for k, r in data["results"].items()},
-            dict(data["decisions"]),
-        )
 
 
 @dataclass

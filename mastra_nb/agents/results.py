@@ -1,18 +1,20 @@
 """What an agent run produces: tool results, steps, the final result, and the events of a stream.
 
-Records are frozen dataclasses. Steps and tool results turn into JSON (`to_dict`) and back (`from_dict`), which
-is how a run paused for approval is kept in storage; events carry a `kind` literal so a consumer can switch on it.
+Records are frozen dataclasses. Steps and tool results are stored as JSON through `records` (`records.dump`,
+`records.load`), which is how a run paused for approval is kept; events carry a `kind` literal so a consumer can
+switch on it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic_core import to_jsonable_python
 
+from .. import records
 from ..errors import MastraError
 from ..models.types import ToolCall, Usage
 
@@ -59,6 +61,8 @@ class ToolResult:
     result: Any = None
     error: dict[str, Any] | None = None
 
+    __get_pydantic_core_schema__ = records.defaults(arguments=None)
+
     @property
     def is_error(self) -> bool:
         return self.error is not None
@@ -70,14 +74,6 @@ class ToolResult:
         if isinstance(self.result, str):
             return self.result
         return json.dumps(jsonable(self.result), ensure_ascii=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"call_id": self.call_id, "tool": self.tool, "arguments": jsonable(self.arguments),
-                "result": jsonable(self.result), "error": self.error}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ToolResult:
-        return cls(data["call_id"], data["tool"], data.get("arguments"), data.get("result"), data.get("error"))
 
 
 @dataclass(frozen=True)
@@ -108,23 +104,9 @@ class AgentStep:
     model: str
     kind: Literal["model", "repair"] = "model"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number, "text": self.text, "finish_reason": self.finish_reason, "model": self.model,
-            "kind": self.kind, "usage": self.usage.__dict__,
-            "tool_calls": [c.__dict__ for c in self.tool_calls],
-            "tool_results": [r.to_dict() for r in self.tool_results],
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgentStep:
-        return cls(
-            int(data["number"]), str(data.get("text") or ""),
-            tuple(ToolCall.from_dict(c) for c in data.get("tool_calls") or ()),
-            tuple(ToolResult.from_dict(r) for r in data.get("tool_results") or ()),
-            str(data.get("finish_reason") or ""), Usage.from_dict(data.get("usage")), str(data.get("model") or ""),
-            data.get("kind", "model"),
-        )  # fmt: skip
+    __get_pydantic_core_schema__ = records.defaults(
+        text="", tool_calls=(), tool_results=(), finish_reason="", usage=Usage(), model="", kind="model"
+    )
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from .. import records
 from ..errors import ErrorKind, MastraError
 from ..redaction import hide_known
 from .types import ModelRequest, ModelResponse
@@ -92,10 +93,8 @@ class Recorder:
             return None
         stored = rows[0]["response"] or {}
         deltas = stored.get("deltas")
-        return Recording(
-            ModelResponse.from_dict(stored.get("response") or {}, replayed=True),
-            tuple(deltas) if deltas is not None else None,
-        )
+        response = records.load(ModelResponse, stored.get("response"))
+        return Recording(replace(response, replayed=True), tuple(deltas) if deltas is not None else None)
 
     async def save(
         self, key: str, request_json: dict[str, Any], response: ModelResponse, deltas: list[str] | None
@@ -105,7 +104,7 @@ class Recorder:
             "model": request_json["model"],
             # known secrets masked: the key above was computed from the request as sent, so replay still matches
             "request": hide_known(request_json),
-            "response": hide_known({"response": response.to_dict(), "deltas": deltas}),
+            "response": hide_known({"response": records.dump(response), "deltas": deltas}),
             "created_at": datetime.now(timezone.utc),
         }
         await self.storage.upsert(_TABLE, [row])

@@ -1,7 +1,8 @@
 """The records a model call produces, independent of litellm: a response, its tool calls, usage and deltas.
 
-They are frozen dataclasses that turn into plain JSON (`to_dict`) and back (`from_dict`), which is how
-record/replay stores a response and how a paused agent run keeps its steps.
+They are frozen dataclasses, stored as JSON through `records` (`records.dump`, `records.load`): that is how
+record/replay keeps a response and how a paused agent run keeps its steps. Each says, with `records.defaults`, how
+records of earlier versions load.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from .. import records
 
 __all__ = ["Message", "ModelRequest", "ModelResponse", "TextDelta", "ToolCall", "Usage"]
 
@@ -30,16 +35,14 @@ class ToolCall:
     name: str
     arguments: str
 
+    __get_pydantic_core_schema__ = records.defaults(arguments="")
+
     def parsed_arguments(self) -> Any:
         """The arguments decoded from JSON (an empty text is `{}`); raises `ValueError` on invalid JSON."""
         return json.loads(self.arguments) if self.arguments.strip() else {}
 
     def to_message(self) -> dict[str, Any]:
         return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
-        return cls(str(data["id"]), str(data["name"]), str(data.get("arguments") or ""))
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class Usage:
     total_tokens: int = 0
     cost: float | None = None
 
+    __get_pydantic_core_schema__ = records.defaults(
+        prompt_tokens=0,
+        completion_tokens=0,
+        total_tokens=lambda d: int(d["prompt_tokens"]) + int(d["completion_tokens"]),
+    )
+
     def __add__(self, other: Usage) -> Usage:
         costs = [c for c in (self.cost, other.cost) if c is not None]
         return Usage(
@@ -59,13 +68,6 @@ class Usage:
             self.total_tokens + other.total_tokens,
             sum(costs) if costs else None,
         )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
-        data = data or {}
-        prompt, completion = int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0)
-        cost = data.get("cost")
-        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), cost)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,11 @@ class ModelResponse:
     finish_reason: str = "stop"
     usage: Usage = field(default_factory=Usage)
     model: str = ""
-    replayed: bool = False
+    replayed: Annotated[bool, Field(exclude=True)] = False  # set by replay, never stored
+
+    __get_pydantic_core_schema__ = records.defaults(
+        text="", tool_calls=(), finish_reason="stop", usage=Usage(), model=""
+    )
 
     def message(self) -> Message:
         """The assistant message to append to the conversation."""
@@ -95,31 +101,6 @@ class ModelResponse:
         if self.tool_calls:
             message["tool_calls"] = [call.to_message() for call in self.tool_calls]
         return message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
-            "finish_reason": self.finish_reason,
-            "usage": {
-                "prompt_tokens": self.usage.prompt_tokens,
-                "completion_tokens": self.usage.completion_tokens,
-                "total_tokens": self.usage.total_tokens,
-                "cost": self.usage.cost,
-            },
-            "model": self.model,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, replayed: bool = False) -> ModelResponse:
-        return cls(
-            text=str(data.get("text") or ""),
-            tool_calls=tuple(ToolCall.from_dict(c) for c in data.get("tool_calls") or ()),
-            finish_reason=str(data.get("finish_reason") or "stop"),
-            usage=Usage.from_dict(data.get("usage")),
-            model=str(data.get("model") or ""),
-            replayed=replayed,
-        )
 
 
 @dataclass(frozen=True)
