@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from mastra_nb import DuckDBStore, InMemoryStore, Mastra, MastraConfig, SQLiteStore, Step, Workflow
+from mastra_nb.telemetry import Telemetry
 from mastra_nb.workflows import StepContext
 
 STEPS = 200
@@ -55,7 +56,7 @@ async def _per_step_us(workflow: Workflow, hub: Mastra, runs: int = 20) -> float
     return sorted(timings)[len(timings) // 2] / STEPS * 1e6
 
 
-def _hub(path: Path | None, tracing: bool = False) -> Mastra:
+def _hub(path: Path | None, tracing: bool | Telemetry = False) -> Mastra:
     # The engine's own cost is measured with tracing off, as the peers were; one row adds it back.
     # A path ending in `.db` is a SQLite file, as `SQLiteStore` names its own; anything else is DuckDB's.
     if path is None:
@@ -188,9 +189,9 @@ def _round_trip_fresh_process_ms(folder: Path) -> float:
     return float(out.stdout.split()[0])
 
 
-async def _foreach_ms(rounds: int = 20) -> float:
+async def _foreach_ms(rounds: int = 20, tracing: bool | Telemetry = False) -> float:
     workflow = Workflow("fanout", input=list[Count]).foreach(Step("inc", _increment, input=Count, output=Count))
-    hub = _hub(None)
+    hub = _hub(None, tracing)
     hub.add_workflow(workflow.commit())
     items = [{"n": i} for i in range(ITEMS)]
     timings = []
@@ -275,6 +276,9 @@ async def _measure() -> list[tuple[str, float, str]]:
         trip_process = _round_trip_fresh_process_ms(folder)
         floor = await _duckdb_floor_ms(folder)
         fanout = await _foreach_ms()
+        fanout_traced = await _foreach_ms(tracing=True)
+        fanout_blocks = await _foreach_ms(tracing=Telemetry(step_spans="blocks"))
+        sqlite_strict_traced = await _per_step_us(_linear("strict"), _hub(folder / "traced.db", tracing=True), runs=3)
         at_10, at_1000 = await _bytes_per_step(folder)
         concurrent = {d: await _concurrent_runs(folder, d) for d in ("batched", "strict")}
     rows = [
@@ -285,11 +289,14 @@ async def _measure() -> list[tuple[str, float, str]]:
         (f"linear {STEPS} steps, DuckDB, strict journal", strict, "µs/step"),
         (f"linear {STEPS} steps, SQLite, batched journal", sqlite_batched, "µs/step"),
         (f"linear {STEPS} steps, SQLite, strict journal", sqlite_strict, "µs/step"),
+        (f"linear {STEPS} steps, SQLite, strict journal, tracing on", sqlite_strict_traced, "µs/step"),
         ("suspend -> resume round trip, fresh objects, DuckDB", trip, "ms"),
         ("suspend -> resume round trip, fresh objects, SQLite", sqlite_trip, "ms"),
         ("suspend -> resume round trip, fresh process, DuckDB", trip_process, "ms"),
         ("  its DuckDB statements alone, plain DuckDB, no mastra_nb", floor, "ms"),
         (f"foreach over {ITEMS:,} trivial items", fanout, "ms"),
+        (f"foreach over {ITEMS:,} trivial items, tracing on (a span per item)", fanout_traced, "ms"),
+        (f"foreach over {ITEMS:,} trivial items, tracing on, step_spans='blocks'", fanout_blocks, "ms"),
         ("bytes stored for loop step 10", at_10, "bytes"),
         (f"bytes stored for loop step {ITEMS:,}", at_1000, "bytes"),
     ]

@@ -74,7 +74,7 @@ def score_step(execution: Any, step: Any, data: Any, output: Any, span: Any) -> 
     hub = execution.run.workflow.mastra
     target = ScorerRun(
         input=data, output=output, target_kind="step", target_id=step.id, run_id=execution.run.run_id,
-        trace_id=span.trace_id, span_id=span.span_id,
+        trace_id=span.trace_id if span is not None else None, span_id=span.span_id if span is not None else None,
     )  # fmt: skip
     hub.scores.schedule(chosen, target)
 

@@ -48,9 +48,11 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+    _subjects: dict[str, str] = field(init=False, repr=False, compare=False)  # how an error names each column
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+        object.__setattr__(self, "_subjects", {c.name: f"`{self.name}.{c.name}`" for c in self.columns})
         missing = [name for name in self.primary_key if name not in self._by_name]
         if not self.primary_key or missing:
             raise ValueError(f"Table {self.name!r}: primary key {self.primary_key} names unknown columns.")
@@ -166,6 +168,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
+# Built once: `json.dumps` with options builds an encoder per call. No circular check: `_unfaithful` has already
+# refused anything nested deeper than MAX_DEPTH, which a cycle would be.
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False, check_circular=False)
+
+
 def dump_json(value: Any, subject: str) -> str:
     """JSON text of `value` (pydantic models dumped in JSON mode); `subject` names it in the error.
 
@@ -183,7 +190,7 @@ def dump_json(value: Any, subject: str) -> str:
                 field=f"{subject} {field_path(path)}",
                 subject=subject,
             )
-        return check_text(json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False), subject)
+        return check_text(_ENCODER.encode(value), subject)
     except (TypeError, ValueError, RecursionError) as error:
         raise _invalid(
             "STORAGE_VALUE_INVALID",
@@ -247,6 +254,8 @@ def encode(column: Column, value: Any, subject: str) -> Any:
     if value is None:
         return None
     kind = column.type
+    if kind == "text" and type(value) is str and value.isascii():  # the common case, first
+        return value
     if isinstance(value, Enum) and kind == "text":
         value = value.value
     if kind == "json":
@@ -268,6 +277,8 @@ def encode(column: Column, value: Any, subject: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, datetime):
+            if value.tzinfo is timezone.utc:
+                return value
             aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
             return aware.astimezone(timezone.utc)
     expected = {
@@ -310,10 +321,16 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
             f"Rows for `{table.name}` must be mappings of column to value, got {type(row).__name__}.",
             field="rows[]",
         )
-    encoded = {c.name: None for c in table.columns}
+    encoded = dict.fromkeys(table._by_name)
+    columns, subjects = table._by_name, table._subjects
     for name, value in row.items():
-        column = table.column(name)
-        encoded[name] = encode(column, value, f"`{table.name}.{name}`")
+        column = columns.get(name) if type(name) is str else None
+        if column is None:
+            column = table.column(name)  # raises, naming the table's columns
+        if value is None or (type(value) is str and column.type == "text" and value.isascii()):
+            encoded[name] = value  # most cells: what `encode` would return, without the call
+        else:
+            encoded[name] = encode(column, value, subjects[name])
     missing = [name for name in table.primary_key if encoded[name] is None]
     if missing:
         raise _invalid(

@@ -28,8 +28,8 @@ from .tracing import SpanScope, active_telemetry, current_span
 
 __all__ = [
     "agent_result", "agent_run", "current_trace_id", "event", "judge_result", "judge_run", "model_call",
-    "model_response", "step_result", "tool_call", "tool_call_id", "tool_result", "workflow_block", "workflow_result",
-    "workflow_run", "workflow_step",
+    "model_response", "step_input", "step_result", "tool_call", "tool_call_id", "tool_result", "workflow_block",
+    "workflow_result", "workflow_run", "workflow_step",
 ]  # fmt: skip
 
 _REQUEST_OPTIONS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty")
@@ -192,7 +192,7 @@ def workflow_result(span: SpanScope, run: Any) -> None:
         span.set("mastra.workflow.suspended", list(run.suspended))
 
 
-def workflow_step(execution: Any, unit: Any, path: str, data: Any) -> SpanScope:
+def workflow_step(execution: Any, unit: Any, path: str) -> SpanScope:
     """The span of a step (or nested workflow) at `path`. A step the journal says is done is replayed without
     running, and one still suspended is passed over: neither gets a span."""
     telemetry = active_telemetry(execution.run.workflow.mastra)
@@ -202,29 +202,51 @@ def workflow_step(execution: Any, unit: Any, path: str, data: Any) -> SpanScope:
     resuming = execution.resume is not None and execution.resume[0] == path
     if record is not None and (record.status == "success" or (record.status == "suspended" and not resuming)):
         return telemetry.silent()
-    span = telemetry.span("step", f"step {unit.id}", {
-        "mastra.workflow.id": execution.run.workflow.id, "mastra.run.id": execution.run.run_id,
-        "mastra.step.id": unit.id, "mastra.step.path": path, "mastra.step.resumed": resuming or None,
-        "mastra.step.nested_workflow": not hasattr(unit, "call") or None,  # a Step has `call`, a Workflow not
-    })  # fmt: skip
-    span.input(data)
-    return span
+    plain = {**_run_attributes(execution, telemetry), "mastra.step.id": unit.id, "mastra.step.path": path}
+    if resuming:
+        plain["mastra.step.resumed"] = True
+    if not hasattr(unit, "call"):  # a Step has `call`, a nested Workflow not
+        plain["mastra.step.nested_workflow"] = True
+    return telemetry.span("step", f"step {unit.id}", plain=plain)
 
 
-def step_result(span: SpanScope, execution: Any, path: str, output: Any) -> None:
+def _run_attributes(execution: Any, telemetry: Any) -> dict[str, Any]:
+    """The attributes every step and block span of a run pass carries, redacted once for the pass."""
+    found: dict[str, Any] | None = execution.span_attributes
+    if found is None:
+        run = execution.run
+        found = execution.span_attributes = {
+            "mastra.workflow.id": run.workflow.id, "mastra.run.id": telemetry.redactor.text(run.run_id),
+        }  # fmt: skip
+    return found
+
+
+def step_input(span: SpanScope, execution: Any, unit: Any, path: str, data: Any) -> None:
+    """What the step was given: its input as the journal keeps it, once validated, else `data` as it came. The
+    journal's form of a value with a schema is JSON made for it alone, so it is encoded when the span is written."""
     record = execution.journal.records.get(path)
-    if record is not None:
-        span.set("mastra.step.attempts", record.attempt or None)
-    span.output(output)
+    if record is not None and record.input is not None:
+        span.input(record.input, fresh=unit.input.typed)
+    else:
+        span.input(data)
+
+
+def step_result(span: SpanScope, execution: Any, unit: Any, path: str, output: Any) -> None:
+    """What the step produced (as the journal keeps it, like its input), and how many attempts it took."""
+    record = execution.journal.records.get(path)
+    if record is None:
+        span.output(output)
+        return
+    if record.attempt:
+        span.set("mastra.step.attempts", record.attempt)
+    span.output(record.output, fresh=unit.output.typed)
 
 
 def workflow_block(execution: Any, kind: str, path: str, attributes: Mapping[str, Any] | None = None) -> SpanScope:
     """The span of a parallel block, a branch, a loop, a foreach or a sleep at `path`; a block the journal shows
     done (every record inside it a success) is replayed, and gets no span."""
     telemetry = active_telemetry(execution.run.workflow.mastra)
-    if not telemetry.enabled or execution.replayed(path):
+    if not telemetry.enabled or telemetry.step_spans == "off" or execution.replayed(path):
         return telemetry.silent()
-    return telemetry.span(kind, f"{kind} {path}", {
-        "mastra.workflow.id": execution.run.workflow.id, "mastra.run.id": execution.run.run_id,
-        "mastra.step.path": path, **(attributes or {}),
-    })  # fmt: skip
+    plain = {**_run_attributes(execution, telemetry), "mastra.step.path": path, **(attributes or {})}
+    return telemetry.span(kind, f"{kind} {path}", plain=plain)

@@ -24,18 +24,18 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import StatusCode
-
 from .._async import background_loop  # imported first: its exit hook must run after this module's
 from ..events import SPANS_WRITTEN
 from ..redaction import Redactor, guard
+from .tracing import SpanScope
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
     from ..events import EventBus
     from ..storage.base import Storage
 
-__all__ = ["SpanWriter", "span_row"]
+__all__ = ["SpanWriter", "sdk_processor", "span_row"]
 
 logger = guard(logging.getLogger("mastra_nb.telemetry"))
 _SCORER_TRACES_KEPT = 4096
@@ -45,8 +45,10 @@ def _time(ns: int | None) -> datetime | None:
     return None if ns is None else datetime.fromtimestamp(ns / 1e9, timezone.utc)
 
 
-def span_row(span: ReadableSpan, redactor: Redactor) -> dict[str, Any]:
+def span_row(span: ReadableSpan | SpanScope, redactor: Redactor) -> dict[str, Any]:
     """The `spans` row of a finished span. Spans mastra_nb made are redacted already; others are redacted here."""
+    if isinstance(span, SpanScope):
+        return _own_row(span)
     context = span.get_span_context()
     assert context is not None
     attributes = dict(span.attributes or {})
@@ -68,7 +70,7 @@ def span_row(span: ReadableSpan, redactor: Redactor) -> dict[str, Any]:
         "parent_span_id": f"{span.parent.span_id:016x}" if span.parent is not None else None,
         "name": span.name,
         "kind": attributes.get("mastra.kind") or span.kind.name.lower(),
-        "status": "error" if span.status.status_code is StatusCode.ERROR else "ok",
+        "status": "error" if span.status.status_code.name == "ERROR" else "ok",
         "start_time": _time(span.start_time),
         "end_time": _time(span.end_time),
         "attributes": attributes,
@@ -78,11 +80,38 @@ def span_row(span: ReadableSpan, redactor: Redactor) -> dict[str, Any]:
     }
 
 
+def _own_row(span: SpanScope) -> dict[str, Any]:
+    """The row of one of mastra_nb's own spans: the same columns and attributes the SDK's span would give."""
+    attributes = span.finished_attributes()  # its deferred input and output encoded here, in the writer's batch
+    if span.links:
+        attributes["mastra.links"] = [{"trace_id": t, "span_id": s} for t, s in span.links]
+    start, end = span.times_ns
+    return {
+        "span_id": span.span_id,
+        "trace_id": span.trace_id,
+        "parent_span_id": span.parent_span_id,
+        "name": span.name,
+        "kind": span.kind,
+        "status": "error" if span.failed else "ok",
+        "start_time": _time(start),
+        "end_time": _time(end),
+        "attributes": attributes,
+        "events": [{"name": name, "time": _iso(at), "attributes": values} for name, at, values in span.events]
+        or None,  # most spans have none: nothing to encode
+        "run_id": _text(attributes.get("mastra.run.id")),
+        "thread_id": _text(attributes.get("mastra.thread.id")),
+    }
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat()
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class SpanWriter(SpanProcessor):
+class SpanWriter:
     """Writes finished spans to `storage()` in batches (see the module docstring).
 
     Args:
@@ -113,7 +142,7 @@ class SpanWriter(SpanProcessor):
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self._lock = threading.Lock()
-        self._spans: list[ReadableSpan] = []
+        self._spans: list[ReadableSpan | SpanScope] = []
         self._armed = False  # a timed write is scheduled for the waiting rows
         self._full = False  # an immediate write is scheduled: the batch is full
         self._inflight: set[concurrent.futures.Future[None]] = set()
@@ -125,16 +154,24 @@ class SpanWriter(SpanProcessor):
         self._scorer_traces: dict[str, None] = {}
         _LIVE.add(self)
 
-    # -- SpanProcessor --------------------------------------------------------------------------------------
+    # -- spans ------------------------------------------------------------------------------------------------
 
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
+    # -- mastra_nb's own spans ------------------------------------------------------------------------------
+
+    def scorer_trace(self, trace_id: str) -> None:
+        """Mark a trace whose root span is a scorer's, when that span starts."""
+        with self._lock:
+            self._scorer_traces[trace_id] = None
+            if len(self._scorer_traces) > _SCORER_TRACES_KEPT:
+                del self._scorer_traces[next(iter(self._scorer_traces))]
+
+    def sdk_started(self, span: Any) -> None:
+        """Mark the trace of an SDK span that starts as a scorer's, when it is the root of one."""
         if span.parent is None and (span.attributes or {}).get("mastra.kind") == "scorer":
-            with self._lock:
-                self._scorer_traces[f"{span.get_span_context().trace_id:032x}"] = None
-                if len(self._scorer_traces) > _SCORER_TRACES_KEPT:
-                    del self._scorer_traces[next(iter(self._scorer_traces))]
+            self.scorer_trace(f"{span.get_span_context().trace_id:032x}")
 
-    def on_end(self, span: ReadableSpan) -> None:
+    def add(self, span: ReadableSpan | SpanScope) -> None:
+        """Take a finished span (the SDK's, or one of ours as it is) to write in a coming batch."""
         delay = None
         with self._lock:
             self._spans.append(span)
@@ -188,7 +225,7 @@ class SpanWriter(SpanProcessor):
         if spans:
             await self._write(spans)
 
-    async def _write(self, spans: list[ReadableSpan]) -> None:
+    async def _write(self, spans: list[ReadableSpan | SpanScope]) -> None:
         try:
             storage = self._storage()
             if storage is None:
@@ -225,6 +262,27 @@ class SpanWriter(SpanProcessor):
             pending = list(self._inflight)
         for future in pending:
             await asyncio.wrap_future(future)
+
+
+def sdk_processor(writer: SpanWriter) -> SpanProcessor:
+    """`writer` as a span processor of the OpenTelemetry SDK. Made only when spans go through the SDK, so that our
+    own spans never import it (its base class is the SDK's)."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class WriterProcessor(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            writer.sdk_started(span)
+
+        def on_end(self, span: ReadableSpan) -> None:
+            writer.add(span)
+
+        def shutdown(self) -> None:
+            writer.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return writer.force_flush(timeout_millis)
+
+    return WriterProcessor()
 
 
 # Writers with rows that may still wait when the interpreter exits: they are written then, while mastra_nb's loop

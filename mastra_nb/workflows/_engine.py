@@ -22,7 +22,7 @@ from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
 from ..redaction import safe_cause
 from ..retry import retry_async
 from ..telemetry import spans
-from ..telemetry.tracing import active_telemetry
+from ..telemetry.tracing import SpanScope, StepSpans, active_telemetry
 from ._journal import Record, now
 from .graph import BranchNode, ForeachNode, LoopNode, MapNode, Node, ParallelNode, SleepNode, StepNode
 from .signals import BailSignal, Signal, Suspended, SuspendSignal
@@ -60,8 +60,9 @@ class Execution:
         self.overrides = overrides or {}
         self._hub_events = run.workflow.mastra.events
         self._run_events = run._events
-        self._tracing: bool | None = None  # whether steps get spans; decided inside the run's span, once
+        self._step_spans: StepSpans | None = None  # which steps get spans; decided inside the run's span, once
         self._done_blocks: set[str] | None = None  # see `replayed`
+        self.span_attributes: dict[str, Any] | None = None  # what each step's span carries (`telemetry.spans`)
 
     # -- walking ------------------------------------------------------------------------------------------
 
@@ -85,32 +86,36 @@ class Execution:
                 span.set("mastra.branch.taken", [node.branches[i][1].id for i in taken])
                 return await self._together([(i, node.branches[i][1]) for i in taken], data, path, scope)
         if isinstance(node, LoopNode):
-            with spans.workflow_block(self, "loop", path):
-                return await self._loop(node, data, path, scope)
+            with spans.workflow_block(self, "loop", path) as span:
+                return await self._loop(node, data, path, scope, span)
         if isinstance(node, ForeachNode):
-            with spans.workflow_block(self, "foreach", path, {"mastra.foreach.concurrency": node.concurrency}):
-                return await self._foreach(node, data, path, scope)
+            with spans.workflow_block(self, "foreach", path, {"mastra.foreach.concurrency": node.concurrency}) as span:
+                return await self._foreach(node, data, path, scope, span)
         if isinstance(node, MapNode):
             return await self._map(node, data, path, scope)
         with spans.workflow_block(self, "sleep", path):
             return await self._sleep(node, data, path)
 
-    async def _unit(self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any]) -> Any:
-        if self._tracing is None:
-            self._tracing = active_telemetry(self.run.workflow.mastra).enabled
-        if not self._tracing and not getattr(unit, "scorers", None):  # tight loops' common case: no span, no judge
-            if isinstance(unit, Step):
-                output = await self._step(unit, data, path, scope)
-            else:
-                output = await self._nested(unit, data, path)
-            scope[unit.id] = output
-            return output
-        with spans.workflow_step(self, unit, path, data) as span:
-            if isinstance(unit, Step):
-                output = await self._step(unit, data, path, scope)
-            else:
-                output = await self._nested(unit, data, path)
-            spans.step_result(span, self, path, output)
+    async def _unit(
+        self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any], repeated: bool = False
+    ) -> Any:
+        """Run one step or nested workflow; `repeated` for a loop's iteration or a foreach's item, which
+        `Telemetry(step_spans="blocks")` counts on the block's span instead of giving each a span."""
+        if self._step_spans is None:
+            telemetry = active_telemetry(self.run.workflow.mastra)
+            self._step_spans = telemetry.step_spans if telemetry.enabled else "off"
+        if self._step_spans == "off" or (repeated and self._step_spans == "blocks"):
+            span = None  # tight loops' common case: no span
+            output = await (self._step(unit, data, path, scope) if isinstance(unit, Step)
+                            else self._nested(unit, data, path))  # fmt: skip
+        else:
+            with spans.workflow_step(self, unit, path) as span:
+                try:
+                    output = await (self._step(unit, data, path, scope) if isinstance(unit, Step)
+                                    else self._nested(unit, data, path))  # fmt: skip
+                finally:  # a failed step's span shows its input too
+                    spans.step_input(span, self, unit, path, data)
+                spans.step_result(span, self, unit, path, output)
         score_step(self, unit, data, output, span)
         scope[unit.id] = output
         return output
@@ -135,15 +140,20 @@ class Execution:
         self.journal.put(Record(path, BRANCH, self.journal.next_seq(), "success", output=taken, ended_at=now()))
         return taken
 
-    async def _loop(self, node: LoopNode, data: Any, path: str, scope: dict[str, Any]) -> Any:
+    async def _loop(self, node: LoopNode, data: Any, path: str, scope: dict[str, Any], span: SpanScope) -> Any:
         iteration = 0
-        while True:
-            data = await self._unit(node.step, data, f"{path}.{iteration}", scope)
-            iteration += 1
-            if bool(await _call(node.condition, data, "condition", path)) == node.until:
-                return data
+        try:
+            while True:
+                data = await self._unit(node.step, data, f"{path}.{iteration}", scope, repeated=True)
+                iteration += 1
+                if bool(await _call(node.condition, data, "condition", path)) == node.until:
+                    return data
+        finally:
+            span.set("mastra.loop.iterations", iteration)
 
-    async def _foreach(self, node: ForeachNode, data: Any, path: str, scope: dict[str, Any]) -> list[Any]:
+    async def _foreach(
+        self, node: ForeachNode, data: Any, path: str, scope: dict[str, Any], span: SpanScope
+    ) -> list[Any]:
         if not isinstance(data, list):
             raise MastraError(
                 ErrorKind.VALIDATION,
@@ -152,12 +162,13 @@ class Execution:
                 f"got {type(data).__name__}.",
                 details={"path": path, "step_id": node.step.id},
             )
+        span.set("mastra.foreach.items", len(data))
         if node.concurrency == 1:
             results: list[Any] = []
             suspended: list[str] = []
             for i, item in enumerate(data):
                 try:
-                    results.append(await self._unit(node.step, item, f"{path}.{i}", dict(scope)))
+                    results.append(await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeated=True))
                 except Suspended as signal:  # the other items still run, as they would concurrently
                     suspended.extend(signal.paths)
             if suspended:
@@ -168,7 +179,7 @@ class Execution:
 
         async def one(i: int, item: Any) -> Any:
             async with gate:
-                return await self._unit(node.step, item, f"{path}.{i}", dict(scope))
+                return await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeated=True)
 
         gathered = await asyncio.gather(*(one(i, item) for i, item in enumerate(data)), return_exceptions=True)
         _raise_first(gathered)

@@ -33,6 +33,12 @@ class Schema:
         self.model = type_ if isinstance(type_, type) and issubclass(type_, BaseModel) else None
         self._adapter: TypeAdapter[Any] | None = None if type_ is None else TypeAdapter(type_)
 
+    @property
+    def typed(self) -> bool:
+        """Whether values have a declared type, so `dump` makes a new JSON value rather than check and return the
+        value itself."""
+        return self._adapter is not None
+
     def validate(self, value: Any, code: str, subject: str) -> Any:
         """The value as the schema's type; a validation `MastraError` naming each bad field otherwise."""
         if self.model is not None and type(value) is self.model:
