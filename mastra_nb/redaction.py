@@ -168,6 +168,7 @@ class Redactor:
         for secret in secrets:
             self.add_secret(secret)
         self._sensitive_fields: dict[type, frozenset[str]] = {}
+        self._keys: dict[str, bool] = {}  # see `_secret_key`
 
     def add_secret(self, value: str | None) -> None:
         """Mask `value` wherever this redactor looks from now on (values shorter than 8 characters are ignored)."""
@@ -185,12 +186,20 @@ class Redactor:
     def value(self, value: Any, _depth: int = 0) -> Any:
         """A copy of a JSON-like value with secret keys and secret text masked; pydantic models are dumped first,
         with their sensitive fields masked. Parts nested deeper than 64 levels are cut (`[TOO DEEP]`)."""
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             return self.text(value)
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or kind is int or kind is float or kind is bool:
             return value
         if _depth >= _MAX_DEPTH:
             return _TOO_DEEP
+        if kind is dict:  # the common case, without the ABC checks below
+            return {k: self._hide(v) if type(k) is str and self._secret_key(k) else self.value(v, _depth + 1)
+                    for k, v in value.items()}  # fmt: skip
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, (bool, int, float)):
+            return value
         if isinstance(value, Mapping):
             return {
                 k: self._hide(v) if isinstance(k, str) and sensitive_key(k, self.fields) else self.value(v, _depth + 1)
@@ -231,6 +240,15 @@ class Redactor:
             return type(value)(self.scrub(v, patterns=patterns, _depth=_depth + 1) for v in value)
         return value
 
+    def _secret_key(self, key: str) -> bool:
+        """`sensitive_key(key, self.fields)`, remembered for the keys seen most (a run's spans repeat theirs)."""
+        found = self._keys.get(key)
+        if found is None:
+            found = sensitive_key(key, self.fields)
+            if len(self._keys) < _KEYS_KEPT:
+                self._keys[key] = found
+        return found
+
     def _hide(self, value: Any) -> Any:
         """The mask of a sensitive field's value; the value itself is remembered, so that text quoting it later
         (an error message, a model's tool-call arguments) is masked too."""
@@ -270,6 +288,7 @@ def _mask(match: re.Match[str]) -> str:
     return f"{kept}{REDACTED}"
 
 
+_KEYS_KEPT = 4096
 _default: list[Redactor] = []  # built on first use: compiling the patterns is no work for `import mastra_nb`
 
 

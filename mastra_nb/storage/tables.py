@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal, get_args
 
+from pydantic_core import to_json
+
 from ..errors import ErrorKind, MastraError, shown
 from ..limits import MAX_DEPTH, field_path
 from .compare import OPERATOR_NAMES, Compare
@@ -180,6 +182,11 @@ def dump_json(value: Any, subject: str) -> str:
     `{"null": 1}` and give back something else), and so are a value nested too deep and text no store can keep
     (see `check_text`).
     """
+    if _plain(value, 0):  # the common case: plain JSON already, which pydantic-core encodes several times faster
+        try:
+            return to_json(value).decode()
+        except ValueError:  # a lone surrogate: said below, as `check_text` says it
+            pass
     try:
         bad = _unfaithful(value, ())
         if bad is not None:
@@ -200,6 +207,34 @@ def dump_json(value: Any, subject: str) -> str:
             subject=subject,
             type=type(value).__name__,
         ) from None
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Whether `value` is made of dicts with str keys, lists, tuples, str, int, bool, None and finite floats only,
+    no deeper than MAX_DEPTH: JSON gives it back as it is, with no conversion to decide."""
+    kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if not (type(item) in _LEAVES or item is None or _plain(item, depth + 1)):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            return False
+        for item in value:
+            if not (type(item) in _LEAVES or item is None or _plain(item, depth + 1)):
+                return False
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    return kind in _LEAVES or value is None
+
+
+_LEAVES = frozenset((str, int, bool))
 
 
 def _unfaithful(value: Any, path: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str] | None:
@@ -327,8 +362,16 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
         column = columns.get(name) if type(name) is str else None
         if column is None:
             column = table.column(name)  # raises, naming the table's columns
-        if value is None or (type(value) is str and column.type == "text" and value.isascii()):
-            encoded[name] = value  # most cells: what `encode` would return, without the call
+        # Most cells are one of these, which `encode` would return as they are: without the call and its checks.
+        kind, of = column.type, type(value)
+        if value is None or (
+            (of is str and kind == "text" and value.isascii())
+            or (of is int and kind == "int" and _INT64[0] <= value <= _INT64[1])
+            or (of is datetime and kind == "timestamp" and value.tzinfo is timezone.utc)
+        ):
+            encoded[name] = value
+        elif kind == "json":
+            encoded[name] = dump_json(value, subjects[name])
         else:
             encoded[name] = encode(column, value, subjects[name])
     missing = [name for name in table.primary_key if encoded[name] is None]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .._async import background_loop  # imported first: its exit hook must run after this module's
 from ..events import SPANS_WRITTEN
 from ..redaction import Redactor, guard
+from ..storage.base import InsertOp
 from .tracing import SpanScope
 
 if TYPE_CHECKING:
@@ -231,7 +232,9 @@ class SpanWriter:
             if storage is None:
                 return
             rows = [span_row(span, self._redactor) for span in spans]
-            await storage.upsert("spans", rows)
+            # Inserted, not upserted: a span is written once (a failed batch writes nothing), and a plain insert
+            # costs DuckDB a third of a replace.
+            await storage.transaction([InsertOp("spans", rows)])
             self.written += len(spans)
             if self._failing is not None:
                 self._failing = None
