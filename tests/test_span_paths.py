@@ -160,41 +160,48 @@ async def test_own_spans_store_the_same_trees_as_the_sdks(scenario):
     assert "sk-live-0123456789abcdef" not in text and "abcdef0123456789" not in text  # redacted both ways
 
 
-async def test_step_spans_blocks_counts_items_and_iterations_on_their_blocks():
-    hub, _ = hub_of(False, step_spans="blocks")
+@pytest.mark.parametrize("mode", ["blocks", "all"])
+async def test_step_spans_blocks_spans_the_first_repeats_and_counts_the_rest_on_the_block(mode):
+    hub, _ = hub_of(False, **({"step_spans": mode} if mode == "all" else {}))  # "blocks" is the default
     flow = hub.add_workflow(
         Workflow("counted", input=Num)
         .then(inc("first"))
-        .dountil(inc("grow"), lambda d: d.n >= 5)
-        .map(lambda data: [Num(n=i) for i in range(data.n)])
-        .foreach(inc("each"), concurrency=2)
+        .dountil(inc("grow"), lambda d: d.n >= 15)
+        .map(lambda data: [Num(n=i) for i in range(data.n + 10)])
+        .foreach(inc("each"), concurrency=4)
     )
     result = await flow.create_run().start({"n": 1})
-    assert result.status == "success"
+    assert result.status == "success" and len(result.output) == 25
     trace = await hub.traces.get(result.trace_id)
     assert [s.name for s in trace.root.children] == ["step first", "loop 1", "foreach 3"]
     first, loop, foreach = trace.root.children
-    assert loop.children == [] and loop.attributes["mastra.loop.iterations"] == 3
-    assert foreach.children == [] and foreach.attributes["mastra.foreach.items"] == 5
+    assert loop.attributes["mastra.loop.iterations"] == 13 and foreach.attributes["mastra.foreach.items"] == 25
+    spanned = 10 if mode == "blocks" else None
+    assert [s.attributes["mastra.step.path"] for s in loop.children] == [f"1.{i}" for i in range(13)][:spanned]
+    assert (
+        sorted(int(s.attributes["mastra.step.path"].split(".")[1]) for s in foreach.children)
+        == list(range(25))[:spanned]
+    )
     assert first.input == {"n": 1} and first.output == {"n": 2}
+    assert foreach.children[0].input == {"n": 0} and foreach.children[0].output == {"n": 1}
 
 
-async def test_step_spans_blocks_says_an_items_failure_on_the_foreach_span():
+async def test_step_spans_blocks_says_an_unspanned_items_failure_on_the_foreach_span():
     def picky(data: Num) -> Num:
-        if data.n == 3:
-            raise ValueError("three is not allowed")
+        if data.n == 13:
+            raise ValueError("thirteen is not allowed")
         return data
 
-    hub, _ = hub_of(False, step_spans="blocks")
+    hub, _ = hub_of(False)
     flow = hub.add_workflow(Workflow("picky", input=Num)
                             .map(lambda data: [Num(n=i) for i in range(data.n)])
                             .foreach(Step("pick", picky, input=Num, output=Num), concurrency=4))  # fmt: skip
-    result = await flow.create_run().start({"n": 6})
+    result = await flow.create_run().start({"n": 20})
     assert result.status == "failed"
     trace = await hub.traces.get(result.trace_id)
     [foreach] = trace.find(kind="foreach")
-    assert foreach.status == "error" and foreach.children == []
-    assert "three is not allowed" in foreach.error["message"] and "1.3" in foreach.error["message"]
+    assert foreach.status == "error" and len(foreach.children) == 10 and all(c.status == "ok" for c in foreach.children)
+    assert "thirteen is not allowed" in foreach.error["message"] and "1.13" in foreach.error["message"]
 
 
 async def test_step_spans_off_keeps_the_workflow_span_only_and_metrics_of_runs():

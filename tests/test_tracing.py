@@ -361,7 +361,8 @@ async def test_tracing_off_records_nothing_and_results_carry_no_trace_id(openai_
 
 
 async def test_spans_are_written_in_batches_and_long_values_are_cut():
-    hub = Mastra(storage=InMemoryStore(), telemetry=Telemetry(batch_size=10, flush_interval=60, max_value_chars=50))
+    hub = Mastra(storage=InMemoryStore(), telemetry=Telemetry(batch_size=10, flush_interval=60, max_value_chars=50,
+                                                               step_spans="all"))  # fmt: skip
     workflow = hub.add_workflow(Workflow("many", input=Num).dountil(inc("step"), lambda d: d.n >= 25))
     result = await workflow.create_run().start({"n": 0})
     assert result.status == "success"

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from .writer import SpanWriter
 
 __all__ = [
-    "SpanScope", "StepSpans", "Telemetry", "active_telemetry", "current_ids", "current_span", "default_telemetry",
+    "REPEATS_SPANNED", "SpanScope", "StepSpans", "Telemetry", "active_telemetry", "current_ids", "current_span",
+    "default_telemetry",
 ]  # fmt: skip
 
 logger = guard(logging.getLogger("mastra_nb.telemetry"))
@@ -63,6 +64,10 @@ _TRUE = ("1", "true", "yes", "on")
 _BUILD_LOCK = threading.Lock()
 
 StepSpans = Literal["all", "blocks", "off"]
+
+# Under `step_spans="blocks"`, how many of a loop's iterations or a foreach's items get a span of their own: enough
+# to see what the block does, while a block of thousands costs about what one of ten does.
+REPEATS_SPANNED = 10
 
 
 class Telemetry:
@@ -81,10 +86,10 @@ class Telemetry:
         batch_size, flush_interval: spans are written when this many have ended or the oldest is this old (s).
         processors: more OpenTelemetry span processors (an exporter of your own, the SDK's in-memory exporter).
         service_name: the `service.name` resource attribute, unless `OTEL_SERVICE_NAME` sets it.
-        step_spans: which workflow steps get spans: "all" (default: every step, loop iteration and foreach item),
-            "blocks" (a loop's iterations and a foreach's items are counted on their block's span instead of
-            having one each; their failures are said there too), or "off" (workflow runs only, no step or block
-            spans).
+        step_spans: which workflow steps get spans: "blocks" (default: every step, and the first 10 iterations of
+            a loop and items of a foreach; the others are counted on their block's span, `mastra.loop.iterations`
+            and `mastra.foreach.items`, and their failures are said there), "all" (every iteration and item too),
+            or "off" (workflow runs only, no step or block spans).
 
     Spans are mastra_nb's own while only the hub's store reads them, and go through the OpenTelemetry SDK (its
     `TracerProvider`, sampler and context) as soon as something else does: a processor, OTLP export, or
@@ -105,7 +110,7 @@ class Telemetry:
         flush_interval: float = 0.5,
         processors: Iterable[SpanProcessor] = (),
         service_name: str = "mastra_nb",
-        step_spans: StepSpans = "all",
+        step_spans: StepSpans = "blocks",
     ) -> None:
         if step_spans not in get_args(StepSpans):
             raise MastraError(

@@ -22,7 +22,7 @@ from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
 from ..redaction import safe_cause
 from ..retry import retry_async
 from ..telemetry import spans
-from ..telemetry.tracing import SpanScope, StepSpans, active_telemetry
+from ..telemetry.tracing import REPEATS_SPANNED, SpanScope, StepSpans, active_telemetry
 from ._journal import Record, now
 from .graph import BranchNode, ForeachNode, LoopNode, MapNode, Node, ParallelNode, SleepNode, StepNode
 from .signals import BailSignal, Signal, Suspended, SuspendSignal
@@ -97,14 +97,16 @@ class Execution:
             return await self._sleep(node, data, path)
 
     async def _unit(
-        self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any], repeated: bool = False
+        self, unit: Step | Workflow, data: Any, path: str, scope: dict[str, Any], repeat: int | None = None
     ) -> Any:
-        """Run one step or nested workflow; `repeated` for a loop's iteration or a foreach's item, which
-        `Telemetry(step_spans="blocks")` counts on the block's span instead of giving each a span."""
+        """Run one step or nested workflow; `repeat` is the index of a loop's iteration or a foreach's item:
+        under `Telemetry(step_spans="blocks")` those after the first `REPEATS_SPANNED` are counted on their
+        block's span instead of having one each."""
         if self._step_spans is None:
             telemetry = active_telemetry(self.run.workflow.mastra)
             self._step_spans = telemetry.step_spans if telemetry.enabled else "off"
-        if self._step_spans == "off" or (repeated and self._step_spans == "blocks"):
+        mode = self._step_spans
+        if mode == "off" or (mode == "blocks" and repeat is not None and repeat >= REPEATS_SPANNED):
             span = None  # tight loops' common case: no span
             output = await (self._step(unit, data, path, scope) if isinstance(unit, Step)
                             else self._nested(unit, data, path))  # fmt: skip
@@ -144,7 +146,7 @@ class Execution:
         iteration = 0
         try:
             while True:
-                data = await self._unit(node.step, data, f"{path}.{iteration}", scope, repeated=True)
+                data = await self._unit(node.step, data, f"{path}.{iteration}", scope, repeat=iteration)
                 iteration += 1
                 if bool(await _call(node.condition, data, "condition", path)) == node.until:
                     return data
@@ -168,7 +170,7 @@ class Execution:
             suspended: list[str] = []
             for i, item in enumerate(data):
                 try:
-                    results.append(await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeated=True))
+                    results.append(await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeat=i))
                 except Suspended as signal:  # the other items still run, as they would concurrently
                     suspended.extend(signal.paths)
             if suspended:
@@ -179,7 +181,7 @@ class Execution:
 
         async def one(i: int, item: Any) -> Any:
             async with gate:
-                return await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeated=True)
+                return await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeat=i)
 
         gathered = await asyncio.gather(*(one(i, item) for i, item in enumerate(data)), return_exceptions=True)
         _raise_first(gathered)
