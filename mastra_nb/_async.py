@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections.abc
 import concurrent.futures
+import contextvars
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator, Iterable
 from typing import Any, TypeVar
 
 from .errors import ErrorKind, MastraError
 
-__all__ = ["background_loop", "run_sync", "submit"]
+__all__ = ["background_loop", "gather_eagerly", "run_sync", "submit"]
 
 T = TypeVar("T")
 
@@ -100,3 +102,65 @@ def _stop() -> None:
 
 
 atexit.register(_stop)
+
+
+async def gather_eagerly(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T | BaseException]:
+    """What `asyncio.gather(*coroutines, return_exceptions=True)` gives, each coroutine started at once instead.
+
+    Each coroutine runs right away, in a copy of the current context, up to its first real wait; only one that
+    waits becomes a task, which goes on in that same context. This is Python 3.12's eager task factory for every
+    supported version, for one gather: a workflow's parallel branches and foreach items mostly finish without
+    waiting, and a task costs more than their work. Exceptions are results, as with `return_exceptions=True`;
+    `KeyboardInterrupt` and `SystemExit` propagate, as they do from a task.
+    """
+    loop = asyncio.get_running_loop()
+    results: list[Any] = []
+    waiting: list[tuple[int, asyncio.Task[Any]]] = []
+    for coroutine in coroutines:
+        context = contextvars.copy_context()
+        try:
+            awaited = context.run(coroutine.send, None)
+        except StopIteration as stop:
+            results.append(stop.value)
+            continue
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            results.append(error)
+            continue
+        # A task made inside `context` copies it, with what the first stretch set (3.10 has no `context=`).
+        task = context.run(loop.create_task, _Started(coroutine, awaited))
+        waiting.append((len(results), task))
+        results.append(None)
+    if waiting:
+        finished = await asyncio.gather(*(task for _, task in waiting), return_exceptions=True)
+        for (index, _), result in zip(waiting, finished, strict=True):
+            results[index] = result
+    return results
+
+
+class _Started(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """A coroutine that already ran up to waiting on `awaited`, for a task to go on with: the task's first step
+    gets `awaited` to wait on, and everything after (what it sends, what it throws, a cancellation even before its
+    first step) goes to the coroutine, as `yield from` would pass it."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], awaited: Any) -> None:
+        self._coroutine = coroutine
+        self._awaited = awaited
+        self._first = True
+
+    def send(self, value: Any) -> Any:
+        if self._first:
+            self._first = False
+            return self._awaited
+        return self._coroutine.send(value)
+
+    def throw(self, *error: Any) -> Any:
+        self._first = False
+        return self._coroutine.throw(*error)
+
+    def close(self) -> None:
+        self._coroutine.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        raise TypeError("a started coroutine is for a task to go on with, not to await")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._async import gather_eagerly
 from ..errors import ErrorKind, MastraError
 from ..evals.attach import score_step
 from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED
@@ -127,9 +128,7 @@ class Execution:
     ) -> dict[str, Any]:
         """Run units concurrently; output keyed by unit id. Every branch finishes before a failure or
         suspension is reported, so a suspended branch never leaves a sibling half-done."""
-        results = await asyncio.gather(
-            *(self._unit(unit, data, f"{path}.{i}", scope) for i, unit in units), return_exceptions=True
-        )
+        results = await gather_eagerly(self._unit(unit, data, f"{path}.{i}", scope) for i, unit in units)
         _raise_first(results)
         return {unit.id: result for (_, unit), result in zip(units, results, strict=True)}
 
@@ -183,7 +182,7 @@ class Execution:
             async with gate:
                 return await self._unit(node.step, item, f"{path}.{i}", dict(scope), repeat=i)
 
-        gathered = await asyncio.gather(*(one(i, item) for i, item in enumerate(data)), return_exceptions=True)
+        gathered = await gather_eagerly(one(i, item) for i, item in enumerate(data))
         _raise_first(gathered)
         scope[node.step.id] = gathered
         return gathered
