@@ -541,7 +541,7 @@ class _SdkSpan(SpanScope):
             parent = trace.set_span_in_context(trace.NonRecordingSpan(_context(active._trace, active._id)))
         else:
             parent = None
-        links = [trace.Link(_context(int(t, 16), int(s, 16))) for t, s in self._links]
+        links = [trace.Link(_context(int(t, 16), int(s, 16), remote=True)) for t, s in self._links]
         # The kind is given at start too: span processors see it in `on_start` (the writer marks scorers' traces).
         self._span = tracer.start_span(self.name, context=parent, links=links, attributes={"mastra.kind": self.kind},
                                        record_exception=False, set_status_on_exception=False)  # fmt: skip
@@ -637,10 +637,11 @@ def _parent_ids() -> tuple[int, int] | None:
     return (context.trace_id, context.span_id) if context.is_valid else None
 
 
-def _context(trace_id: int, span_id: int) -> Any:
+def _context(trace_id: int, span_id: int, remote: bool = False) -> Any:
+    """The SDK's context of a span: one of our own spans (a parent), or a span a link points to (`remote`)."""
     from opentelemetry.trace import SpanContext, TraceFlags
 
-    return SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(1))
+    return SpanContext(trace_id, span_id, is_remote=remote, trace_flags=TraceFlags(1))
 
 
 _DEFAULT: list[Telemetry] = []
