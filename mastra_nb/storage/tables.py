@@ -51,10 +51,12 @@ class Table:
     primary_key: tuple[str, ...]
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
     _subjects: dict[str, str] = field(init=False, repr=False, compare=False)  # how an error names each column
+    _kinds: dict[str, ColumnType] = field(init=False, repr=False, compare=False)  # each column's type, by name
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
         object.__setattr__(self, "_subjects", {c.name: f"`{self.name}.{c.name}`" for c in self.columns})
+        object.__setattr__(self, "_kinds", {c.name: c.type for c in self.columns})
         missing = [name for name in self.primary_key if name not in self._by_name]
         if not self.primary_key or missing:
             raise ValueError(f"Table {self.name!r}: primary key {self.primary_key} names unknown columns.")
@@ -348,6 +350,10 @@ def decode_row(table: Table, raw: Mapping[str, Any]) -> dict[str, Any]:
     return {c.name: decode(c, raw.get(c.name)) for c in table.columns}
 
 
+_INT64_MIN, _INT64_MAX = _INT64
+_UTC = timezone.utc
+
+
 def normalize_row(table: Table, row: Any) -> dict[str, Any]:
     """Validate and encode one row for upsert: known columns only, primary key present."""
     if not isinstance(row, Mapping):
@@ -357,23 +363,23 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
             field="rows[]",
         )
     encoded = dict.fromkeys(table._by_name)
-    columns, subjects = table._by_name, table._subjects
+    kinds, subjects = table._kinds, table._subjects
     for name, value in row.items():
-        column = columns.get(name) if type(name) is str else None
-        if column is None:
-            column = table.column(name)  # raises, naming the table's columns
+        kind = kinds.get(name) if type(name) is str else None
+        if kind is None:
+            table.column(name)  # raises, naming the table's columns
         # Most cells are one of these, which `encode` would return as they are: without the call and its checks.
-        kind, of = column.type, type(value)
+        of = type(value)
         if value is None or (
             (of is str and kind == "text" and value.isascii())
-            or (of is int and kind == "int" and _INT64[0] <= value <= _INT64[1])
-            or (of is datetime and kind == "timestamp" and value.tzinfo is timezone.utc)
+            or (of is int and kind == "int" and _INT64_MIN <= value <= _INT64_MAX)
+            or (of is datetime and kind == "timestamp" and value.tzinfo is _UTC)
         ):
             encoded[name] = value
         elif kind == "json":
             encoded[name] = dump_json(value, subjects[name])
         else:
-            encoded[name] = encode(column, value, subjects[name])
+            encoded[name] = encode(table._by_name[name], value, subjects[name])
     missing = [name for name in table.primary_key if encoded[name] is None]
     if missing:
         raise _invalid(

@@ -260,4 +260,6 @@ async def settled(work: Awaitable[T]) -> tuple[asyncio.Future[T], bool]:
 
 
 def _row(record: Record) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in _COLUMNS}
+    # Only the cells a record has: an inserted row's missing columns are None, and a step's row leaves most of
+    # them empty (no suspension, resume, error or state), which the store then has no need to look at.
+    return {name: value for name in _COLUMNS if (value := getattr(record, name)) is not None}
