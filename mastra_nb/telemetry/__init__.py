@@ -1,7 +1,8 @@
-"""Observability: traces on OpenTelemetry (stored in the hub's storage, exported over OTLP when asked), redaction,
-structured logging and Prometheus metrics.
+"""Observability: traces (stored in the hub's storage; through OpenTelemetry's SDK, and exported over OTLP, when
+asked), redaction, structured logging and Prometheus metrics.
 
-Importing this package imports neither opentelemetry nor prometheus-client: they load with the first span.
+Importing this package imports neither opentelemetry nor prometheus-client: prometheus-client loads with the first
+span, opentelemetry's SDK only when something outside the hub reads spans (see `tracing`).
 """
 
 from __future__ import annotations
