@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
+from test_tracing import Num, gate, inc
 
-from mastra_nb import Agent, InMemoryStore, Mastra, MastraConfig, MastraError, Step, StepContext, Workflow, tool
+from mastra_nb import Agent, InMemoryStore, Mastra, MastraConfig, MastraError, Step, Workflow, tool
 from mastra_nb.models import ScriptedModel
 from mastra_nb.telemetry import Telemetry
 from mastra_nb.telemetry.traces import SpanRecord, Trace
@@ -28,27 +29,6 @@ from mastra_nb.telemetry.traces import SpanRecord, Trace
 # Attributes whose values differ from one run to the next whatever the spans are made with.
 _PER_RUN = {"mastra.run.id", "mastra.run.parent_id"}
 _RUN_ID = re.compile(r"\b[0-9a-f]{32}\b")
-
-
-class Num(BaseModel):
-    n: int
-
-
-class Approval(BaseModel):
-    approved: bool
-
-
-def inc(id: str) -> Step:
-    return Step(id, lambda data: Num(n=data.n + 1), input=Num, output=Num)
-
-
-def gate() -> Step:
-    async def ask(data: Num, ctx: StepContext) -> Num:
-        if ctx.resume_data is None:
-            ctx.suspend({"question": f"approve {data.n}?", "api_key": "sk-live-0123456789abcdef"})
-        return data
-
-    return Step("gate", ask, input=Num, output=Num, resume=Approval)
 
 
 def broken(data: Num) -> Num:
@@ -102,7 +82,7 @@ async def workflow_scenario(hub: Mastra) -> list[str]:
         .map(lambda data: [Num(n=i) for i in range(data.n)])
         .foreach(inc("each"), concurrency=3)
         .map(lambda data: Num(n=len(data)))
-        .then(gate())
+        .then(gate(api_key="sk-live-0123456789abcdef"))
         .then(inc("last"))
     )
     failing = hub.add_workflow(Workflow("bad", input=Num).then(inc("ok")).then(Step("broken", broken, input=Num)))

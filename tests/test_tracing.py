@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from openai_server import Reply
@@ -235,10 +235,12 @@ def inc(id: str) -> Step:
     return Step(id, lambda data: Num(n=data.n + 1), input=Num, output=Num)
 
 
-def gate() -> Step:
+def gate(**payload: Any) -> Step:
+    """A step that suspends with a question (and `payload`) until resumed with an `Approval`."""
+
     async def ask(data: Num, ctx: StepContext) -> Num:
         if ctx.resume_data is None:
-            ctx.suspend({"question": f"approve {data.n}?"})
+            ctx.suspend({"question": f"approve {data.n}?", **payload})
         return data
 
     return Step("gate", ask, input=Num, output=Num, resume=Approval)
