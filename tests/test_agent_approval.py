@@ -177,3 +177,22 @@ async def test_a_resume_that_fails_marks_the_run_failed(openai_server, make_mode
         await agent.approve_tool_call(paused.run_id, paused.pending_approvals[0].call_id)
     [stored] = await store.select("agent_runs", where={"run_id": paused.run_id})
     assert stored["status"] == "failed" and stored["error"]["code"] == "MODEL_BAD_REQUEST"
+
+
+async def test_a_stored_run_that_no_longer_loads_fails_with_its_field_named_and_is_not_left_resuming(
+    openai_server, make_model
+):
+    openai_server.add(Reply(tool_calls=[("send_email", {"to": "a@b.c", "body": "x"})]))
+    agent = mailer(make_model())
+    store = InMemoryStore()
+    Mastra(agents=[agent], storage=store)
+    paused = await agent.generate("Email a@b.c")
+    [row] = await store.select("agent_runs", where={"run_id": paused.run_id})
+    row["data"]["paused"]["response"]["usage"] = {"prompt_tokens": "many"}  # changed by hand since it was stored
+    await store.upsert("agent_runs", [row])
+    with pytest.raises(MastraError) as raised:
+        await agent.approve_tool_call(paused.run_id, paused.pending_approvals[0].call_id)
+    assert raised.value.code == "RECORD_INVALID" and "prompt_tokens" in raised.value.message
+    [stored] = await store.select("agent_runs", where={"run_id": paused.run_id})
+    assert stored["status"] == "failed" and stored["error"]["code"] == "RECORD_INVALID"
+    assert len(openai_server.requests) == 1  # nothing was sent for the run that could not load

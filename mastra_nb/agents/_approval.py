@@ -202,37 +202,21 @@ async def resume(
                 f"Run `{run_id}` was started with `output={wanted}`; pass `output=` again to decide on it.",
             )
         stored = await approvals.decide(run_id, call_id, decision, by, reason)
-        settings = stored["settings"]
-        where: dict[str, Any] = settings.get("memory") or {}
-        options = agent._options(
-            output=output,
-            context=context if context is not None else RuntimeContext(settings["context"]),
-            max_steps=settings["max_steps"],
-            tool_choice=settings["tool_choice"],
-            options=settings["options"],
-            toolsets=toolsets,
-            require_approval=settings["require_approval"],
-            on_step_finish=on_step_finish,
-            thread_id=where.get("thread_id"),
-            resource_id=where.get("resource_id"),
-            stream=False,
-        )
-        paused = records.load(PausedStep, stored["paused"])
-        steps = [records.load(AgentStep, s) for s in stored["steps"]]
-        usage = records.load(Usage, stored["usage"])
-        state = RunState(run_id, stored["messages"], steps, usage, stored["model"], paused)
-        run = _prompt.make_run(options, state, await _prompt.resumed_turn(agent, options), settings.get("memory"))
-        if stored["status"] == "awaiting_approval":  # other calls of the run still wait
-            waiting = [PendingApproval(run_id, c.id, c.name, arguments_of(c)) for c in paused.response.tool_calls
-                       if c.id in paused.decisions and paused.decisions[c.id] is None]  # fmt: skip
-            return build_result(run, "approval_required", paused.response.text, pending=waiting)
         try:
+            run, paused = await _resumed_run(agent, stored, output, context, toolsets, on_step_finish)
+            if stored["status"] == "awaiting_approval":  # other calls of the run still wait
+                waiting = [PendingApproval(run_id, c.id, c.name, arguments_of(c)) for c in paused.response.tool_calls
+                           if c.id in paused.decisions and paused.decisions[c.id] is None]  # fmt: skip
+                return build_result(run, "approval_required", paused.response.text, pending=waiting)
             with spans.agent_run(agent, run, None) as span:
                 result = await drain(run)
                 spans.agent_result(span, result)
-        except BaseException as error:  # a failed or interrupted resume must not stay "resuming" for ever
-            failure = error.to_dict() if isinstance(error, MastraError) else {"exception": redact(repr(error))}
-            await approvals.finish(run_id, "failed", failure)
+        except BaseException as error:
+            # A resume that fails or is interrupted, in the run or before it (a stored record that no longer
+            # loads, a model that cannot be made), must not stay "resuming" for ever.
+            if stored["status"] == "resuming":
+                failure = error.to_dict() if isinstance(error, MastraError) else {"exception": redact(repr(error))}
+                await approvals.finish(run_id, "failed", failure)
             raise
         if result.finish_reason != "approval_required":
             await approvals.finish(run_id, "completed")
@@ -240,6 +224,38 @@ async def resume(
         return result
     finally:
         agent._busy.discard(run_id)
+
+
+async def _resumed_run(
+    agent: Agent,
+    stored: dict[str, Any],
+    output: type[BaseModel] | None,
+    context: RuntimeContext | Mapping[str, Any] | None,
+    toolsets: Any,
+    on_step_finish: StepHook | None,
+) -> tuple[AgentRun, PausedStep]:
+    """The run to go on with, from its stored state and settings, with what the caller passed again."""
+    settings = stored["settings"]
+    where: dict[str, Any] = settings.get("memory") or {}
+    options = agent._options(
+        output=output,
+        context=context if context is not None else RuntimeContext(settings["context"]),
+        max_steps=settings["max_steps"],
+        tool_choice=settings["tool_choice"],
+        options=settings["options"],
+        toolsets=toolsets,
+        require_approval=settings["require_approval"],
+        on_step_finish=on_step_finish,
+        thread_id=where.get("thread_id"),
+        resource_id=where.get("resource_id"),
+        stream=False,
+    )
+    paused = records.load(PausedStep, stored["paused"])
+    steps = [records.load(AgentStep, s) for s in stored["steps"]]
+    usage = records.load(Usage, stored["usage"])
+    state = RunState(stored["run_id"], stored["messages"], steps, usage, stored["model"], paused)
+    run = _prompt.make_run(options, state, await _prompt.resumed_turn(agent, options), settings.get("memory"))
+    return run, paused
 
 
 _ROW_KEYS = ("run_id", "agent", "status", "version", "created_at", "updated_at", "error")
