@@ -196,7 +196,7 @@ class Redactor:
         if kind is dict:  # the common case, without the ABC checks below
             return {k: self._hide(v) if type(k) is str and self._secret_key(k) else self.value(v, _depth + 1)
                     for k, v in value.items()}  # fmt: skip
-        if isinstance(value, str):
+        if isinstance(value, str):  # a subclass (a StrEnum), which the checks of the exact types above let by
             return self.text(value)
         if isinstance(value, (bool, int, float)):
             return value
@@ -241,7 +241,8 @@ class Redactor:
         return value
 
     def _secret_key(self, key: str) -> bool:
-        """`sensitive_key(key, self.fields)`, remembered for the keys seen most (a run's spans repeat theirs)."""
+        """`sensitive_key(key, self.fields)`, remembered for the first `_KEYS_KEPT` keys seen (a run's spans and
+        steps repeat theirs; `fields` never change after construction)."""
         found = self._keys.get(key)
         if found is None:
             found = sensitive_key(key, self.fields)

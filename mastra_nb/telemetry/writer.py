@@ -97,15 +97,14 @@ def _own_row(span: SpanScope) -> dict[str, Any]:
         "start_time": _time(start),
         "end_time": _time(end),
         "attributes": attributes,
-        "events": [{"name": name, "time": _iso(at), "attributes": values} for name, at, values in span.events]
+        "events": [
+            {"name": name, "time": _time(at).isoformat(), "attributes": values}  # type: ignore[union-attr]
+            for name, at, values in span.events
+        ]
         or None,  # most spans have none: nothing to encode
         "run_id": _text(attributes.get("mastra.run.id")),
         "thread_id": _text(attributes.get("mastra.thread.id")),
     }
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat()
 
 
 def _text(value: Any) -> str | None:
@@ -155,9 +154,7 @@ class SpanWriter:
         self._scorer_traces: dict[str, None] = {}
         _LIVE.add(self)
 
-    # -- spans ------------------------------------------------------------------------------------------------
-
-    # -- mastra_nb's own spans ------------------------------------------------------------------------------
+    # -- spans, ours and the SDK's ----------------------------------------------------------------------------
 
     def scorer_trace(self, trace_id: str) -> None:
         """Mark a trace whose root span is a scorer's, when that span starts."""
