@@ -127,11 +127,12 @@ def chroma_server(tmp_path: Path):
     server = ChromaServer(tmp_path / "served", free_port())
     yield server
     server.kill()
-    # chromadb's HTTP client leaves sockets of a server that died under it (and of a client whose construction
-    # failed) to the garbage collector; collected here, where their ResourceWarning is chromadb's, not ours
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
+    # Every store of the test is closed: no connection to the server may be left for the garbage collector (a
+    # closed client's admin client kept one open in its own HTTP session, until `_close_client` closed that too).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
         gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 # -- memory's vector store --------------------------------------------------------------------------------------

@@ -310,17 +310,16 @@ def _info(collection: Any, *, count: bool = True) -> IndexInfo:
 
 
 def _close_client(client: Any) -> None:
-    """Close a Chroma client; for a server's client, also its HTTP connections once no client of that server is
-    left in the process (chromadb stops the shared system then but leaves its `httpx` session, sockets and all,
-    to the garbage collector)."""
+    """Close a Chroma client; for a server's client, also the HTTP connections of it and of the admin client it
+    made (each has a session of its own) once no client of their system is left in the process: chromadb stops
+    the system then but leaves the `httpx` sessions, sockets and all, to the garbage collector."""
     client.close()
-    session = getattr(getattr(client, "_server", None), "_session", None)
-    if session is None:
-        return
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    if getattr(client, "_identifier", None) not in SharedSystemClient._identifier_to_system:
-        session.close()
+    for part in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(part, "_server", None), "_session", None)
+        if session is not None and getattr(part, "_identifier", None) not in SharedSystemClient._identifier_to_system:
+            session.close()
 
 
 def _refuse_if_served(path: Path) -> None:
