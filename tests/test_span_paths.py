@@ -8,6 +8,8 @@ Every scenario here runs on both, and the stored trees are compared whole (ids a
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import subprocess
 import sys
@@ -244,3 +246,52 @@ print(sorted(s.name for s in exporter.get_finished_spans()))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["['workflow w', 'step a'] []", "['step a', 'workflow w']"]
+
+
+# -- the writer's stored rows ----------------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from(["\ud800", "é", "€"]), max_size=12)  # lone surrogate
+_VALUE = st.one_of(
+    _TEXT,
+    st.integers(),
+    st.booleans(),
+    st.floats(),  # NaN and the infinities included
+    st.lists(st.one_of(_TEXT, st.integers(), st.booleans()), max_size=3),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=_TEXT, attributes=st.dictionaries(st.text(max_size=8), _VALUE, max_size=5), run_id=_TEXT)
+def test_the_writers_own_rows_are_what_the_storage_checks_would_store(name, attributes, run_id):
+    """The span writer makes its own spans' rows in stored form, without `tables.normalize_row`'s checks: each
+    row must be the one those checks make, a value no store keeps (a lone surrogate) must still be refused with
+    their error, and the one difference is kept on purpose: a NaN or infinite number is stored as null (the
+    checks refuse it, which would drop the whole batch of spans)."""
+    from mastra_nb.storage import tables
+    from mastra_nb.telemetry import writer
+
+    telemetry = Telemetry()
+    span = telemetry.span("step", name or "s", plain={**attributes, "mastra.run.id": run_id})
+    with span:
+        pass
+    redactor = telemetry.redactor
+    user_row = writer.span_row(span, redactor)
+    finite = {
+        key: value
+        for key, value in user_row["attributes"].items()
+        if not (isinstance(value, float) and not math.isfinite(value))
+    }
+    try:
+        expected = tables.normalize_row(tables.get_table("spans"), {**user_row, "attributes": finite})
+    except MastraError as error:
+        with pytest.raises(MastraError) as raised:
+            writer._stored(span, redactor)
+        assert raised.value.code == error.code == "STORAGE_VALUE_INVALID"
+        return
+    stored = writer._stored(span, redactor)
+    assert stored.keys() == expected.keys()
+    assert {k: v for k, v in stored.items() if k != "attributes"} == {
+        k: v for k, v in expected.items() if k != "attributes"
+    }
+    nulls = {key: None for key in user_row["attributes"].keys() - finite.keys()}
+    assert json.loads(stored["attributes"]) == {**json.loads(expected["attributes"]), **nulls}

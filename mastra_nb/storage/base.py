@@ -360,8 +360,11 @@ class Storage(ABC):
         [deleted] = await self._commit("delete_rows", [self._rows_delete(table, where)], None)
         return deleted
 
-    async def transaction(self, operations: Sequence[Op]) -> None:
-        """Apply `SetOp`, `DeleteOp`, `UpsertOp` and `DeleteRowsOp`s in order, all or nothing."""
+    async def transaction(self, operations: Sequence[Op | RowsPut]) -> None:
+        """Apply `SetOp`, `DeleteOp`, `UpsertOp`, `InsertOp`, `DeleteRowsOp` and `UpdateRowsOp`s in order, all or
+        nothing. Inside the package, a `RowsPut` of rows already in stored form (as `tables.normalize_row` makes
+        them, unique by primary key) is taken as it is: the span writer makes its rows so, without the per-cell
+        checks."""
         if isinstance(operations, (str, bytes, Mapping)) or not isinstance(operations, Iterable):
             raise _invalid("STORAGE_ARGUMENT_INVALID", "`transaction` needs a list of operations.", "ops")
         writes: builtins.list[Write] = []
@@ -395,6 +398,8 @@ class Storage(ABC):
             return self._rows_put(tables.get_table(op.table), op.rows)
         if isinstance(op, InsertOp):
             return self._rows_put(tables.get_table(op.table), op.rows, replace=False)
+        if isinstance(op, RowsPut):
+            return op
         if isinstance(op, DeleteRowsOp):
             return self._rows_delete(op.table, op.where)
         if isinstance(op, UpdateRowsOp):

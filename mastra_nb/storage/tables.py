@@ -365,29 +365,37 @@ def normalize_row(table: Table, row: Any) -> dict[str, Any]:
     encoded = dict.fromkeys(table._by_name)
     kinds, subjects = table._kinds, table._subjects
     for name, value in row.items():
-        kind = kinds.get(name) if type(name) is str else None
+        kind = kinds.get(name)  # a key of another type than str is no column name either
         if kind is None:
             table.column(name)  # raises, naming the table's columns
+        if value is None:
+            continue
         # Most cells are one of these, which `encode` would return as they are: without the call and its checks.
         of = type(value)
-        if value is None or (
-            (of is str and kind == "text" and value.isascii())
-            or (of is int and kind == "int" and _INT64_MIN <= value <= _INT64_MAX)
-            or (of is datetime and kind == "timestamp" and value.tzinfo is _UTC)
-        ):
+        if of is str:
+            if kind == "text" and value.isascii():
+                encoded[name] = value
+                continue
+        elif of is int:
+            if kind == "int" and _INT64_MIN <= value <= _INT64_MAX:
+                encoded[name] = value
+                continue
+        elif of is datetime and kind == "timestamp" and value.tzinfo is _UTC:
             encoded[name] = value
-        elif kind == "json":
+            continue
+        if kind == "json":
             encoded[name] = dump_json(value, subjects[name])
         else:
             encoded[name] = encode(table._by_name[name], value, subjects[name])
-    missing = [name for name in table.primary_key if encoded[name] is None]
-    if missing:
-        raise _invalid(
-            "STORAGE_ROW_INVALID",
-            f"A row for `{table.name}` lacks its primary key {', '.join(missing)}: {shown(dict(row), 120)}.",
-            field=", ".join(missing),
-            missing=missing,
-        )
+    for name in table.primary_key:
+        if encoded[name] is None:
+            missing = [name for name in table.primary_key if encoded[name] is None]
+            raise _invalid(
+                "STORAGE_ROW_INVALID",
+                f"A row for `{table.name}` lacks its primary key {', '.join(missing)}: {shown(dict(row), 120)}.",
+                field=", ".join(missing),
+                missing=missing,
+            )
     return encoded
 
 

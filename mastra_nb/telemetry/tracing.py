@@ -106,7 +106,7 @@ class Telemetry:
         secrets: Iterable[str] = (),
         export: bool | None = None,
         store: bool = True,
-        batch_size: int = 256,
+        batch_size: int = 1024,
         flush_interval: float = 0.5,
         processors: Iterable[SpanProcessor] = (),
         service_name: str = "mastra_nb",

@@ -24,10 +24,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 from .._async import background_loop  # imported first: its exit hook must run after this module's
 from ..events import SPANS_WRITTEN
 from ..redaction import Redactor, guard
-from ..storage.base import InsertOp
+from ..storage import tables
+from ..storage.base import RowsPut
 from .tracing import SpanScope
 
 if TYPE_CHECKING:
@@ -107,6 +110,32 @@ def _own_row(span: SpanScope) -> dict[str, Any]:
     }
 
 
+_SPANS = tables.get_table("spans")
+_TEXT_CELLS = ("name", "kind", "run_id", "thread_id")  # the text cells not made of hex digits or fixed words
+
+
+def _stored(span: ReadableSpan | SpanScope, redactor: Redactor) -> dict[str, Any]:
+    """The `spans` row of a finished span in stored form. One of our own spans is made so directly (its
+    attributes are str, numbers, bools and lists of them, already redacted): 3 us less a span than the checks of
+    `tables.normalize_row`, which every other row goes through. A NaN or infinite number in its attributes is
+    stored as null, where those checks would refuse the row and so drop its whole batch of spans."""
+    row = span_row(span, redactor)
+    if isinstance(span, SpanScope):
+        for key in _TEXT_CELLS:
+            if row[key] is not None:
+                tables.check_text(row[key], f"`spans.{key}`")  # refuses a lone surrogate, as the checks would
+        try:
+            events = row["events"]
+            return {
+                **row,
+                "attributes": to_json(row["attributes"], inf_nan_mode="null").decode(),
+                "events": None if events is None else to_json(events, inf_nan_mode="null").decode(),
+            }
+        except ValueError:  # a lone surrogate in a value, which no store keeps: the checks below name it
+            pass
+    return tables.normalize_row(_SPANS, row)
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -130,7 +159,7 @@ class SpanWriter:
         self,
         storage: Callable[[], Storage | None],
         redactor: Redactor,
-        batch_size: int = 256,
+        batch_size: int = 1024,
         flush_interval: float = 0.5,
         events: Callable[[], EventBus | None] | None = None,
         dropped: Callable[[int, str, str | None], None] | None = None,
@@ -228,10 +257,10 @@ class SpanWriter:
             storage = self._storage()
             if storage is None:
                 return
-            rows = [span_row(span, self._redactor) for span in spans]
+            rows = tuple(_stored(span, self._redactor) for span in spans)
             # Inserted, not upserted: a span is written once (a failed batch writes nothing), and a plain insert
-            # costs DuckDB a third of a replace.
-            await storage.transaction([InsertOp("spans", rows)])
+            # costs DuckDB a third of a replace. Span ids are random 64-bit numbers: unique, as a put needs.
+            await storage.transaction([RowsPut(_SPANS, rows, replace=False)])
             self.written += len(spans)
             if self._failing is not None:
                 self._failing = None
