@@ -1,0 +1,209 @@
+"""The routes of agents and tools: list, describe, generate, approve or decline a waiting call, execute a tool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import RuntimeContext
+from ..errors import ErrorKind, MastraError
+from .routes import Call, Route, field
+from .shapes import agent_info, full_output, tool_info
+
+__all__ = ["ROUTES"]
+
+# Mastra's `modelSettings` names, and ours (litellm's).
+_SETTINGS = {"temperature": "temperature", "maxTokens": "max_tokens", "maxOutputTokens": "max_tokens",
+             "topP": "top_p", "frequencyPenalty": "frequency_penalty", "presencePenalty": "presence_penalty",
+             "stopSequences": "stop", "seed": "seed"}  # fmt: skip
+
+
+def _context(data: dict[str, Any]) -> RuntimeContext:
+    return RuntimeContext(field(data, "requestContext", dict) or {})
+
+
+def _text_of(content: Any) -> Any:
+    """A message's content as our messages take it: text parts joined (Mastra's UI messages send parts)."""
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return content
+
+
+def _messages(data: dict[str, Any]) -> Any:
+    messages = field(data, "messages", (str, list), required=True)
+    if isinstance(messages, str):
+        return messages
+    found: list[Any] = []
+    for index, message in enumerate(messages):
+        if isinstance(message, str):
+            found.append(message)
+            continue
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise MastraError(
+                ErrorKind.VALIDATION, "BODY_INVALID",
+                f"`messages[{index}]` must be a string or an object with `role` and `content`.",
+                details={"field": f"messages.{index}"},
+            )  # fmt: skip
+        found.append({**message, "content": _text_of(message.get("content"))})
+    return found
+
+
+def _memory(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    memory = field(data, "memory", dict)
+    if memory is None:
+        return None, None
+    thread = memory.get("thread")
+    if isinstance(thread, dict):
+        thread = thread.get("id")
+    resource = memory.get("resource")
+    for name, value in (("memory.thread", thread), ("memory.resource", resource)):
+        if value is not None and not isinstance(value, str):
+            raise MastraError(ErrorKind.VALIDATION, "BODY_INVALID", f"`{name}` must be a string.",
+                              details={"field": name})  # fmt: skip
+    return thread, resource
+
+
+def _options(data: dict[str, Any]) -> dict[str, Any] | None:
+    settings = field(data, "modelSettings", dict)
+    if not settings:
+        return None
+    unknown = sorted(set(settings) - set(_SETTINGS) - {"maxRetries"})
+    if unknown:
+        raise MastraError(
+            ErrorKind.VALIDATION, "BODY_INVALID",
+            f"`modelSettings` does not know {', '.join(unknown)}; it takes {', '.join(sorted(_SETTINGS))}.",
+            details={"field": "modelSettings"},
+        )  # fmt: skip
+    return {_SETTINGS[key]: value for key, value in settings.items() if key in _SETTINGS}
+
+
+def _unsupported(data: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if data.get(name):
+            raise MastraError(
+                ErrorKind.VALIDATION, "BODY_UNSUPPORTED", f"This server does not take `{name}` yet.",
+                details={"field": name},
+            )  # fmt: skip
+
+
+# -- agents -------------------------------------------------------------------------------------------------
+
+
+async def list_agents(call: Call) -> Any:
+    return {name: agent_info(name, agent) for name, agent in call.hub.list_agents().items()}
+
+
+async def get_agent(call: Call) -> Any:
+    name = call.param("agentId")
+    return agent_info(name, call.hub.get_agent(name))
+
+
+async def generate(call: Call) -> Any:
+    agent = call.hub.get_agent(call.param("agentId"))
+    data = await call.json()
+    _unsupported(data, "structuredOutput", "clientTools", "output")
+    thread, resource = _memory(data)
+    result = await agent.generate(
+        _messages(data),
+        context=_context(data),
+        max_steps=field(data, "maxSteps", int),
+        tool_choice=field(data, "toolChoice", (str, dict)),
+        require_approval=bool(field(data, "requireToolApproval", bool)),
+        options=_options(data),
+        thread_id=thread,
+        resource_id=resource,
+    )
+    return full_output(result)
+
+
+async def _decide(call: Call, approve: bool) -> Any:
+    agent = call.hub.get_agent(call.param("agentId"))
+    data = await call.json()
+    run_id = field(data, "runId", str, required=True)
+    call_id = field(data, "toolCallId", str, required=True)
+    reason = field(data, "reason", str)
+    decide = agent.approve_tool_call if approve else agent.decline_tool_call
+    context = field(data, "requestContext", dict)
+    result = await decide(run_id, call_id, reason=reason, context=None if context is None else RuntimeContext(context))
+    return full_output(result)
+
+
+async def approve_generate(call: Call) -> Any:
+    return await _decide(call, True)
+
+
+async def decline_generate(call: Call) -> Any:
+    return await _decide(call, False)
+
+
+def _agent_tool(call: Call) -> Any:
+    agent = call.hub.get_agent(call.param("agentId"))
+    name = call.param("toolId")
+    tools = agent.tools
+    found = tools.get(name) or next((tool for tool in tools.values() if tool.id == name), None)
+    if found is None:
+        raise MastraError(
+            ErrorKind.DOMAIN, "TOOL_NOT_FOUND",
+            f"Agent `{agent.name}` has no tool `{name}` (its tools: {', '.join(tools) or 'none'}).",
+            details={"name": name},
+        )  # fmt: skip
+    return found
+
+
+async def get_agent_tool(call: Call) -> Any:
+    return tool_info(_agent_tool(call))
+
+
+async def execute_agent_tool(call: Call) -> Any:
+    return await _execute(call, _agent_tool(call))
+
+
+# -- tools --------------------------------------------------------------------------------------------------
+
+
+def _tool(call: Call) -> Any:
+    name = call.param("toolId")
+    tools = call.hub.list_tools()
+    if name in tools:
+        return tools[name]
+    for agent in call.hub.list_agents().values():  # as Mastra's server does: an agent's tool by its id
+        for tool in agent.tools.values():
+            if tool.id == name:
+                return tool
+    return call.hub.get_tool(name)  # raises TOOL_NOT_FOUND, naming the registered tools
+
+
+async def list_tools(call: Call) -> Any:
+    return {name: tool_info(tool) for name, tool in call.hub.list_tools().items()}
+
+
+async def get_tool(call: Call) -> Any:
+    return tool_info(_tool(call))
+
+
+async def execute_tool(call: Call) -> Any:
+    return await _execute(call, _tool(call))
+
+
+async def _execute(call: Call, tool: Any) -> Any:
+    data = await call.json()
+    arguments = field(data, "data", dict)
+    return await tool.execute(arguments or {}, _context(data))
+
+
+ROUTES = (
+    Route("GET", "/agents", list_agents, "agents:read", "The agents, keyed by id."),
+    Route("GET", "/agents/{agentId}", get_agent, "agents:read", "One agent."),
+    Route("POST", "/agents/{agentId}/generate", generate, "agents:execute", "Run the agent to an answer."),
+    Route("POST", "/agents/{agentId}/approve-tool-call-generate", approve_generate, "agents:execute",
+          "Approve a waiting tool call; the run goes on to its answer."),
+    Route("POST", "/agents/{agentId}/decline-tool-call-generate", decline_generate, "agents:execute",
+          "Decline a waiting tool call; the run goes on to its answer."),
+    Route("GET", "/agents/{agentId}/tools/{toolId}", get_agent_tool, "agents:read", "One of an agent's tools."),
+    Route("POST", "/agents/{agentId}/tools/{toolId}/execute", execute_agent_tool, "tools:execute",
+          "Execute one of an agent's tools."),
+    Route("GET", "/tools", list_tools, "tools:read", "The registered tools, keyed by id."),
+    Route("GET", "/tools/{toolId}", get_tool, "tools:read", "One tool (registered, or an agent's by its id)."),
+    Route("POST", "/tools/{toolId}/execute", execute_tool, "tools:execute", "Execute a tool with `data`."),
+)  # fmt: skip

@@ -1,0 +1,102 @@
+"""How a route is declared: method, path (Mastra's, under the prefix), handler, what it needs and what it does.
+
+Every route carries a `permission` in Mastra's form (`agents:read`, `workflows:execute`, ...): the security issue's
+authorization reads it, and an app refuses to build with a route that declares none, so nothing is left open by
+accident. A handler takes a `Call` and returns what to answer: a value (sent as JSON) or a Starlette `Response`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from ..errors import ErrorKind, MastraError
+from .http import HTTPError, body
+
+if TYPE_CHECKING:
+    from ..mastra import Mastra
+
+__all__ = ["Call", "Handler", "Route"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a handler sees it: the hub, the request, its path parameters."""
+
+    hub: Mastra
+    request: Request
+    body_limit: int
+
+    def param(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        return self.request.query_params.get(name, default)
+
+    def required_query(self, name: str) -> str:
+        value = self.request.query_params.get(name)
+        if not value:
+            raise HTTPError(400, f"The query parameter `{name}` is required.", code="QUERY_INVALID", field=name)
+        return value
+
+    def int_query(self, name: str, default: int, *, low: int = 0, high: int = 10_000) -> int:
+        raw = self.request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise HTTPError(
+                400, f"The query parameter `{name}` must be a whole number from {low} to {high}, got {raw!r}.",
+                code="QUERY_INVALID", field=name,
+            )  # fmt: skip
+        return value
+
+    async def json(self) -> dict[str, Any]:
+        return await body(self.request, self.body_limit)
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of the server."""
+
+    method: str
+    path: str  # under the prefix, with Starlette's `{name}` parameters
+    handler: Handler
+    permission: str  # Mastra's `<resource>:<action>`, or "public"
+    summary: str
+
+
+def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False) -> Any:
+    """`data[name]` if it has the expected JSON type (None when absent and not required)."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise MastraError(
+                ErrorKind.VALIDATION, "BODY_INVALID", f"The request body needs `{name}`.", details={"field": name}
+            )
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
+        expected = " or ".join(_NAMES.get(t, t.__name__) for t in _types(kind))
+        raise MastraError(
+            ErrorKind.VALIDATION, "BODY_INVALID",
+            f"`{name}` in the request body must be {expected}, got {_NAMES.get(type(value), type(value).__name__)}.",
+            details={"field": name},
+        )  # fmt: skip
+    return value
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
+          list: "an array"}  # fmt: skip
