@@ -17,6 +17,7 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from test_agents import add
 
 from mastra_nb import Agent, InMemoryStore, Mastra, MastraError, Step, Workflow, tool
 from mastra_nb.models import ScriptedModel, ScriptedReply
@@ -24,17 +25,6 @@ from mastra_nb.server import Route, create_app
 from mastra_nb.workflows import StepContext
 
 SECRET = "sk-live-abcdefghijklmnop0123456789"
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: the first.
-        b: the second.
-    """
-    return a + b
 
 
 @tool
@@ -127,7 +117,7 @@ async def test_agents_tools_and_workflows_list_keyed_by_id_with_superjson_schema
 
         tools = (await http.get("/api/tools")).json()
         assert sorted(tools) == ["add", "leaky"]
-        assert tools["add"]["description"] == "Add two numbers."
+        assert tools["add"]["description"] == "Add two integers."
         assert schema(tools["add"]["inputSchema"])["properties"]["a"]["description"] == "the first."
         assert schema(tools["add"]["outputSchema"]) == {"type": "integer"}
 
