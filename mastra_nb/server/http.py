@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -82,13 +83,8 @@ def error_response(error: BaseException, request_id: str | None = None) -> JSONR
 
 def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """JSON with dates as ISO text and anything else JSON cannot say as its text."""
-    return JSONResponse(_jsonable(content), status_code=status, headers=dict(headers or {}))
-
-
-def _jsonable(value: Any) -> Any:
-    from pydantic_core import to_jsonable_python
-
-    return to_jsonable_python(value, fallback=str, inf_nan_mode="null")
+    jsonable = to_jsonable_python(content, fallback=str, inf_nan_mode="null")
+    return JSONResponse(jsonable, status_code=status, headers=dict(headers or {}))
 
 
 async def body(request: Request, limit: int) -> dict[str, Any]:

@@ -10,9 +10,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
-
-from ..workflows.graph import BranchNode, ForeachNode, LoopNode, MapNode, ParallelNode, SleepNode, StepNode
+from ..workflows.graph import (
+    BranchNode,
+    ForeachNode,
+    LoopNode,
+    MapNode,
+    ParallelNode,
+    SleepNode,
+    StepNode,
+    name_of,
+)  # fmt: skip
 from ..workflows.step import Step
 
 if TYPE_CHECKING:
@@ -31,17 +38,11 @@ def schema_text(schema: dict[str, Any] | None) -> str | None:
 
 def tool_info(tool: Tool) -> dict[str, Any]:
     """`SerializedTool`."""
-    output = None
-    if tool.output_schema is not None:
-        try:
-            output = TypeAdapter(tool.output_schema).json_schema()
-        except Exception:  # a return type JSON Schema cannot say (a class of the user's): said as unknown
-            output = None
     return {
         "id": tool.id,
         "description": tool.description,
         "inputSchema": schema_text(tool.json_schema()),
-        "outputSchema": schema_text(output),
+        "outputSchema": schema_text(tool.output_json_schema()),
         "requireApproval": tool.requires_approval,
     }
 
@@ -137,10 +138,6 @@ def _flow_step(unit: Step | Workflow) -> dict[str, Any]:
     return {"type": "step", "step": step}
 
 
-def _condition_name(fn: Any) -> str:
-    return getattr(fn, "__name__", None) or type(fn).__name__
-
-
 def step_graph(workflow: Workflow) -> list[dict[str, Any]]:
     """The workflow's graph as Mastra's `SerializedStepFlowEntry` list (what Studio draws)."""
     entries: list[dict[str, Any]] = []
@@ -154,19 +151,19 @@ def step_graph(workflow: Workflow) -> list[dict[str, Any]]:
                 "type": "conditional",
                 "steps": [_flow_step(unit) for _, unit in node.branches],
                 "serializedConditions": [
-                    {"id": f"{unit.id}-condition", "fn": _condition_name(condition)}
+                    {"id": f"{unit.id}-condition", "fn": name_of(condition)}
                     for condition, unit in node.branches
                 ],
             })  # fmt: skip
         elif isinstance(node, LoopNode):
             entries.append({
                 **_flow_step(node.step), "type": "loop", "loopType": "dountil" if node.until else "dowhile",
-                "serializedCondition": {"id": f"{node.step.id}-condition", "fn": _condition_name(node.condition)},
+                "serializedCondition": {"id": f"{node.step.id}-condition", "fn": name_of(node.condition)},
             })  # fmt: skip
         elif isinstance(node, ForeachNode):
             entries.append({**_flow_step(node.step), "type": "foreach", "opts": {"concurrency": node.concurrency}})
         elif isinstance(node, MapNode):
-            label = _condition_name(node.fn) if node.fn is not None else json.dumps(node.mapping, default=str)
+            label = name_of(node.fn) if node.fn is not None else json.dumps(node.mapping, default=str)
             entries.append({"type": "step", "step": {"id": f"mapping_{index}", "mapConfig": label}})
         elif isinstance(node, SleepNode):
             if node.seconds is not None:
@@ -190,10 +187,6 @@ def workflow_info(workflow: Workflow) -> dict[str, Any]:
         "stateSchema": schema_text(workflow.state.json_schema()),
         "origin": "code",
     }
-
-
-_STATUSES = {"pending": "pending", "running": "running", "suspended": "suspended", "success": "success",
-             "failed": "failed", "canceled": "canceled"}  # fmt: skip
 
 
 def _step_result(step: StepResult) -> dict[str, Any]:
@@ -231,7 +224,7 @@ def _ids(result: RunResult, path: str) -> list[str]:
 def workflow_result(result: RunResult) -> dict[str, Any]:
     """`WorkflowResult` of a run so far (with `runId` beside it, which our callers want)."""
     found: dict[str, Any] = {
-        "status": _STATUSES.get(result.status, result.status),
+        "status": result.status,  # our statuses are Mastra's words
         "runId": result.run_id,
         "steps": {".".join(_ids(result, path)): _step_result(step) for path, step in result.steps.items()},
     }

@@ -8,18 +8,24 @@ and `start` find it by id, and a `start-async` with an unknown id creates the ru
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..context import RuntimeContext
+from ..errors import MastraError
 from ..workflows.run import Run
 from .routes import Call, Route, field
 from .shapes import workflow_info, workflow_result
 
+if TYPE_CHECKING:
+    from ..mastra import Mastra
+
 __all__ = ["ROUTES"]
 
-_CREATED_KEPT = 10_000  # runs created and not started yet, per process: the oldest are forgotten past this
-_created: OrderedDict[tuple[int, str], Run] = OrderedDict()  # (hub id, run id) -> run
+_CREATED_KEPT = 10_000  # runs created and not started yet, per hub: the oldest are forgotten past this
+# hub -> run id -> run; weakly keyed, so a hub that is gone takes its created runs with it
+_created: weakref.WeakKeyDictionary[Mastra, OrderedDict[str, Run]] = weakref.WeakKeyDictionary()
 _background: set[asyncio.Task[Any]] = set()  # runs started by `start` and `resume`, kept from the collector
 
 
@@ -35,9 +41,10 @@ async def create_run(call: Call) -> Any:
     workflow = call.hub.get_workflow(call.param("workflowId"))
     data = await call.json()
     run = workflow.create_run(run_id=call.query("runId"), resource_id=field(data, "resourceId", str))
-    _created[(id(call.hub), run.run_id)] = run
-    while len(_created) > _CREATED_KEPT:
-        _created.popitem(last=False)
+    created = _created.setdefault(call.hub, OrderedDict())
+    created[run.run_id] = run
+    while len(created) > _CREATED_KEPT:
+        created.popitem(last=False)
     return {"runId": run.run_id}
 
 
@@ -48,12 +55,12 @@ async def _run(call: Call, *, create: bool) -> Run:
     run_id = call.query("runId") if create else call.required_query("runId")
     if run_id is None:
         return workflow.create_run()
-    created = _created.pop((id(call.hub), run_id), None)
-    if created is not None and created.workflow is workflow:
+    waiting = _created.get(call.hub)
+    created = waiting.get(run_id) if waiting is not None else None
+    if waiting is not None and created is not None and created.workflow is workflow:
+        del waiting[run_id]
         return created
     if create:
-        from ..errors import MastraError
-
         try:
             return await workflow.get_run(run_id)
         except MastraError as error:
@@ -63,7 +70,7 @@ async def _run(call: Call, *, create: bool) -> Run:
     return await workflow.get_run(run_id)
 
 
-async def _start(call: Call, run: Run, data: dict[str, Any]) -> Any:
+async def _start(run: Run, data: dict[str, Any]) -> Any:
     context = field(data, "requestContext", dict)
     return await run.start(
         data.get("inputData"), state=data.get("initialState"),
@@ -74,13 +81,13 @@ async def _start(call: Call, run: Run, data: dict[str, Any]) -> Any:
 async def start_async(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
-    return workflow_result(await _start(call, run, data))
+    return workflow_result(await _start(run, data))
 
 
 async def start(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
-    _in_background(_start(call, run, data))
+    _in_background(_start(run, data))
     return {"message": "Workflow run started", "runId": run.run_id}
 
 

@@ -49,7 +49,11 @@ class _SpanCollector:
 
         metrics = self._metrics
         with metrics._lock:
-            values = [(family, list(family.values.items())) for family in metrics._families]
+            # a histogram's counts are copied too: a span ending meanwhile must not show in its buckets but not its sum
+            values: list[tuple[_Family, list[tuple[tuple[str, ...], Any]]]] = [
+                (family, [(labels, list(v) if family.histogram else v) for labels, v in family.values.items()])
+                for family in metrics._families
+            ]
         for family, items in values:
             name = f"{metrics.namespace}_{family.name}"
             if not family.histogram:

@@ -164,6 +164,16 @@ class Tool:
         """The JSON Schema of the tool's input (a new dict each call)."""
         return self.input_schema.model_json_schema()
 
+    def output_json_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of the tool's result, or None when it has no declared type (or one JSON Schema cannot
+        say, such as a plain class)."""
+        if self._output is None:
+            return None
+        try:
+            return self._output.json_schema()
+        except Exception:  # pydantic's PydanticInvalidForJsonSchema and kin: the type is fine, only unsayable
+            return None
+
     def to_openai(self, strict: bool = False) -> dict[str, Any]:
         """The tool in OpenAI's function-tool format, as litellm and most providers take it.
 

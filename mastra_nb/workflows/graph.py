@@ -120,14 +120,14 @@ def describe(node: Node, path: str) -> GraphNode:
         return GraphNode(id=path, kind="parallel", label="parallel", children=children)
     if isinstance(node, BranchNode):
         children = [
-            _unit(s, f"{path}.{i}").model_copy(update={"condition": _name(cond)})
+            _unit(s, f"{path}.{i}").model_copy(update={"condition": name_of(cond)})
             for i, (cond, s) in enumerate(node.branches)
         ]
         return GraphNode(id=path, kind="branch", label="branch", children=children)
     if isinstance(node, LoopNode):
         kind: Literal["dowhile", "dountil"] = "dountil" if node.until else "dowhile"
         return GraphNode(
-            id=path, kind="loop", label=kind, loop=kind, condition=_name(node.condition),
+            id=path, kind="loop", label=kind, loop=kind, condition=name_of(node.condition),
             children=[_unit(node.step, f"{path}.*")],
         )  # fmt: skip
     if isinstance(node, ForeachNode):
@@ -136,7 +136,7 @@ def describe(node: Node, path: str) -> GraphNode:
             children=[_unit(node.step, f"{path}.*")],
         )  # fmt: skip
     if isinstance(node, MapNode):
-        label = _name(node.fn) if node.fn is not None else f"map({', '.join(node.mapping or {})})"
+        label = name_of(node.fn) if node.fn is not None else f"map({', '.join(node.mapping or {})})"
         return GraphNode(id=path, kind="map", label=label)
     label = f"sleep {node.seconds} s" if node.seconds is not None else f"sleep until {node.until}"
     return GraphNode(id=path, kind="sleep", label=label, seconds=node.seconds, until=node.until)
@@ -164,7 +164,8 @@ def _prefix(node: GraphNode, path: str) -> None:
         _prefix(child, path)
 
 
-def _name(fn: Any) -> str:
+def name_of(fn: Any) -> str:
+    """How the graph names a condition or a map function: its `__name__`, else its type's."""
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
