@@ -196,3 +196,21 @@ async def test_a_stored_run_that_no_longer_loads_fails_with_its_field_named_and_
     [stored] = await store.select("agent_runs", where={"run_id": paused.run_id})
     assert stored["status"] == "failed" and stored["error"]["code"] == "RECORD_INVALID"
     assert len(openai_server.requests) == 1  # nothing was sent for the run that could not load
+
+
+async def test_a_caller_chosen_run_id_names_the_run_and_cannot_take_over_a_paused_one():
+    from mastra_nb.models import ScriptedModel, ScriptedReply
+
+    call = ScriptedReply.call("send_email", to="ada@example.com", body="Hi")
+    hub = Mastra(agents=[agent := mailer(ScriptedModel([call, "again"]))], storage=InMemoryStore())
+    paused = await agent.generate("Email Ada.", run_id="ticket-42")
+    assert paused.run_id == "ticket-42" and paused.pending_approvals[0].run_id == "ticket-42"
+    with pytest.raises(MastraError) as taken:
+        await agent.generate("Something else.", run_id="ticket-42")
+    assert taken.value.code == "AGENT_RUN_EXISTS"
+    with pytest.raises(MastraError) as bad:
+        await agent.generate("Hi.", run_id={"$ne": ""})  # type: ignore[arg-type]
+    assert bad.value.code == "RUN_ID_INVALID"
+    assert [p.run_id for p in await agent.pending_approvals()] == ["ticket-42"]  # the paused run is untouched
+    assert runs == []
+    await hub.shutdown()

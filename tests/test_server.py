@@ -178,7 +178,8 @@ async def test_a_tool_call_waiting_for_approval_is_decided_over_http():
     async with Served(build_hub()) as http:
         first = (await http.post("/api/agents/calc/generate",
                                  json={"messages": "2+3?", "requireToolApproval": True})).json()  # fmt: skip
-        assert first["finishReason"] == "tool-calls"
+        assert first["finishReason"] == "suspended"  # as Mastra says it, with the call to decide on
+        assert first["suspendPayload"]["toolName"] == "add" and first["suspendPayload"]["args"] == {"a": 2, "b": 3}
         waiting = first["suspendPayload"]["pendingApprovals"]
         assert [w["toolName"] for w in waiting] == ["add"]
         body = {"runId": first["runId"], "toolCallId": waiting[0]["toolCallId"]}
@@ -211,6 +212,103 @@ async def test_a_failing_tool_is_a_500_that_carries_no_secret():
         failed = await http.post("/api/tools/leaky/execute", json={"data": {"text": "hi"}})
     assert failed.status_code == 500
     assert SECRET not in failed.text and "leaky" in failed.json()["error"]
+
+
+def sse_chunks(text: str) -> list[dict[str, Any]]:
+    """An SSE body read as client-js reads it: frames split on a blank line, `data: ` taken, `[DONE]` ends."""
+    found = []
+    for frame in text.split("\n\n"):
+        if not frame.startswith("data: "):
+            continue
+        data = frame[len("data: ") :]
+        if data == "[DONE]":
+            return found
+        found.append(json.loads(data))
+    raise AssertionError(f"the stream did not end with [DONE]: {text[-200:]!r}")
+
+
+def rs_records(text: str) -> list[dict[str, Any]]:
+    """A workflow stream read as client-js reads it: JSON records, each followed by 0x1E."""
+    assert text.endswith("\x1e"), text[-200:]
+    return [json.loads(record) for record in text.split("\x1e")[:-1]]
+
+
+async def test_stream_sends_mastras_sse_chunks_that_reassemble_to_the_answer():
+    async with Served(build_hub()) as http:
+        answer = await http.post("/api/agents/calc/stream", json={"messages": "2+3?", "runId": "run-ada-1"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
+    assert answer.headers["cache-control"] == "no-cache"
+    chunks = sse_chunks(answer.text)
+    kinds = [c["type"] for c in chunks]
+    assert kinds[:5] == ["start", "step-start", "tool-call", "tool-result", "step-finish"], kinds
+    assert kinds[5] == "step-start" and kinds[-2:] == ["step-finish", "finish"], kinds
+    assert {c["runId"] for c in chunks} == {"run-ada-1"} and {c["from"] for c in chunks} == {"AGENT"}
+    assert "".join(c["payload"]["text"] for c in chunks if c["type"] == "text-delta") == "2 + 3 = 5"
+    assert chunks[2]["payload"]["args"] == {"a": 2, "b": 3} and chunks[3]["payload"]["result"] == 5
+    assert chunks[-1]["payload"]["stepResult"]["reason"] == "stop"
+    assert chunks[-1]["payload"]["usage"]["totalTokens"] > 0
+
+
+async def test_stream_chunks_leave_as_they_are_made():
+    """The tool waits until the client has read the tool-call chunk: a server that buffered the stream would never
+    send it, and the run would hang."""
+    seen_call = asyncio.Event()
+
+    @tool
+    async def gate(x: int) -> int:
+        """Wait for the client."""
+        await asyncio.wait_for(seen_call.wait(), 10)
+        return x
+
+    hub = Mastra(storage=InMemoryStore())
+    hub.add_agent(Agent("g", "Gate.", ScriptedModel([ScriptedReply.call("gate", x=7), "got 7"]), tools=[gate]))
+    async with Served(hub) as http:
+        text = ""
+        async with http.stream("POST", "/api/agents/g/stream", json={"messages": "go"}) as answer:
+            async for piece in answer.aiter_text():
+                text += piece
+                if '"type":"tool-call"' in text:
+                    seen_call.set()
+    chunks = sse_chunks(text)
+    assert (
+        chunks[-1]["type"] == "finish"
+        and next(c for c in chunks if c["type"] == "tool-result")["payload"]["result"] == 7
+    )
+
+
+async def test_a_stream_refused_at_once_answers_with_its_status_and_one_that_fails_later_ends_with_an_error_chunk():
+    hub = build_hub([ScriptedReply.call("add", a=1, b=1)])  # the second model call finds the script used up
+    async with Served(hub) as http:
+        assert (await http.post("/api/agents/nobody/stream", json={"messages": "hi"})).status_code == 404
+        bad = await http.post("/api/agents/calc/stream", json={"messages": "hi", "maxSteps": 0})
+        assert bad.status_code == 400 and bad.headers["content-type"] == "application/json", bad.text
+        failed = await http.post("/api/agents/calc/stream", json={"messages": "1+1?"})
+    assert failed.status_code == 200
+    chunks = sse_chunks(failed.text)
+    assert [c["type"] for c in chunks][-2:] == ["step-finish", "error"] or chunks[-1]["type"] == "error"
+    assert chunks[-1]["payload"]["error"]["code"] == "SCRIPT_EXHAUSTED"
+    assert any(c["type"] == "tool-result" for c in chunks)  # what happened before the failure was sent
+
+
+async def test_a_streamed_tool_call_waits_for_approval_and_approve_tool_call_streams_the_rest():
+    async with Served(build_hub()) as http:
+        first = sse_chunks((await http.post(
+            "/api/agents/calc/stream", json={"messages": "2+3?", "requireToolApproval": True})).text)  # fmt: skip
+        waiting = [c for c in first if c["type"] == "tool-call-approval"]
+        assert [w["payload"]["toolName"] for w in waiting] == ["add"]
+        assert first[-1]["payload"]["stepResult"]["reason"] == "suspended"
+        assert not any(c["type"] == "tool-result" for c in first)  # not run before the decision
+        body = {"runId": first[0]["runId"], "toolCallId": waiting[0]["payload"]["toolCallId"]}
+        reused = await http.post("/api/agents/calc/stream", json={"messages": "again", "runId": body["runId"]})
+        assert reused.status_code == 409, reused.text  # the paused run's id is not taken over by a new run
+        rest = await http.post("/api/agents/calc/approve-tool-call", json=body)
+        assert rest.status_code == 200 and rest.headers["content-type"].startswith("text/event-stream")
+        chunks = sse_chunks(rest.text)
+        assert [c["payload"]["result"] for c in chunks if c["type"] == "tool-result"] == [5]
+        assert "".join(c["payload"]["text"] for c in chunks if c["type"] == "text-delta") == "2 + 3 = 5"
+        assert chunks[-1]["type"] == "finish" and chunks[-1]["payload"]["stepResult"]["reason"] == "stop"
+        again = await http.post("/api/agents/calc/decline-tool-call", json=body)
+        assert again.status_code == 409, again.text
 
 
 # -- workflows ----------------------------------------------------------------------------------------------------
@@ -284,6 +382,86 @@ async def test_start_in_the_background_then_read_the_outcome():
         assert missing.status_code == 400 and missing.json()["issues"][0]["field"] == "runId"
 
 
+async def test_a_workflow_streams_its_events_as_records_and_resume_stream_finishes_it():
+    async with Served(build_hub()) as http:
+        run_id = (await http.post("/api/workflows/ship/create-run")).json()["runId"]
+        started = await http.post(f"/api/workflows/ship/stream?runId={run_id}", json={"inputData": {"item": "tea"}})
+        assert started.status_code == 200 and started.headers["content-type"].startswith("text/plain")
+        records = rs_records(started.text)
+        assert [r["type"] for r in records] == [
+            "workflow-start", "workflow-step-start", "workflow-step-suspended", "workflow-finish"]  # fmt: skip
+        assert {r["runId"] for r in records} == {run_id} and {r["from"] for r in records} == {"WORKFLOW"}
+        assert records[2]["payload"]["suspendPayload"] == {"question": "Ship tea?"}
+        assert records[-1]["payload"]["workflowStatus"] == "suspended"
+
+        twice = await http.post(f"/api/workflows/ship/stream?runId={run_id}", json={"inputData": {"item": "tea"}})
+        assert twice.status_code == 409, twice.text
+        bad = await http.post(f"/api/workflows/ship/resume-stream?runId={run_id}", json={"resumeData": {"ok": 3}})
+        assert bad.status_code == 400 and bad.json()["issues"][0]["field"] == "ok"
+
+        resumed = await http.post(f"/api/workflows/ship/resume-stream?runId={run_id}",
+                                  json={"step": "confirm", "resumeData": {"ok": True}})  # fmt: skip
+        records = rs_records(resumed.text)
+        assert [r["type"] for r in records] == ["workflow-start", "workflow-step-start", "workflow-step-result",
+                                                "workflow-finish"]  # fmt: skip
+        assert records[2]["payload"]["output"] == {"item": "tea", "ok": True}
+        finish = records[-1]["payload"]
+        assert finish["workflowStatus"] == "success"
+        assert finish["finalWorkflowResult"]["result"] == {"item": "tea", "ok": True}
+
+        replay = rs_records((await http.post(f"/api/workflows/ship/observe?runId={run_id}")).text)
+        assert [r["type"] for r in replay] == ["workflow-start", "workflow-step-start", "workflow-step-result",
+                                               "workflow-finish"]  # fmt: skip
+        assert replay[-1]["payload"]["workflowStatus"] == "success"
+        assert (await http.post("/api/workflows/ship/observe?runId=nope")).status_code == 404
+
+
+async def test_observe_follows_a_run_in_the_background_and_a_client_that_leaves_does_not_stop_a_run():
+    release = asyncio.Event()
+
+    async def slow(order: Order) -> Order:
+        await asyncio.wait_for(release.wait(), 10)
+        return order
+
+    hub = Mastra(storage=InMemoryStore())
+    hub.add_workflow(
+        Workflow("slow", input=Order, output=Order)
+        .then(Step("first", lambda o: o, input=Order, output=Order))
+        .then(Step("wait", slow, input=Order, output=Order))
+    )
+    async with Served(hub) as http:
+        run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]
+        await http.post(f"/api/workflows/slow/start?runId={run_id}", json={"inputData": {"item": "jam"}})
+        seen: list[dict[str, Any]] = []
+        text = ""
+        async with http.stream("POST", f"/api/workflows/slow/observe?runId={run_id}") as observed:
+            async for piece in observed.aiter_text():
+                text += piece
+                if '"workflow-step-start"' in text and '"wait"' in text:
+                    release.set()  # the replay (or the live events) reached the waiting step
+        seen = rs_records(text)
+        kinds = [(r["type"], r["payload"].get("id")) for r in seen]
+        assert kinds[0] == ("workflow-start", None)
+        assert ("workflow-step-result", "first") in kinds and ("workflow-step-result", "wait") in kinds
+        assert seen[-1]["payload"]["workflowStatus"] == "success"
+
+        # A stream read partly, then dropped: the run still ends and is stored.
+        release.clear()
+        run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]
+        async with http.stream("POST", f"/api/workflows/slow/stream?runId={run_id}",
+                               json={"inputData": {"item": "tea"}}) as dropped:  # fmt: skip
+            async for piece in dropped.aiter_text():
+                if "workflow-step-start" in piece:
+                    break
+        release.set()
+        for _ in range(200):
+            status = (await http.get(f"/api/workflows/slow/runs/{run_id}")).json()["status"]
+            if status == "success":
+                break
+            await asyncio.sleep(0.02)
+        assert status == "success"
+
+
 # -- the edge -------------------------------------------------------------------------------------------------------
 
 
@@ -354,9 +532,10 @@ _BODIES = st.one_of(
         "requireToolApproval": _JSON, "toolChoice": _JSON,
     }),
 )  # fmt: skip
-_ROUTES = ["/api/agents/calc/generate", "/api/tools/add/execute", "/api/agents/calc/approve-tool-call-generate",
-           "/api/workflows/ship/start-async", "/api/workflows/ship/resume-async?runId=x",
-           "/api/workflows/ship/create-run"]  # fmt: skip
+_ROUTES = ["/api/agents/calc/generate", "/api/agents/calc/stream", "/api/tools/add/execute",
+           "/api/agents/calc/approve-tool-call-generate", "/api/agents/calc/approve-tool-call",
+           "/api/workflows/ship/start-async", "/api/workflows/ship/stream", "/api/workflows/ship/resume-async?runId=x",
+           "/api/workflows/ship/resume-stream?runId=x", "/api/workflows/ship/create-run"]  # fmt: skip
 
 
 async def test_generated_bodies_never_get_a_server_error():

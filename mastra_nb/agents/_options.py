@@ -51,6 +51,7 @@ class RunOptions:
         approvals: where a paused run is kept: set when a call may need approval, so that an agent with no hub
             fails before any tool runs.
         thread_id, resource_id: the memory thread of the turn, and who it belongs to.
+        run_id: the id the caller chose for a new run, or None for a new one.
     """
 
     agent: str
@@ -69,6 +70,7 @@ class RunOptions:
     approvals: Approvals | None
     thread_id: str | None = None
     resource_id: str | None = None
+    run_id: str | None = None
 
 
 def model_of(agent: Agent) -> Model:

@@ -34,8 +34,16 @@ __all__ = ["make_run", "remember", "resumed_turn", "start_run"]
 async def start_run(agent: Agent, messages: str | Message | Sequence[str | Message], options: RunOptions) -> AgentRun:
     """A new run of `agent`: its prompt and tools, ready for the loop."""
     conversation = _inputs.messages(messages)
+    run_id = options.run_id or uuid.uuid4().hex
+    hub = agent.mastra
+    if options.run_id is not None and hub is not None and await hub.runs.agent_run(run_id) is not None:
+        # A paused run is stored under its id: a new run under the same id would take it over.
+        raise MastraError(
+            ErrorKind.DOMAIN, "AGENT_RUN_EXISTS", f"A run `{run_id}` is already stored; choose another `run_id`.",
+            details={"run_id": run_id},
+        )  # fmt: skip
     turn = await _memory_turn(agent, options, conversation)
-    run = make_run(options, RunState(uuid.uuid4().hex, conversation), turn)
+    run = make_run(options, RunState(run_id, conversation), turn)
     system = await _system_prompt(agent, options)
     conversation[:0] = ([{"role": "system", "content": system}] if system else []) + (turn.context if turn else [])
     if turn is not None:  # kept with a run that pauses for approval, so that its end is saved too

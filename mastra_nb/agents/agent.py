@@ -16,6 +16,7 @@ from .. import structured
 from ..context import RuntimeContext
 from ..errors import MastraError
 from ..evals.attach import attached_scorers, score_agent_run
+from ..limits import check_id
 from ..memory import Memory
 from ..models.model import Model
 from ..models.recording import RecordMode, check_mode
@@ -149,6 +150,7 @@ class Agent:
         options: Mapping[str, Any] | None = None,
         thread_id: str | None = None,
         resource_id: str | None = None,
+        run_id: str | None = None,
     ) -> AgentResult:
         """Run the agent to an answer.
 
@@ -166,6 +168,8 @@ class Agent:
                 go into the prompt, and the turn is saved to it. Needs the agent's (or the hub's) `Memory`.
             resource_id: who the thread belongs to (a user, an account); needed to create a new thread. Threads of
                 one resource share working memory and recall.
+            run_id: the run's id (a new one by default), which approvals and traces name; a server chooses it so
+                that every chunk of a stream can carry it. An id a stored paused run has is refused.
 
         Raises:
             MastraError: model errors (`MODEL_*`, after retries and fallbacks), `AGENT_OUTPUT_INVALID`, or
@@ -174,7 +178,7 @@ class Agent:
         run_options = self._options(
             output=output, context=context, max_steps=max_steps, tool_choice=tool_choice, options=options,
             toolsets=toolsets, require_approval=require_approval, on_step_finish=on_step_finish,
-            thread_id=thread_id, resource_id=resource_id, stream=False,
+            thread_id=thread_id, resource_id=resource_id, run_id=run_id, stream=False,
         )  # fmt: skip
         run = await start_run(self, messages, run_options)
         with spans.agent_run(self, run, messages) as span:
@@ -198,6 +202,7 @@ class Agent:
         options: Mapping[str, Any] | None = None,
         thread_id: str | None = None,
         resource_id: str | None = None,
+        run_id: str | None = None,
     ) -> AgentStream:
         """Run the agent, streaming: `async for event in agent.stream(...)`. Arguments are those of `generate`.
 
@@ -210,7 +215,7 @@ class Agent:
                 run_options = self._options(
                     output=output, context=context, max_steps=max_steps, tool_choice=tool_choice, options=options,
                     toolsets=toolsets, require_approval=require_approval, on_step_finish=on_step_finish,
-                    thread_id=thread_id, resource_id=resource_id, stream=True,
+                    thread_id=thread_id, resource_id=resource_id, run_id=run_id, stream=True,
                 )  # fmt: skip
                 run = await start_run(self, messages, run_options)
                 with spans.agent_run(self, run, messages) as span:
@@ -314,6 +319,7 @@ class Agent:
         thread_id: str | None,
         resource_id: str | None,
         stream: bool,
+        run_id: str | None = None,
     ) -> RunOptions:
         """A run's options: a call's arguments over this agent's defaults and its hub's config."""
         hub = self._hub
@@ -342,6 +348,7 @@ class Agent:
             approvals=approvals,
             thread_id=thread_id,
             resource_id=resource_id,
+            run_id=None if run_id is None else check_id(run_id, "run_id", "RUN_ID_INVALID"),
         )
 
     def as_step(self) -> Step:

@@ -1,13 +1,18 @@
-"""The routes of agents and tools: list, describe, generate, approve or decline a waiting call, execute a tool."""
+"""The routes of agents and tools: list, describe, generate or stream, approve or decline a waiting call, execute a
+tool."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+from ..agents import AgentResult, ErrorEvent
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from .routes import Call, Route, field
 from .shapes import agent_info, full_output, tool_info
+from .streams import AgentChunks, error_chunk, sse
 
 __all__ = ["ROUTES"]
 
@@ -99,25 +104,61 @@ async def get_agent(call: Call) -> Any:
     return agent_info(name, call.hub.get_agent(name))
 
 
-async def generate(call: Call) -> Any:
-    agent = call.hub.get_agent(call.param("agentId"))
-    data = await call.json()
+def _run_arguments(data: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of `agent.generate`/`agent.stream` from a generate or stream body."""
     _unsupported(data, "structuredOutput", "clientTools", "output")
     thread, resource = _memory(data)
-    result = await agent.generate(
-        _messages(data),
-        context=_context(data),
-        max_steps=field(data, "maxSteps", int),
-        tool_choice=field(data, "toolChoice", (str, dict)),
-        require_approval=bool(field(data, "requireToolApproval", bool)),
-        options=_options(data),
-        thread_id=thread,
-        resource_id=resource,
-    )
-    return full_output(result)
+    return {
+        "messages": _messages(data),
+        "context": _context(data),
+        "max_steps": field(data, "maxSteps", int),
+        "tool_choice": field(data, "toolChoice", (str, dict)),
+        "require_approval": bool(field(data, "requireToolApproval", bool)),
+        "options": _options(data),
+        "thread_id": thread,
+        "resource_id": resource,
+        "run_id": field(data, "runId", str) or uuid.uuid4().hex,
+    }
 
 
-async def _decide(call: Call, approve: bool) -> Any:
+async def generate(call: Call) -> Any:
+    agent = call.hub.get_agent(call.param("agentId"))
+    arguments = _run_arguments(await call.json())
+    return full_output(await agent.generate(arguments.pop("messages"), **arguments))
+
+
+async def stream(call: Call) -> Any:
+    """The run as SSE chunks, each sent as the model produces it.
+
+    The first event is awaited before answering, so that a run refused at once (bad options, a run id in use, a
+    model that cannot be reached) answers with its status and error JSON; later failures are `error` chunks.
+    """
+    agent = call.hub.get_agent(call.param("agentId"))
+    arguments = _run_arguments(await call.json())
+    events = agent.stream(arguments.pop("messages"), **arguments)
+    first = await anext(events)
+    if isinstance(first, ErrorEvent):
+        raise first.error
+    chunks = AgentChunks(arguments["run_id"])
+
+    async def body() -> AsyncIterator[dict[str, Any]]:
+        yield chunks.start()
+        for item in chunks.of(first):
+            yield item
+        try:
+            async for event in events:
+                for item in chunks.of(event):
+                    yield item
+        except MastraError:
+            pass  # its ErrorEvent went out as an `error` chunk just before
+        except Exception as error:
+            yield error_chunk(error, chunks.run_id)
+
+    return sse(body())
+
+
+async def _decide(call: Call, approve: bool) -> tuple[AgentResult, str]:
+    """Record the decision the body names and go on with the run; its result, and the call decided on."""
     agent = call.hub.get_agent(call.param("agentId"))
     data = await call.json()
     run_id = field(data, "runId", str, required=True)
@@ -126,15 +167,30 @@ async def _decide(call: Call, approve: bool) -> Any:
     decide = agent.approve_tool_call if approve else agent.decline_tool_call
     context = field(data, "requestContext", dict)
     result = await decide(run_id, call_id, reason=reason, context=None if context is None else RuntimeContext(context))
-    return full_output(result)
+    return result, call_id
 
 
 async def approve_generate(call: Call) -> Any:
-    return await _decide(call, True)
+    return full_output((await _decide(call, True))[0])
 
 
 async def decline_generate(call: Call) -> Any:
-    return await _decide(call, False)
+    return full_output((await _decide(call, False))[0])
+
+
+async def approve(call: Call) -> Any:
+    result, call_id = await _decide(call, True)
+    return sse(_listed(AgentChunks(result.run_id).after_decision(result, call_id)))
+
+
+async def decline(call: Call) -> Any:
+    result, call_id = await _decide(call, False)
+    return sse(_listed(AgentChunks(result.run_id).after_decision(result, call_id)))
+
+
+async def _listed(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        yield item
 
 
 def _agent_tool(call: Call) -> Any:
@@ -196,6 +252,12 @@ ROUTES = (
     Route("GET", "/agents", list_agents, "agents:read", "The agents, keyed by id."),
     Route("GET", "/agents/{agentId}", get_agent, "agents:read", "One agent."),
     Route("POST", "/agents/{agentId}/generate", generate, "agents:execute", "Run the agent to an answer."),
+    Route("POST", "/agents/{agentId}/stream", stream, "agents:execute",
+          "Run the agent, streaming its chunks as Server-Sent Events."),
+    Route("POST", "/agents/{agentId}/approve-tool-call", approve, "agents:execute",
+          "Approve a waiting tool call; the rest of the run as Server-Sent Events."),
+    Route("POST", "/agents/{agentId}/decline-tool-call", decline, "agents:execute",
+          "Decline a waiting tool call; the rest of the run as Server-Sent Events."),
     Route("POST", "/agents/{agentId}/approve-tool-call-generate", approve_generate, "agents:execute",
           "Approve a waiting tool call; the run goes on to its answer."),
     Route("POST", "/agents/{agentId}/decline-tool-call-generate", decline_generate, "agents:execute",

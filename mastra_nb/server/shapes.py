@@ -23,12 +23,20 @@ from ..workflows.graph import (
 from ..workflows.step import Step
 
 if TYPE_CHECKING:
-    from ..agents import Agent, AgentResult
+    from ..agents import Agent, AgentResult, ToolResult
+    from ..models.types import ToolCall
     from ..tools import Tool
     from ..workflows import Workflow
     from ..workflows.run import RunResult, StepResult
 
-__all__ = ["agent_info", "full_output", "schema_text", "step_graph", "tool_info", "workflow_info", "workflow_result"]
+__all__ = [
+    "APPROVAL_SCHEMA", "agent_info", "chunk", "finish_reason", "full_output", "schema_text", "step_graph",
+    "tool_call_chunk", "tool_info", "tool_result_chunk", "usage_of", "workflow_info", "workflow_result",
+]  # fmt: skip
+
+
+# What a client answers a tool call waiting for approval with (Mastra sends the schema as JSON text).
+APPROVAL_SCHEMA = json.dumps({"type": "object", "properties": {"approved": {"type": "boolean"}}})
 
 
 def schema_text(schema: dict[str, Any] | None) -> str | None:
@@ -242,7 +250,8 @@ def workflow_result(result: RunResult) -> dict[str, Any]:
 # -- agents -------------------------------------------------------------------------------------------------
 
 
-def _usage(usage: Any) -> dict[str, Any]:
+def usage_of(usage: Any) -> dict[str, Any]:
+    """Token counts in Mastra's names."""
     return {
         "inputTokens": usage.prompt_tokens,
         "outputTokens": usage.completion_tokens,
@@ -250,12 +259,24 @@ def _usage(usage: Any) -> dict[str, Any]:
     }
 
 
-def _chunk(kind: str, run_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"type": kind, "runId": run_id, "from": "AGENT", "payload": payload}
+def chunk(kind: str, run_id: str, payload: dict[str, Any], source: str = "AGENT") -> dict[str, Any]:
+    """A stream chunk in Mastra's envelope."""
+    return {"type": kind, "runId": run_id, "from": source, "payload": payload}
+
+
+def tool_call_chunk(run_id: str, call: ToolCall) -> dict[str, Any]:
+    return chunk("tool-call", run_id, {"toolCallId": call.id, "toolName": call.name, "args": _args(call.arguments)})
+
+
+def tool_result_chunk(run_id: str, result: ToolResult) -> dict[str, Any]:
+    return chunk("tool-result", run_id, {
+        "toolCallId": result.call_id, "toolName": result.tool, "args": result.arguments,
+        "result": result.result if result.error is None else result.error, "isError": result.error is not None,
+    })  # fmt: skip
 
 
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "content-filter", "tool_calls": "tool-calls",
-           "max_steps": "length", "approval_required": "tool-calls", "error": "error"}  # fmt: skip
+           "max_steps": "length", "approval_required": "suspended", "error": "error"}  # fmt: skip
 
 
 def _args(text: str) -> Any:
@@ -274,30 +295,13 @@ def finish_reason(reason: str) -> str:
 def full_output(result: AgentResult) -> dict[str, Any]:
     """`FullOutput`, the answer of `generate`: tool calls and results are chunk-shaped, as client-js reads them."""
     run_id = result.run_id
-    calls = [
-        _chunk("tool-call", run_id, {"toolCallId": call.id, "toolName": call.name, "args": _args(call.arguments)})
-        for call in result.tool_calls
-    ]
-    results = [
-        _chunk("tool-result", run_id, {
-            "toolCallId": item.call_id, "toolName": item.tool, "args": item.arguments,
-            "result": item.result if item.error is None else item.error, "isError": item.error is not None,
-        })
-        for item in result.tool_results
-    ]  # fmt: skip
     steps = [
         {
             "text": step.text,
             "finishReason": finish_reason(step.finish_reason),
-            "usage": _usage(step.usage),
-            "toolCalls": [
-                _chunk("tool-call", run_id, {"toolCallId": c.id, "toolName": c.name, "args": _args(c.arguments)})
-                for c in step.tool_calls
-            ],
-            "toolResults": [
-                _chunk("tool-result", run_id, {"toolCallId": r.call_id, "toolName": r.tool, "result": r.result})
-                for r in step.tool_results
-            ],
+            "usage": usage_of(step.usage),
+            "toolCalls": [tool_call_chunk(run_id, call) for call in step.tool_calls],
+            "toolResults": [tool_result_chunk(run_id, item) for item in step.tool_results],
             "response": {"modelId": step.model},
         }
         for step in result.steps
@@ -305,11 +309,11 @@ def full_output(result: AgentResult) -> dict[str, Any]:
     found: dict[str, Any] = {
         "text": result.text,
         "object": result.object.model_dump(mode="json") if hasattr(result.object, "model_dump") else result.object,
-        "usage": _usage(result.usage),
-        "totalUsage": _usage(result.usage),
+        "usage": usage_of(result.usage),
+        "totalUsage": usage_of(result.usage),
         "finishReason": finish_reason(result.finish_reason),
-        "toolCalls": calls,
-        "toolResults": results,
+        "toolCalls": [tool_call_chunk(run_id, call) for call in result.tool_calls],
+        "toolResults": [tool_result_chunk(run_id, item) for item in result.tool_results],
         "steps": steps,
         "runId": run_id,
         "traceId": result.trace_id,
@@ -320,9 +324,8 @@ def full_output(result: AgentResult) -> dict[str, Any]:
         "reasoningText": None,
     }
     if result.pending_approvals:
-        found["suspendPayload"] = {
-            "pendingApprovals": [
-                {"toolCallId": p.call_id, "toolName": p.tool, "args": p.arguments} for p in result.pending_approvals
-            ]
-        }
+        # Mastra's suspended run names one call to decide on (client-js reads `suspendPayload.toolCallId`); the
+        # list says every call that waits, when a step made several.
+        waiting = [{"toolCallId": p.call_id, "toolName": p.tool, "args": p.arguments} for p in result.pending_approvals]
+        found["suspendPayload"] = {**waiting[0], "resumeSchema": APPROVAL_SCHEMA, "pendingApprovals": waiting}
     return found

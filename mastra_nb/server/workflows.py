@@ -1,8 +1,10 @@
-"""The routes of workflows: list and describe, create a run, start and resume it (waiting for the outcome, or
-in the background), cancel it, list and read runs.
+"""The routes of workflows: list and describe, create a run, start and resume it (waiting for the outcome, in
+the background, or streaming its events), observe it, cancel it, list, read and delete runs.
 
 A run made by `create-run` lives in this process until it starts (a run is stored when it starts): `start-async`
 and `start` find it by id, and a `start-async` with an unknown id creates the run, as Mastra's server does.
+A run this server is driving is kept by id while it goes, so that `observe` can follow it and `cancel` can
+interrupt the very object that runs it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ..context import RuntimeContext
 from ..errors import MastraError
-from ..workflows.run import Run
+from ..events import Event
+from ..workflows.run import Run, RunResult
 from .routes import Call, Route, field
 from .shapes import workflow_info, workflow_result
+from .streams import WorkflowChunks, error_chunk, records
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
@@ -26,7 +31,8 @@ __all__ = ["ROUTES"]
 _CREATED_KEPT = 10_000  # runs created and not started yet, per hub: the oldest are forgotten past this
 # hub -> run id -> run; weakly keyed, so a hub that is gone takes its created runs with it
 _created: weakref.WeakKeyDictionary[Mastra, OrderedDict[str, Run]] = weakref.WeakKeyDictionary()
-_background: set[asyncio.Task[Any]] = set()  # runs started by `start` and `resume`, kept from the collector
+# run id -> the run this server is driving and the task that drives it (which also keeps it from the collector)
+_live: dict[str, tuple[Run, asyncio.Task[RunResult]]] = {}
 
 
 async def list_workflows(call: Call) -> Any:
@@ -40,12 +46,29 @@ async def get_workflow(call: Call) -> Any:
 async def create_run(call: Call) -> Any:
     workflow = call.hub.get_workflow(call.param("workflowId"))
     data = await call.json()
-    run = workflow.create_run(run_id=call.query("runId"), resource_id=field(data, "resourceId", str))
+    run_id = call.query("runId")
+    if run_id is not None and await _exists(call.hub, run_id):
+        # A handle on a run that exists (client-js resumes through `createRun({runId})`): nothing to create.
+        return {"runId": run_id}
+    run = workflow.create_run(run_id=run_id, resource_id=field(data, "resourceId", str))
     created = _created.setdefault(call.hub, OrderedDict())
     created[run.run_id] = run
     while len(created) > _CREATED_KEPT:
         created.popitem(last=False)
     return {"runId": run.run_id}
+
+
+async def _exists(hub: Mastra, run_id: str) -> bool:
+    """Whether a run `run_id` is created here, driven here or stored."""
+    if run_id in _live or run_id in _created.get(hub, {}):
+        return True
+    try:
+        await hub.runs.get(run_id)
+    except MastraError as error:
+        if error.code != "RUN_NOT_FOUND":
+            raise
+        return False
+    return True
 
 
 async def _run(call: Call, *, create: bool) -> Run:
@@ -55,6 +78,9 @@ async def _run(call: Call, *, create: bool) -> Run:
     run_id = call.query("runId") if create else call.required_query("runId")
     if run_id is None:
         return workflow.create_run()
+    live = _live.get(run_id)
+    if live is not None and live[0].workflow is workflow:
+        return live[0]
     waiting = _created.get(call.hub)
     created = waiting.get(run_id) if waiting is not None else None
     if waiting is not None and created is not None and created.workflow is workflow:
@@ -70,25 +96,12 @@ async def _run(call: Call, *, create: bool) -> Run:
     return await workflow.get_run(run_id)
 
 
-async def _start(run: Run, data: dict[str, Any]) -> Any:
+async def _start(run: Run, data: dict[str, Any]) -> RunResult:
     context = field(data, "requestContext", dict)
     return await run.start(
         data.get("inputData"), state=data.get("initialState"),
         context=None if context is None else RuntimeContext(context),
     )  # fmt: skip
-
-
-async def start_async(call: Call) -> Any:
-    data = await call.json()
-    run = await _run(call, create=True)
-    return workflow_result(await _start(run, data))
-
-
-async def start(call: Call) -> Any:
-    data = await call.json()
-    run = await _run(call, create=False)
-    _in_background(_start(run, data))
-    return {"message": "Workflow run started", "runId": run.run_id}
 
 
 def _step(data: dict[str, Any]) -> str | None:
@@ -98,22 +111,162 @@ def _step(data: dict[str, Any]) -> str | None:
     return step
 
 
+def _resume(run: Run, data: dict[str, Any]) -> Awaitable[RunResult]:
+    return run.resume(data.get("resumeData"), step=_step(data))
+
+
+def _drive(run: Run, work: Awaitable[RunResult]) -> asyncio.Task[RunResult]:
+    """Run `work` (a start or resume of `run`) as a task this server keeps until it ends."""
+    task = asyncio.ensure_future(work)
+    current = _live.get(run.run_id)
+    if current is None or current[1].done():  # a second start of a live run fails; the first one stays kept
+        _live[run.run_id] = (run, task)
+
+    def settled(done: asyncio.Task[RunResult]) -> None:
+        if _live.get(run.run_id, (None, None))[1] is done:
+            del _live[run.run_id]
+        # The outcome is stored with the run (`GET runs/:runId` reads it); retrieved here so that asyncio does
+        # not report a failure nobody awaited.
+        if not done.cancelled():
+            done.exception()
+
+    task.add_done_callback(settled)
+    return task
+
+
+async def start_async(call: Call) -> Any:
+    data = await call.json()
+    run = await _run(call, create=True)
+    # Shielded: a client that leaves does not stop the run, which goes on and is stored as it ends.
+    return workflow_result(await asyncio.shield(_drive(run, _start(run, data))))
+
+
+async def start(call: Call) -> Any:
+    data = await call.json()
+    run = await _run(call, create=False)
+    _drive(run, _start(run, data))
+    return {"message": "Workflow run started", "runId": run.run_id}
+
+
 async def resume_async(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
-    return workflow_result(await run.resume(data.get("resumeData"), step=_step(data)))
+    return workflow_result(await asyncio.shield(_drive(run, _resume(run, data))))
 
 
 async def resume(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
-    _in_background(run.resume(data.get("resumeData"), step=_step(data)))
+    _drive(run, _resume(run, data))
     return {"message": "Workflow run resumed", "runId": run.run_id}
+
+
+async def stream(call: Call) -> Any:
+    data = await call.json()
+    run = await _run(call, create=True)
+    return await _streamed(run, _start(run, data))
+
+
+async def resume_stream(call: Call) -> Any:
+    data = await call.json()
+    run = await _run(call, create=False)
+    return await _streamed(run, _resume(run, data))
+
+
+async def _streamed(run: Run, work: Awaitable[RunResult]) -> Any:
+    """The run's events as Mastra's workflow stream while `work` drives it, ending with `workflow-finish`.
+
+    The first event is awaited before answering, so that a start or resume refused at once (bad input, a run
+    in the wrong state) answers with its status and error JSON rather than a stream holding an error.
+    """
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    subscription = run.watch(queue.put_nowait)
+    task = _drive(run, work)
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    first = await queue.get()
+    refused = task.exception() if first is None and not task.cancelled() else None
+    if refused is not None:
+        subscription.unsubscribe()
+        raise refused
+    chunks = WorkflowChunks(run.run_id, run.workflow.id)
+
+    async def body() -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield chunks.start()
+            event = first
+            while event is not None:
+                record = chunks.of(event)
+                if record is not None:
+                    yield record
+                event = await queue.get()
+            yield _ending(run, task)
+        finally:  # the client may leave early: the run goes on, unwatched
+            subscription.unsubscribe()
+
+    return records(body())
+
+
+def _ending(run: Run, task: asyncio.Task[RunResult]) -> dict[str, Any]:
+    """The last record of a stream of `run`, which `task` drove."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        return error_chunk(error, run.run_id, "WORKFLOW")
+    return _finished(run)
+
+
+async def observe(call: Call) -> Any:
+    """What the run has done so far, then, while this server drives it, its events as they come."""
+    workflow = call.hub.get_workflow(call.param("workflowId"))
+    run_id = call.required_query("runId")
+    live = _live.get(run_id)
+    if live is None or live[0].workflow is not workflow:
+        run = await workflow.get_run(run_id)
+        return records(_listed([*_replayed(run), _finished(run)]))
+    run, task = live
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    # Watched before the replay is read, with no await between: each event is in the replay or in the queue.
+    subscription = run.watch(queue.put_nowait)
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    replay = _replayed(run)
+    chunks = WorkflowChunks(run.run_id, workflow.id)
+
+    async def body() -> AsyncIterator[dict[str, Any]]:
+        try:
+            for replayed in replay:
+                yield replayed
+            while (event := await queue.get()) is not None:
+                record = chunks.of(event)
+                if record is not None:
+                    yield record
+            yield _ending(run, task)
+        finally:
+            subscription.unsubscribe()
+
+    return records(body())
+
+
+def _replayed(run: Run) -> list[dict[str, Any]]:
+    chunks = WorkflowChunks(run.run_id, run.workflow.id)
+    found = [chunks.start()]
+    for path, step in run.result.steps.items():
+        found += chunks.step(step.step_id, path, step.status, step.output, step.suspend_payload, step.error)
+    return found
+
+
+def _finished(run: Run) -> dict[str, Any]:
+    return WorkflowChunks(run.run_id, run.workflow.id).finish(run.status, workflow_result(run.result))
+
+
+async def _listed(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        yield item
 
 
 async def cancel(call: Call) -> Any:
     workflow = call.hub.get_workflow(call.param("workflowId"))
-    run = await workflow.get_run(call.param("runId"))
+    run_id = call.param("runId")
+    live = _live.get(run_id)
+    run = live[0] if live is not None and live[0].workflow is workflow else await workflow.get_run(run_id)
     await run.cancel()
     return {"message": "Workflow run canceled", "runId": run.run_id}
 
@@ -150,20 +303,6 @@ async def get_run(call: Call) -> Any:
     return found
 
 
-def _in_background(work: Any) -> None:
-    task = asyncio.ensure_future(work)
-    _background.add(task)
-    # The outcome is stored with the run (`GET runs/:runId` reads it): retrieved here so that asyncio does not
-    # report a failed run as an exception nobody read.
-    task.add_done_callback(_settled)
-
-
-def _settled(task: asyncio.Task[Any]) -> None:
-    _background.discard(task)
-    if not task.cancelled():
-        task.exception()
-
-
 ROUTES = (
     Route("GET", "/workflows", list_workflows, "workflows:read", "The workflows, keyed by id."),
     Route("GET", "/workflows/{workflowId}", get_workflow, "workflows:read", "One workflow with its step graph."),
@@ -174,6 +313,12 @@ ROUTES = (
     Route("POST", "/workflows/{workflowId}/resume-async", resume_async, "workflows:execute",
           "Resume a suspended run and answer with its outcome."),
     Route("POST", "/workflows/{workflowId}/resume", resume, "workflows:execute", "Resume a run, not waiting."),
+    Route("POST", "/workflows/{workflowId}/stream", stream, "workflows:execute",
+          "Start a run, streaming its events (JSON records, each followed by 0x1E)."),
+    Route("POST", "/workflows/{workflowId}/resume-stream", resume_stream, "workflows:execute",
+          "Resume a suspended run, streaming its events."),
+    Route("POST", "/workflows/{workflowId}/observe", observe, "workflows:read",
+          "What a run has done so far, then its events while this server drives it."),
     Route("POST", "/workflows/{workflowId}/runs/{runId}/cancel", cancel, "workflows:execute", "Cancel a run."),
     Route("GET", "/workflows/{workflowId}/runs", list_runs, "workflows:read", "The workflow's runs, newest first."),
     Route("GET", "/workflows/{workflowId}/runs/{runId}", get_run, "workflows:read", "One run and its steps."),

@@ -243,7 +243,7 @@ class Execution:
         stored_input = workflow.input.dump(value, f"The input of nested workflow `{workflow.id}`")
         record = Record(path, workflow.id, seq, "success", 1, stored_input, dumped, started_at=started, ended_at=now())
         self.journal.put(record)
-        self._emit(STEP_COMPLETED, path, workflow.id, status="success")
+        self._emit(STEP_COMPLETED, path, workflow.id, status="success", output=dumped)
         return output
 
     # -- one step -------------------------------------------------------------------------------------
@@ -309,13 +309,13 @@ class Execution:
                 raise self._record_failure(current, error) from error
             current.status, current.ended_at = "success", now()
             self.journal.put(current)
-            self._emit(STEP_COMPLETED, path, step.id, status="success", bailed=True)
+            self._emit(STEP_COMPLETED, path, step.id, status="success", bailed=True, output=current.output)
             raise
         except MastraError as error:
             raise self._record_failure(current, error) from error
         current.status, current.ended_at = "success", now()
         self.journal.put(current)  # again: a flush for another branch may have written it as running
-        self._emit(STEP_COMPLETED, path, step.id, status="success")
+        self._emit(STEP_COMPLETED, path, step.id, status="success", output=current.output)
         await self.journal.step_done()
         return output
 
