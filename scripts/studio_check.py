@@ -163,7 +163,9 @@ class Hit:
     page: str
     method: str
     path: str
-    status: int
+    status: int = 0
+    body: str = ""  # what the request sent (its start)
+    answer: str = ""  # what a non-2xx response said (its start)
 
 
 @dataclass
@@ -174,37 +176,71 @@ class Log:
     hits: list[Hit] = field(default_factory=list)
 
 
+KEEP = 600  # characters of a request or error body kept
+
+
 def recording(app: Any, log: Log) -> Any:
-    """`app` wrapped so that each HTTP request and its status go into `log` (before any middleware of the app)."""
+    """`app` wrapped so that each HTTP request, its body and its status go into `log` (outside the app's middleware)."""
 
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await app(scope, receive, send)
         query = scope.get("query_string", b"").decode()
-        path = scope["path"] + (f"?{query}" if query else "")
-        hit = Hit(log.page, scope["method"], path, 0)
+        hit = Hit(log.page, scope["method"], scope["path"] + (f"?{query}" if query else ""))
         log.hits.append(hit)
+
+        async def receiving() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request" and len(hit.body) < KEEP:
+                hit.body += message.get("body", b"").decode(errors="replace")[: KEEP - len(hit.body)]
+            return message
 
         async def sending(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 hit.status = message["status"]
+            elif message["type"] == "http.response.body" and not 200 <= hit.status < 300 and len(hit.answer) < KEEP:
+                hit.answer += message.get("body", b"").decode(errors="replace")[: KEEP - len(hit.answer)]
             await send(message)
 
-        await app(scope, receive, sending)
+        await app(scope, receiving, sending)
 
     return wrapped
 
 
+def shimmed(app: Any) -> Any:
+    """`app` with, around it, what Studio needs that the server lacked when this script was written (`--shim`):
+
+    - `GET /` answering 200: Studio's probe of the server is `fetch(baseUrl)`, the bare origin; on anything else it
+      shows a form asking for the server's URL (Mastra's own server answers every non-API GET with a welcome page);
+    - CORS for credentialed requests: Studio fetches `/api/auth/capabilities` (and /auth/me, ...) with
+      `credentials: "include"`, which a browser refuses with `Access-Control-Allow-Origin: *`; the origin must be
+      echoed with `Access-Control-Allow-Credentials: true` (the outer middleware's headers override the app's).
+    """
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.responses import HTMLResponse
+
+    welcome = HTMLResponse("<!doctype html><title>mastra_nb</title><p>mastra_nb API under /api</p>")
+
+    async def root(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["path"].startswith("/api"):
+            return await welcome(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return CORSMiddleware(root, allow_origin_regex=".*", allow_credentials=True, allow_methods=["*"],
+                          allow_headers=["*"], expose_headers=["X-Request-Id"])  # fmt: skip
+
+
 @contextmanager
-def api_server(port: int, log: Log) -> Iterator[str]:
+def api_server(port: int, log: Log, shim: bool) -> Iterator[str]:
     """`create_app(build_hub())` under uvicorn on 127.0.0.1:`port`, in a thread with its own event loop."""
     import uvicorn
 
     from mastra_nb.server import create_app
 
     hub = build_hub()
-    config = uvicorn.Config(recording(create_app(hub), log), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off")  # fmt: skip
+    app = create_app(hub)
+    config = uvicorn.Config(recording(shimmed(app) if shim else app, log), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
 
     async def serve() -> None:
@@ -357,24 +393,35 @@ def counted(messages: list[str]) -> list[str]:
     return [f"   {'(x%d) ' % n if n > 1 else ''}{message}" for message, n in counts.items()]
 
 
-def report(seen: Browsing, out: Path) -> str:
-    lines = []
+def report(seen: Browsing, out: Path, shimmed: bool) -> str:
+    """Requests grouped by route and status (2xx, 404, other) with counts and pages; then what else the browser saw."""
     hits = seen.log.hits
-    groups = {
-        "2xx": [h for h in hits if 200 <= h.status < 300],
-        "404": [h for h in hits if h.status == 404],
-        "other": [h for h in hits if not (200 <= h.status < 300 or h.status == 404)],
-    }
-    lines.append(f"== {len(hits)} requests to our server, by status ==")
-    for name, group in groups.items():
-        lines.append(f"-- {name}: {len(group)}")
-        for h in group:
-            lines.append(f"   {h.status:3d} {h.method:7s} {h.path}    [{h.page}]")
-    distinct = sorted({(h.method, h.path.split('?')[0], h.status) for h in hits if not 200 <= h.status < 300})
-    lines.append("== routes answered non-2xx (missing or wrong) ==")
-    lines.extend(f"   {s} {m} {p}" for m, p, s in distinct)
-    lines.append(f"== requests to other hosts (blocked: offline): {len(seen.blocked)} ==")
-    lines.extend(f"   {b}" for b in seen.blocked)
+    routes: dict[tuple[int, str, str], list[Hit]] = {}
+    for hit in hits:
+        routes.setdefault((hit.status, hit.method, hit.path.split("?")[0]), []).append(hit)
+    lines = [f"== {len(hits)} requests to our server{' (with --shim)' if shimmed else ''}, "
+             f"{len(routes)} distinct (status, method, path) =="]  # fmt: skip
+    groups = {"2xx": lambda s: 200 <= s < 300, "404": lambda s: s == 404,
+              "other": lambda s: not (200 <= s < 300 or s == 404)}  # fmt: skip
+    for name, belongs in groups.items():
+        keys = sorted((k for k in routes if belongs(k[0])), key=lambda k: (k[2], k[1], k[0]))
+        lines.append(f"-- {name}: {len(keys)} routes, {sum(len(routes[k]) for k in keys)} requests")
+        for key in keys:
+            status, method, path = key
+            pages = ",".join(dict.fromkeys(h.page for h in routes[key]))
+            queries = sorted({h.path.partition("?")[2] for h in routes[key]} - {""})
+            query = f"  ?{queries[0]}" + (f" (+{len(queries) - 1} more)" if len(queries) > 1 else "") if queries else ""
+            lines.append(f"   {len(routes[key]):5d} x {status} {method:6s} {path}{query}   [{pages}]")
+    lines.append("== non-2xx answers: what was sent and what came back ==")
+    for (status, method, path), group in sorted(routes.items(), key=lambda kv: kv[0][2]):
+        if not 200 <= status < 300:
+            first = group[0]
+            lines.append(f"   {status} {method} {path}")
+            if first.body:
+                lines.append(f"       sent: {first.body}")
+            lines.append(f"       got:  {first.answer or '(no body)'}")
+    lines.append(f"== requests to other hosts (aborted: offline): {len(seen.blocked)} ==")
+    lines.extend(counted(seen.blocked))
     lines.append(f"== failed in the browser: {len(seen.failed)} ==")
     lines.extend(counted(seen.failed))
     lines.append(f"== console errors and warnings: {len(seen.console)} ==")
@@ -392,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                         "mastra CLI (default: %(default)s)")  # fmt: skip
     parser.add_argument("--api-port", type=int, default=4111, help="our server's port (default: %(default)s)")
     parser.add_argument("--studio-port", type=int, default=3000, help="Studio's port (default: %(default)s)")
+    parser.add_argument("--shim", action="store_true", help="put around the app what Studio needs and the server "
+                        "lacked (GET / and credentialed CORS; see `shimmed`), to see what Studio does beyond them")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for each page (default: 20)")
     args = parser.parse_args(argv)
 
@@ -400,11 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     node, cli = install_studio(args.cache)
     seen = Browsing(Log())
-    with api_server(args.api_port, seen.log) as api, studio_process(
+    with api_server(args.api_port, seen.log, args.shim) as api, studio_process(
         node, cli, args.studio_port, args.api_port, args.out / "studio.log"
     ) as studio:
         browse(studio, api, args.out, seen, args.timeout)
-    text = report(seen, args.out)
+    text = report(seen, args.out, args.shim)
     (args.out / "report.txt").write_text(text + "\n")
     (args.out / "requests.json").write_text(json.dumps([h.__dict__ for h in seen.log.hits], indent=1) + "\n")
     print(text)

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["Memory"]
 
 
+_THREAD_ORDERS = ("-updated_at", "updated_at", "-created_at", "created_at")
+
+
 class Memory:
     """Conversation memory for agents: history, semantic recall and working memory.
 
@@ -149,11 +152,24 @@ class Memory:
         rows = await self.storage.select("threads", where={"id": _check_id(thread_id, "thread_id")})
         return Thread.from_row(rows[0]) if rows else None
 
-    async def list_threads(self, resource_id: str, *, limit: int = 20, offset: int = 0) -> list[Thread]:
-        """The resource's threads, most recently active first, a page at a time."""
+    async def list_threads(
+        self, resource_id: str, *, limit: int = 20, offset: int = 0, order_by: str = "-updated_at"
+    ) -> list[Thread]:
+        """The resource's threads, most recently active first (or by `order_by`: `created_at` or `updated_at`,
+        with a leading "-" for newest first), a page at a time."""
         where = {"resource_id": _check_id(resource_id, "resource_id")}
-        rows = await self.storage.select("threads", where=where, order_by="-updated_at", limit=limit, offset=offset)
+        if order_by not in _THREAD_ORDERS:
+            raise MastraError(
+                ErrorKind.VALIDATION, "MEMORY_ORDER_INVALID",
+                f"`order_by` must be one of {', '.join(_THREAD_ORDERS)}, got {shown(order_by)}.",
+                details={"errors": [{"field": "order_by", "expected": ", ".join(_THREAD_ORDERS)}]},
+            )  # fmt: skip
+        rows = await self.storage.select("threads", where=where, order_by=order_by, limit=limit, offset=offset)
         return [Thread.from_row(r) for r in rows]
+
+    async def count_threads(self, resource_id: str) -> int:
+        """How many threads the resource has."""
+        return await self.storage.count("threads", {"resource_id": _check_id(resource_id, "resource_id")})
 
     async def update_thread(
         self, thread_id: str, *, title: str | None = None, metadata: Mapping[str, Any] | None = None

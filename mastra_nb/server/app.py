@@ -29,7 +29,7 @@ from starlette.routing import Route as StarletteRoute
 
 from ..errors import ErrorKind, MastraError
 from ..redaction import guard
-from . import components, workflows
+from . import components, memory, observability, workflows
 from .http import BODY_LIMIT, error_response, json_response
 from .routes import Call, Route
 
@@ -63,6 +63,8 @@ async def _packages(call: Call) -> Any:
 ROUTES: tuple[Route, ...] = (
     *components.ROUTES,
     *workflows.ROUTES,
+    *memory.ROUTES,
+    *observability.ROUTES,
     Route("GET", "/auth/capabilities", _capabilities, "public", "Whether authentication is on (it is not yet)."),
     Route("GET", "/system/packages", _packages, "system:read", "The server's packages and storage."),
 )
