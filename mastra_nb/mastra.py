@@ -178,6 +178,11 @@ class Mastra:
         return self._vectors
 
     @property
+    def vectors_opened(self) -> VectorStore | None:
+        """The hub's vector store if it was made or given, else None (reading this never creates one)."""
+        return self._vectors
+
+    @property
     def runs(self) -> Runs:
         """The stored runs, workflow and agent: `get`, `list`, `active`, `prune`; every run's state transition
         goes through it as a compare-and-set."""

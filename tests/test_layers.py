@@ -23,9 +23,9 @@ from pathlib import Path
 import mastra_nb
 
 PACKAGE = Path(mastra_nb.__file__).parent
-OUTER = ("notebook", "server", "mcp", "a2a")  # layers on top of the hub; the core must not reach them
-FORBIDDEN = ("mastra_nb.notebook", "mastra_nb.server", "mastra_nb.mcp", "mastra_nb.a2a", "IPython", "ipywidgets",
-             "anywidget")  # fmt: skip
+OUTER = ("notebook", "server", "cli", "mcp", "a2a")  # layers on top of the hub; the core must not reach them
+FORBIDDEN = ("mastra_nb.notebook", "mastra_nb.server", "mastra_nb.cli", "mastra_nb.mcp", "mastra_nb.a2a", "IPython",
+             "ipywidgets", "anywidget")  # fmt: skip
 
 # (importing part, imported part) -> why the cycle it closes is needed. Keep it empty where a refactor can.
 EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -157,12 +157,9 @@ def _path_within(graph: Mapping[str, set[str]], group: set[str]) -> list[str]:
 
 def test_the_core_never_imports_an_outer_layer_or_ipython():
     # The package's own __init__ is the entry point `%load_ext mastra_nb` looks up: its two extension hooks hand
-    # over to the notebook layer, and that is all it does with it.
-    core = [
-        p
-        for p in PACKAGE.rglob("*.py")
-        if p.relative_to(PACKAGE).parts[0] not in OUTER and p != PACKAGE / "__init__.py"
-    ]
+    # over to the notebook layer, and that is all it does with it. `__main__` is `python -m mastra_nb`: the CLI.
+    entry_points = (PACKAGE / "__init__.py", PACKAGE / "__main__.py")
+    core = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in OUTER and p not in entry_points]
     assert len(core) > 60  # the scan really reads the package
     broken = [
         f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
@@ -183,6 +180,11 @@ def test_the_entry_point_touches_the_notebook_layer_only_in_its_extension_hooks(
         and not any(isinstance(f, ast.FunctionDef) and f.name in hooks and node in ast.walk(f) for f in tree.body)
     ]  # fmt: skip
     assert outside == []
+
+
+def test_python_m_mastra_nb_only_hands_over_to_the_cli():
+    imported = [name for _, name in _imports((PACKAGE / "__main__.py").read_text(), "mastra_nb.__main__")]
+    assert imported and all(name.startswith("mastra_nb.cli") for name in imported), imported
 
 
 def test_the_parts_import_each_other_without_a_cycle():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from test_agents import add
 
-from mastra_nb import Agent, InMemoryStore, Mastra, MastraError, Step, Workflow, tool
+from mastra_nb import Agent, DuckDBStore, InMemoryStore, Mastra, MastraError, Step, Workflow, tool
 from mastra_nb.models import ScriptedModel, ScriptedReply
 from mastra_nb.server import Route, create_app
 from mastra_nb.workflows import StepContext
@@ -555,3 +555,96 @@ async def test_generated_bodies_never_get_a_server_error():
             assert answer.status_code < 500, (route, body, answer.text)
             if answer.status_code >= 400:
                 assert answer.json()["error"] and answer.json()["code"]
+
+
+# -- operations -----------------------------------------------------------------------------------------------------
+
+
+async def test_ready_names_a_failing_part_and_says_no_while_shutting_down(tmp_path):
+    hub = Mastra(storage=DuckDBStore(tmp_path / "mastra.duckdb"))
+    served = Served(hub)
+    async with served as http:
+        ready = await http.get("/ready")
+        assert ready.status_code == 200 and ready.json()["checked"] == ["storage"]
+        await hub.storage.close()  # storage that cannot answer any more
+        broken = await http.get("/ready")
+        assert broken.status_code == 503 and "storage" in broken.json()["failing"]
+        assert (await http.get("/health")).status_code == 200  # alive all the same
+        served.app.state.operations.draining.set()
+        draining = await http.get("/ready")
+        assert draining.status_code == 503 and draining.json()["failing"] == {"server": "shutting down"}
+
+
+async def test_metrics_count_requests_by_route_and_status_and_carry_the_hubs_own(caplog):
+    events: list[str] = []
+    hub = build_hub()
+    hub.events.subscribe("request:*", lambda event: events.append(f"{event.name} {event.payload['route']}"))
+    async with Served(hub) as http:
+        with caplog.at_level("INFO", logger="mastra_nb.server.access"):
+            await http.post("/api/tools/add/execute", json={"data": {"a": 1, "b": 2}})
+            await http.post("/api/tools/add/execute", json={"data": {"a": "x"}})
+            await http.get("/api/agents/nobody", headers={"x-request-id": "req-7"})
+        text = (await http.get("/metrics")).text
+    assert 'mastra_http_requests_total{method="POST",route="/tools/{toolId}/execute",status="200"} 1.0' in text
+    assert 'mastra_http_requests_total{method="POST",route="/tools/{toolId}/execute",status="400"} 1.0' in text
+    assert 'mastra_http_requests_total{method="GET",route="/agents/{agentId}",status="404"} 1.0' in text
+    assert 'mastra_http_request_seconds_count{method="POST",route="/tools/{toolId}/execute"} 2.0' in text
+    assert 'mastra_tool_calls_total{cached="false",status="ok",tool="add"} 1.0' in text  # the hub's own metrics
+    logged = [r for r in caplog.records if r.name == "mastra_nb.server.access"]
+    assert [(r.method, r.route, r.status) for r in logged] == [
+        ("POST", "/tools/{toolId}/execute", 200), ("POST", "/tools/{toolId}/execute", 400),
+        ("GET", "/agents/{agentId}", 404)]  # fmt: skip
+    assert logged[-1].request_id == "req-7" and logged[-1].ms >= 0
+    await hub.events.drain()
+    assert events[:2] == ["request:started /tools/{toolId}/execute", "request:completed /tools/{toolId}/execute"]
+
+
+async def test_the_openapi_document_has_every_route_and_the_docs_page_works_offline():
+    hub = build_hub()
+    async with Served(hub) as http:
+        document = (await http.get("/api/openapi.json")).json()
+        page = (await http.get("/api/docs")).text
+    routes = {(route.method.lower(), "/api" + route.path) for route in create_app(hub).state.routes}
+    listed = {(method, path) for path, operations in document["paths"].items() for method in operations}
+    assert routes <= listed and document["openapi"] == "3.1.0"
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert operation["x-mastra-permission"] and operation["summary"], path
+    execute = document["paths"]["/api/tools/{toolId}/execute"]["post"]
+    assert [p["name"] for p in execute["parameters"]] == ["toolId"]
+    assert list(document["paths"]["/api/agents/{agentId}/stream"]["post"]["responses"]["200"]["content"]) == [
+        "text/event-stream"]  # fmt: skip
+    assert document["paths"]["/api/tools/{toolId}"]["get"]["parameters"][0]["schema"]["examples"] == ["add", "leaky"]
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # nothing from a CDN
+    assert all(path in page for _, path in routes)
+
+
+async def test_a_shutdown_ends_open_streams_with_a_last_chunk_and_keeps_the_run():
+    release = asyncio.Event()
+
+    async def slow(order: Order) -> Order:
+        await asyncio.wait_for(release.wait(), 10)
+        return order
+
+    hub = Mastra(storage=InMemoryStore())
+    hub.add_workflow(Workflow("slow", input=Order, output=Order).then(Step("wait", slow, input=Order, output=Order)))
+    served = Served(hub)
+    async with served as http:
+        run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]
+        text = ""
+        async with http.stream("POST", f"/api/workflows/slow/stream?runId={run_id}",
+                               json={"inputData": {"item": "tea"}}) as answer:  # fmt: skip
+            async for piece in answer.aiter_text():
+                text += piece
+                if "workflow-step-start" in text:
+                    served.app.state.operations.draining.set()  # what SIGTERM does first
+        records = rs_records(text)
+        assert records[-1]["type"] == "error"
+        assert records[-1]["payload"]["error"]["code"] == "SERVER_SHUTTING_DOWN"
+        assert (await http.get(f"/api/workflows/slow/runs/{run_id}")).json()["status"] == "running"
+        release.set()
+        for _ in range(200):  # the run itself was not stopped by the stream's end
+            if (await http.get(f"/api/workflows/slow/runs/{run_id}")).json()["status"] == "success":
+                break
+            await asyncio.sleep(0.02)
+        assert (await http.get(f"/api/workflows/slow/runs/{run_id}")).json()["status"] == "success"

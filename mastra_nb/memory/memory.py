@@ -111,6 +111,13 @@ class Memory:
         return self._vector
 
     @property
+    def vector_opened(self) -> VectorStore | None:
+        """The vector store in use, or None while none was needed yet (checking it must not create one)."""
+        if self._vector is not None:
+            return self._vector
+        return self._hub.vectors_opened if self._hub is not None else None
+
+    @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             from ..vectors import default_embedder

@@ -5,17 +5,19 @@ route is declared once in a `Route` table, which the app, the permission check o
 OpenAPI document all read; FastAPI's signature-driven models would be a second declaration of the same thing.
 
 A request goes: CORS, then the user's middleware in declared order, then the route's endpoint, which gives the
-request an id (`X-Request-Id`, taken from the request when it sends a sane one), reads the body within the size
-limit, runs the handler, and turns any failure into Mastra's error JSON (see `http.py`).
+request an id (`X-Request-Id`, taken from the request when it sends a sane one), announces it, reads the body
+within the size limit, runs the handler, turns any failure into Mastra's error JSON (see `http.py`), and counts
+and logs it (see `operations.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +26,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from ..errors import ErrorKind, MastraError
 from ..redaction import guard
-from . import components, memory, observability, workflows
+from . import components, memory, observability, openapi, workflows
 from .http import BODY_LIMIT, error_response, json_response
+from .operations import Operations
 from .routes import Call, Route
 
 if TYPE_CHECKING:
@@ -45,6 +48,14 @@ UserMiddleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], A
 
 async def _capabilities(call: Call) -> Any:
     return {"enabled": False, "login": None}
+
+
+async def _builder(call: Call) -> Any:
+    return {"enabled": False}  # Mastra's agent builder (an editor of stored agents): this server has none
+
+
+async def _builder_models(call: Call) -> Any:
+    return {"providers": []}  # no builder, so no models to build with
 
 
 async def _packages(call: Call) -> Any:
@@ -67,6 +78,14 @@ ROUTES: tuple[Route, ...] = (
     *observability.ROUTES,
     Route("GET", "/auth/capabilities", _capabilities, "public", "Whether authentication is on (it is not yet)."),
     Route("GET", "/system/packages", _packages, "system:read", "The server's packages and storage."),
+    Route("GET", "/editor/builder/settings", _builder, "system:read", "Mastra's agent builder: off here."),
+    Route(
+        "GET",
+        "/editor/builder/models/available",
+        _builder_models,
+        "system:read",
+        "Models for Mastra's agent builder: none, as it is off.",
+    ),
 )
 
 
@@ -78,16 +97,20 @@ def create_app(
     cors_origins: Iterable[str] = ("*",),
     body_limit: int = BODY_LIMIT,
     routes: Iterable[Route] = (),
+    close_hub: bool = False,
 ) -> Starlette:
-    """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, plus `GET /health`.
+    """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, with `GET /health`, `/ready`, `/metrics`
+    and, under the prefix, `/openapi.json` and `/docs`.
 
     Args:
         hub: the hub whose agents, tools and workflows the routes reach.
         prefix: where Mastra's routes live ("/api", as Mastra's client expects by default).
         middleware: `async def mw(request, call_next)` functions, run in this order around every route.
-        cors_origins: the origins browsers may call from ("*" by default, as Mastra's server allows).
+        cors_origins: the origins browsers may call from ("*" by default, as Mastra's server allows; the
+            request's origin is echoed, so a browser may send credentials, as Studio does).
         body_limit: the largest request body in bytes (4.5 MiB, Mastra's default); larger ones get 413.
         routes: more `Route`s of your own, under the prefix; each must declare its permission.
+        close_hub: shut the hub down when the app stops (a served module's hub; not a notebook's, which lives on).
 
     Raises:
         MastraError: validation `SERVER_ROUTE_INVALID` for a route that declares no permission or a prefix that
@@ -104,24 +127,52 @@ def create_app(
                 ErrorKind.VALIDATION, "SERVER_ROUTE_INVALID",
                 f"Every route must be a `Route` that declares its permission (or \"public\"), got {route!r}.",
             )  # fmt: skip
+    operations = Operations(hub)
+
+    def document() -> dict[str, Any]:  # made on each request: a notebook's hub gains agents while it is served
+        known = {"agentId": sorted(hub.list_agents()), "toolId": sorted(hub.list_tools()),
+                 "workflowId": sorted(hub.list_workflows())}  # fmt: skip
+        return openapi.document(table, prefix, known)
+
     starlette_routes = [
-        StarletteRoute(prefix + route.path, _endpoint(hub, route, body_limit), methods=[route.method])
+        StarletteRoute(prefix + route.path, _endpoint(hub, route, body_limit, operations), methods=[route.method])
         for route in table
     ]
-    starlette_routes.append(StarletteRoute("/health", _health, methods=["GET"]))
+    starlette_routes += [
+        StarletteRoute("/", _made(lambda: HTMLResponse(openapi.welcome(prefix))), methods=["GET"]),
+        StarletteRoute("/health", _health, methods=["GET"]),
+        StarletteRoute("/ready", operations.ready, methods=["GET"]),
+        StarletteRoute("/metrics", operations.metrics, methods=["GET"]),
+        StarletteRoute(f"{prefix}/openapi.json", _made(lambda: json_response(document())), methods=["GET"]),
+        StarletteRoute(f"{prefix}/docs", _made(lambda: HTMLResponse(openapi.page(document()))), methods=["GET"]),
+    ]
+    origins = list(cors_origins)
     stack = [
         Middleware(
             CORSMiddleware,
-            allow_origins=list(cors_origins),
+            # Any origin, with credentials: Studio fetches with `credentials: "include"`, which a browser refuses
+            # against `*`; so the request's origin is echoed. (No cookie or session is read while auth is off.)
+            allow_origins=[] if origins == ["*"] else origins,
+            allow_origin_regex=".*" if origins == ["*"] else None,
+            allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["Content-Type", "Authorization", "x-mastra-client-type", "X-Request-Id"],
             expose_headers=["X-Request-Id"],
         ),
         *(Middleware(BaseHTTPMiddleware, dispatch=mw) for mw in middleware),
     ]
-    app = Starlette(routes=starlette_routes, middleware=stack)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        operations.draining.set()  # open streams end with a last chunk; /ready says 503
+        if close_hub:
+            await hub.shutdown()
+
+    app = Starlette(routes=starlette_routes, middleware=stack, lifespan=lifespan)
     app.state.hub = hub
     app.state.routes = tuple(table)
+    app.state.operations = operations
     return app
 
 
@@ -129,23 +180,30 @@ async def _health(request: Request) -> Response:
     return json_response({"success": True})
 
 
-def _endpoint(hub: Mastra, route: Route, body_limit: int) -> Callable[[Request], Awaitable[Response]]:
+def _made(make: Callable[[], Response]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return make()
+
+    return endpoint
+
+
+def _endpoint(
+    hub: Mastra, route: Route, body_limit: int, operations: Operations
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         sent = request.headers.get("x-request-id", "")
         request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         started = time.perf_counter()
+        operations.started(request, route.path, request_id)
         try:
-            answer = await route.handler(Call(hub, request, body_limit))
+            answer = await route.handler(Call(hub, request, body_limit, operations))
             response = answer if isinstance(answer, Response) else json_response(answer)
         except Exception as error:
             response = error_response(error, request_id)
             if response.status_code >= 500:
                 logger.warning("%s %s failed: %s", route.method, route.path, error, exc_info=error)
         response.headers["X-Request-Id"] = request_id
-        logger.info(
-            "%s %s %d %.1f ms", request.method, request.url.path, response.status_code,
-            (time.perf_counter() - started) * 1000, extra={"request_id": request_id},
-        )  # fmt: skip
+        operations.completed(request, route.path, request_id, response.status_code, time.perf_counter() - started)
         return response
 
     endpoint.__name__ = route.handler.__name__

@@ -3,16 +3,17 @@ tool."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..agents import AgentResult, ErrorEvent
+from ..agents import Agent, AgentResult, ErrorEvent
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from .routes import Call, Route, field
 from .shapes import agent_info, full_output, tool_info
-from .streams import AgentChunks, error_chunk, sse
+from .streams import AgentChunks, error_chunk, shutting_down, sse
 
 __all__ = ["ROUTES"]
 
@@ -99,15 +100,32 @@ async def list_agents(call: Call) -> Any:
     return {name: agent_info(name, agent) for name, agent in call.hub.list_agents().items()}
 
 
+async def providers(call: Call) -> Any:
+    """The model providers the hub's agents use, each with its models and whether its key is set."""
+    found: dict[str, set[str]] = {}
+    for agent in call.hub.list_agents().values():
+        if agent.model is not None:
+            provider, _, model = agent.model.name.partition("/")
+            found.setdefault(provider if model else "", set()).add(model or provider)
+    listed = []
+    for provider, models in sorted(found.items()):
+        key = "" if provider in ("", "mastra") else f"{provider.upper()}_API_KEY"  # mastra/...: scripted, no key
+        listed.append({"id": provider, "name": provider or "default", "envVar": key,
+                       "connected": not key or bool(os.environ.get(key)), "models": sorted(models)})  # fmt: skip
+    return {"providers": listed}
+
+
 async def get_agent(call: Call) -> Any:
     name = call.param("agentId")
     return agent_info(name, call.hub.get_agent(name))
 
 
-def _run_arguments(data: dict[str, Any]) -> dict[str, Any]:
+def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
     """The arguments of `agent.generate`/`agent.stream` from a generate or stream body."""
     _unsupported(data, "structuredOutput", "clientTools", "output")
     thread, resource = _memory(data)
+    if agent.active_memory is None:  # as Mastra does: an agent without memory answers and remembers nothing
+        thread = resource = None
     return {
         "messages": _messages(data),
         "context": _context(data),
@@ -123,7 +141,7 @@ def _run_arguments(data: dict[str, Any]) -> dict[str, Any]:
 
 async def generate(call: Call) -> Any:
     agent = call.hub.get_agent(call.param("agentId"))
-    arguments = _run_arguments(await call.json())
+    arguments = _run_arguments(agent, await call.json())
     return full_output(await agent.generate(arguments.pop("messages"), **arguments))
 
 
@@ -134,7 +152,7 @@ async def stream(call: Call) -> Any:
     model that cannot be reached) answers with its status and error JSON; later failures are `error` chunks.
     """
     agent = call.hub.get_agent(call.param("agentId"))
-    arguments = _run_arguments(await call.json())
+    arguments = _run_arguments(agent, await call.json())
     events = agent.stream(arguments.pop("messages"), **arguments)
     first = await anext(events)
     if isinstance(first, ErrorEvent):
@@ -154,7 +172,7 @@ async def stream(call: Call) -> Any:
         except Exception as error:
             yield error_chunk(error, chunks.run_id)
 
-    return sse(body())
+    return sse(call.until_drained(body(), shutting_down(chunks.run_id)))
 
 
 async def _decide(call: Call, approve: bool) -> tuple[AgentResult, str]:
@@ -250,6 +268,7 @@ async def _execute(call: Call, tool: Any) -> Any:
 
 ROUTES = (
     Route("GET", "/agents", list_agents, "agents:read", "The agents, keyed by id."),
+    Route("GET", "/agents/providers", providers, "agents:read", "The model providers the agents use."),
     Route("GET", "/agents/{agentId}", get_agent, "agents:read", "One agent."),
     Route("POST", "/agents/{agentId}/generate", generate, "agents:execute", "Run the agent to an answer."),
     Route("POST", "/agents/{agentId}/stream", stream, "agents:execute",

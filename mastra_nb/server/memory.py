@@ -8,6 +8,7 @@ and as the UI messages Studio shows.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
@@ -56,13 +57,21 @@ def _part(part: Part) -> dict[str, Any]:
         return {"type": "text", "text": part.get("text", "")}
     if kind == "tool-call":
         invocation = {"state": "call", "toolCallId": part.get("id"), "toolName": part.get("name"),
-                      "args": part.get("arguments")}  # fmt: skip
+                      "args": _json(part.get("arguments"))}  # fmt: skip
         return {"type": "tool-invocation", "toolInvocation": invocation}
     if kind == "tool-result":
         invocation = {"state": "result", "toolCallId": part.get("id"), "toolName": part.get("name"),
-                      "result": part.get("result")}  # fmt: skip
+                      "result": _json(part.get("result"))}  # fmt: skip
         return {"type": "tool-invocation", "toolInvocation": invocation}
     return dict(part)
+
+
+def _json(text: Any) -> Any:
+    """Arguments and results are kept as the JSON text the model read; Mastra's parts hold the values."""
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return text
 
 
 def message_shape(message: MemoryMessage) -> dict[str, Any]:

@@ -7,7 +7,7 @@ accident. A handler takes a `Call` and returns what to answer: a value (sent as 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from .http import HTTPError, body
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
+    from .operations import Operations
 
 __all__ = ["Call", "Handler", "Route"]
 
@@ -29,6 +30,7 @@ class Call:
     hub: Mastra
     request: Request
     body_limit: int
+    operations: Operations
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -59,6 +61,12 @@ class Call:
 
     async def json(self) -> dict[str, Any]:
         return await body(self.request, self.body_limit)
+
+    def until_drained(
+        self, chunks: AsyncIterator[dict[str, Any]], last: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A stream's chunks until they end or the server begins to shut down (then `last`)."""
+        return self.operations.until_drained(chunks, last)
 
 
 Handler = Callable[[Call], Awaitable[Any]]

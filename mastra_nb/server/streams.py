@@ -31,12 +31,12 @@ from ..agents import (
     ToolCallEvent,
     ToolResultEvent,
 )  # fmt: skip
-from ..errors import MastraError
+from ..errors import ErrorKind, MastraError
 from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED, WORKFLOW_STARTED, Event
 from ..redaction import guard
 from .shapes import APPROVAL_SCHEMA, chunk, finish_reason, tool_call_chunk, tool_result_chunk, usage_of
 
-__all__ = ["AgentChunks", "WorkflowChunks", "error_chunk", "records", "sse"]
+__all__ = ["AgentChunks", "WorkflowChunks", "error_chunk", "records", "shutting_down", "sse"]
 
 logger = guard(logging.getLogger("mastra_nb.server"))
 
@@ -77,6 +77,13 @@ def error_chunk(error: BaseException, run_id: str, source: str = "AGENT") -> dic
     logger.warning("a stream failed: %s", error, exc_info=error)
     message = f"Internal server error ({type(error).__name__})."
     return chunk("error", run_id, {"error": {"message": message, "code": "INTERNAL_ERROR"}}, source)
+
+
+def shutting_down(run_id: str, source: str = "AGENT") -> dict[str, Any]:
+    """The last chunk of a stream cut short by the server's shutdown."""
+    kept = "the run is kept: observe or resume it later" if source == "WORKFLOW" else "the run stops here"
+    error = MastraError(ErrorKind.SYSTEM, "SERVER_SHUTTING_DOWN", f"The server is shutting down; {kept}.")
+    return error_chunk(error, run_id, source)
 
 
 class AgentChunks:

@@ -21,7 +21,7 @@ from ..events import Event
 from ..workflows.run import Run, RunResult
 from .routes import Call, Route, field
 from .shapes import workflow_info, workflow_result
-from .streams import WorkflowChunks, error_chunk, records
+from .streams import WorkflowChunks, error_chunk, records, shutting_down
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
@@ -37,6 +37,16 @@ _live: dict[str, tuple[Run, asyncio.Task[RunResult]]] = {}
 
 async def list_workflows(call: Call) -> Any:
     return {name: workflow_info(workflow) for name, workflow in call.hub.list_workflows().items()}
+
+
+async def run_counts(call: Call) -> Any:
+    """How many runs of each workflow are running and suspended, in storage."""
+    counts = {name: {"running": 0, "suspended": 0} for name in call.hub.list_workflows()}
+    for status in ("running", "suspended"):
+        for info in await call.hub.runs.list(kind="workflow", status=status):
+            if info.name in counts:
+                counts[info.name][status] += 1
+    return counts
 
 
 async def get_workflow(call: Call) -> Any:
@@ -164,16 +174,16 @@ async def resume(call: Call) -> Any:
 async def stream(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
-    return await _streamed(run, _start(run, data))
+    return await _streamed(call, run, _start(run, data))
 
 
 async def resume_stream(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
-    return await _streamed(run, _resume(run, data))
+    return await _streamed(call, run, _resume(run, data))
 
 
-async def _streamed(run: Run, work: Awaitable[RunResult]) -> Any:
+async def _streamed(call: Call, run: Run, work: Awaitable[RunResult]) -> Any:
     """The run's events as Mastra's workflow stream while `work` drives it, ending with `workflow-finish`.
 
     The first event is awaited before answering, so that a start or resume refused at once (bad input, a run
@@ -203,7 +213,7 @@ async def _streamed(run: Run, work: Awaitable[RunResult]) -> Any:
         finally:  # the client may leave early: the run goes on, unwatched
             subscription.unsubscribe()
 
-    return records(body())
+    return records(call.until_drained(body(), shutting_down(run.run_id, "WORKFLOW")))
 
 
 def _ending(run: Run, task: asyncio.Task[RunResult]) -> dict[str, Any]:
@@ -242,7 +252,7 @@ async def observe(call: Call) -> Any:
         finally:
             subscription.unsubscribe()
 
-    return records(body())
+    return records(call.until_drained(body(), shutting_down(run.run_id, "WORKFLOW")))
 
 
 def _replayed(run: Run) -> list[dict[str, Any]]:
@@ -305,6 +315,7 @@ async def get_run(call: Call) -> Any:
 
 ROUTES = (
     Route("GET", "/workflows", list_workflows, "workflows:read", "The workflows, keyed by id."),
+    Route("GET", "/workflows/run-counts", run_counts, "workflows:read", "Running and suspended runs per workflow."),
     Route("GET", "/workflows/{workflowId}", get_workflow, "workflows:read", "One workflow with its step graph."),
     Route("POST", "/workflows/{workflowId}/create-run", create_run, "workflows:execute", "Create a run."),
     Route("POST", "/workflows/{workflowId}/start-async", start_async, "workflows:execute",

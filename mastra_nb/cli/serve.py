@@ -1,0 +1,165 @@
+"""`mastra_nb serve MODULE:ATTR`: serve a hub over HTTP in Mastra's REST dialect, with uvicorn.
+
+ATTR names a `Mastra` hub, or a function that returns one (an async function too, with one worker). The server
+listens on 127.0.0.1:4111 (Mastra's port) by default, so `@mastra/client-js` and Studio find it as they would
+find Mastra's own. On SIGTERM or Ctrl+C it drains: `/ready` answers 503, open streams end with a last chunk,
+requests in flight get `--grace` seconds to finish, then the hub shuts down (runs keep their journal, to resume).
+
+`--workers N` runs N processes, each with its own hub from ATTR: their storage must be one that several processes
+share (SQLite or a database server), which a DuckDB file and the in-memory store are not; those are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import sys
+from typing import Any
+
+from ..errors import MastraError
+from ..mastra import Mastra
+from ..storage import DuckDBStore, InMemoryStore
+from ..telemetry.logs import configure_logging
+
+__all__ = ["CommandError", "add_parser", "load", "run"]
+
+_ENV = "MASTRA_NB_SERVE"  # how `--workers` hands the target and the app's options to each worker process
+
+
+class CommandError(Exception):
+    """A command that cannot run as given; its message says why and what to do."""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "serve", help="Serve a hub over HTTP (Mastra's REST dialect).",
+        description="Serve a hub over HTTP in Mastra's REST dialect, so @mastra/client-js and Studio work with it.",
+    )  # fmt: skip
+    parser.add_argument("target", metavar="MODULE:ATTR",
+                        help="the hub: a `Mastra` object or a function returning one, e.g. `app:hub`")  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4111, help="the port (default 4111, Mastra's; 0 picks a free one)")
+    parser.add_argument("--prefix", default="/api", help="where Mastra's routes live (default /api)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="the access log's format")
+    parser.add_argument("--log-level", default="INFO", help="the least severe log level shown (default INFO)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes to serve with (more than 1 needs storage that processes share)")  # fmt: skip
+    parser.add_argument("--grace", type=float, default=10.0,
+                        help="seconds requests in flight get to finish on shutdown (default 10)")  # fmt: skip
+    parser.set_defaults(run=run)
+
+
+def load(target: str) -> Any:
+    """The object `MODULE:ATTR` names (a module from the working folder too, as `uvicorn app:app` finds it)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise CommandError(f"expected MODULE:ATTR such as `app:hub`, got {target!r}.")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise CommandError(f"cannot import `{module_name}`: {error}.") from None
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise CommandError(f"`{module_name}` has no `{attribute}`.")
+        found = getattr(found, part)
+    return found
+
+
+async def _hub(target: str) -> Mastra:
+    """The hub `target` names: the object itself, or what its function returns (awaited when async)."""
+    found = load(target)
+    if inspect.isfunction(found) or inspect.ismethod(found):  # a factory (a class is not one: it is no hub)
+        found = found()
+        if inspect.isawaitable(found):
+            found = await found
+    if not isinstance(found, Mastra):
+        raise CommandError(f"`{target}` is {type(found).__name__}, not a `Mastra` hub or a function returning one.")
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}.")
+    configure_logging(args.log_level.upper(), json=args.log_format == "json")
+    if args.workers > 1:
+        return _run_workers(args)
+    try:
+        asyncio.run(_serve(args))
+    except MastraError as error:
+        raise CommandError(error.message) from None
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    uvicorn = _uvicorn()
+    from ..server import create_app
+
+    hub = await _hub(args.target)
+    app = create_app(hub, prefix=args.prefix, close_hub=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, lifespan="on",
+                            timeout_graceful_shutdown=args.grace)  # fmt: skip
+    await _server(config, app, args.prefix, hub).serve()
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    uvicorn = _uvicorn()
+    hub = asyncio.run(_hub(args.target))
+    storage = hub.storage
+    asyncio.run(hub.shutdown())
+    if isinstance(storage, (DuckDBStore, InMemoryStore)):
+        raise CommandError(
+            f"--workers {args.workers} needs storage that several processes share; this hub's is "
+            f"{type(storage).__name__}, which one process owns. Use `SQLiteStore(...)` or a `storage_url` "
+            "(such as sqlite:///.mastra/mastra.sqlite or postgresql://...), or serve with one worker."
+        )
+    os.environ[_ENV] = json.dumps({"target": args.target, "prefix": args.prefix})
+    print(f"mastra_nb: serving `{args.target}` with {args.workers} workers at "
+          f"http://{args.host}:{args.port}{args.prefix}", file=sys.stderr, flush=True)  # fmt: skip
+    uvicorn.run("mastra_nb.cli.serve:worker_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_config=None, timeout_graceful_shutdown=args.grace)  # fmt: skip
+    return 0
+
+
+def worker_app() -> Any:
+    """The app of one `--workers` process (uvicorn calls this in each, in its event loop)."""
+    from ..server import create_app
+
+    options = json.loads(os.environ[_ENV])
+    found = load(options["target"])
+    hub = found() if inspect.isfunction(found) or inspect.ismethod(found) else found
+    if not isinstance(hub, Mastra):
+        raise CommandError(f"`{options['target']}` must give a `Mastra` hub without awaiting to serve with workers.")
+    return create_app(hub, prefix=options["prefix"], close_hub=True)
+
+
+def _server(config: Any, app: Any, prefix: str, hub: Mastra) -> Any:
+    """uvicorn's server, which on a shutdown signal first marks the app as draining, and says where it listens."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app.state.operations.draining.set()  # /ready says 503 and open streams end before anything stops
+            super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                host, port = self.servers[0].sockets[0].getsockname()[:2]
+                print(f"mastra_nb: serving {hub!r} at http://{host}:{port}{prefix} (docs: {prefix}/docs; "
+                      "Ctrl+C stops)", file=sys.stderr, flush=True)  # fmt: skip
+
+    return Server(config)
+
+
+def _uvicorn() -> Any:
+    try:
+        import uvicorn
+    except ImportError:
+        raise CommandError("serving needs the server extra: pip install 'mastra_nb[server]'.") from None
+    return uvicorn

@@ -1,0 +1,213 @@
+"""`mastra_nb serve MODULE:ATTR` as a user runs it: a real process on 127.0.0.1, driven over HTTP by httpx, by
+schemathesis (generated requests from our own OpenAPI document: never a 5xx, every answer as documented), and
+stopped with SIGTERM while a request is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+APP = textwrap.dedent('''
+    import asyncio
+
+    from pydantic import BaseModel
+
+    from mastra_nb import Agent, DuckDBStore, Mastra, SQLiteStore, Step, Workflow, tool
+    from mastra_nb.memory import Memory
+    from mastra_nb.models import ScriptedModel, ScriptedReply
+    from mastra_nb.vectors import ChromaVectorStore
+    from mastra_nb.workflows import StepContext
+
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+
+    class Order(BaseModel):
+        item: str
+
+
+    class Answer(BaseModel):
+        ok: bool
+
+
+    class Receipt(BaseModel):
+        item: str
+        ok: bool
+
+
+    async def confirm(order: Order, ctx: StepContext) -> Receipt:
+        if ctx.resume_data is None:
+            ctx.suspend({"question": f"Ship {order.item}?"})
+        return Receipt(item=order.item, ok=ctx.resume_data.ok)
+
+
+    async def slowly(order: Order) -> Order:
+        await asyncio.sleep(1.5)
+        return order
+
+
+    def hub() -> Mastra:
+        made = Mastra(storage=SQLiteStore("mastra.sqlite"), memory=Memory(vector=ChromaVectorStore("chroma")))
+        made.add_tool(add)
+        script = [ScriptedReply.call("add", a=2, b=3), "2 + 3 = 5"] * 2000
+        made.add_agent(Agent("calc", "You add.", ScriptedModel(script), tools=[add]))
+        made.add_workflow(Workflow("ship", input=Order, output=Receipt).then(
+            Step("confirm", confirm, input=Order, output=Receipt, resume=Answer)))
+        made.add_workflow(Workflow("slow", input=Order, output=Order).then(
+            Step("wait", slowly, input=Order, output=Order)))
+        return made
+
+
+    def duck() -> Mastra:
+        return Mastra(storage=DuckDBStore("mastra.duckdb"))
+''')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Serving:
+    """`python -m mastra_nb serve ...` in `folder`, read until it says where it listens."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.folder = folder
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mastra_nb", "serve", *args], cwd=folder, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self.output: list[str] = []
+        deadline = time.monotonic() + 60
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            found = re.search(r"at (http://[\d.]+:\d+)/api", line)
+            if found:
+                self.url = found.group(1)
+                # Read on in the background: a pipe nobody reads fills with the access log and blocks the server.
+                self._reader = threading.Thread(target=self._read, daemon=True)
+                self._reader.start()
+                return
+        self.process.kill()
+        raise AssertionError("the server did not say where it listens:\n" + "".join(self.output))
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self._reader.join(timeout=10)
+            assert self.process.stdout is not None
+            self.process.stdout.close()
+        return code
+
+
+@pytest.fixture
+def app_folder(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    return tmp_path
+
+
+@pytest.fixture
+def served(app_folder: Path) -> Iterator[Serving]:
+    serving = Serving(app_folder, "app:hub", "--port", "0")
+    yield serving
+    serving.stop()
+
+
+async def test_serve_answers_and_a_sigterm_lets_the_request_in_flight_finish(served: Serving):
+    async with httpx.AsyncClient(base_url=served.url, timeout=30, trust_env=False) as http:
+        assert list((await http.get("/api/agents")).json()) == ["calc"]
+        assert (await http.get("/ready")).json()["ready"] is True
+        in_flight = asyncio.ensure_future(
+            http.post("/api/workflows/slow/start-async", json={"inputData": {"item": "x"}})
+        )
+        await asyncio.sleep(0.5)  # the step is sleeping now
+        served.process.send_signal(signal.SIGTERM)
+        answer = await in_flight
+    assert answer.status_code == 200 and answer.json()["status"] == "success"
+    # After its graceful shutdown uvicorn raises the signal again, so the process reports how it was stopped.
+    assert await asyncio.to_thread(served.stop) == -signal.SIGTERM
+    assert "Traceback" not in "".join(served.output), "".join(served.output)
+
+
+def test_serve_refuses_what_it_cannot_serve(app_folder: Path):
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mastra_nb", "serve", *args], cwd=app_folder,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    duck = serve("app:duck", "--workers", "2", "--port", str(_free_port()))
+    assert duck.returncode == 2 and "DuckDBStore" in duck.stderr and "SQLiteStore" in duck.stderr, duck.stderr
+    missing = serve("nowhere:hub")
+    assert missing.returncode == 2 and "cannot import `nowhere`" in missing.stderr
+    not_a_hub = serve("app:Order")
+    assert not_a_hub.returncode == 2 and "not a `Mastra` hub" in not_a_hub.stderr
+    malformed = serve("app")
+    assert malformed.returncode == 2 and "MODULE:ATTR" in malformed.stderr
+
+
+async def test_two_workers_share_one_sqlite_file(app_folder: Path):
+    port = _free_port()
+    serving = Serving(app_folder, "app:hub", "--workers", "2", "--port", str(port))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as http:
+            for _ in range(100):  # the workers start after the parent says where it listens
+                try:
+                    if (await http.get("/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            started = await asyncio.gather(*(
+                http.post("/api/workflows/ship/start-async", json={"inputData": {"item": f"i{n}"}}) for n in range(8)
+            ))  # fmt: skip
+            assert {a.json()["status"] for a in started} == {"suspended"}
+            runs = (await http.get("/api/workflows/ship/runs")).json()
+            assert runs["total"] == 8  # whichever worker answers, it reads the runs every worker stored
+    finally:
+        assert await asyncio.to_thread(serving.stop) in (0, -signal.SIGTERM)
+
+
+def test_generated_requests_from_the_openapi_document_never_get_a_5xx_and_match_it(served: Serving):
+    """schemathesis reads /api/openapi.json and sends requests made from it (examples, boundary values, fuzzed
+    bodies): every answer must be below 500 and match the documented status, content type and schema."""
+    st = Path(sys.executable).parent / "st"
+    done = subprocess.run(
+        [str(st), "run", f"{served.url}/api/openapi.json", "--checks",
+         "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+         "--phases", "examples,coverage,fuzzing", "--max-time", "40", "--workers", "1", "--max-failures", "20"],
+        capture_output=True, text=True, timeout=300, cwd=served.folder,  # its cache goes there, not in the checkout
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:] + "\nserver:\n" + "".join(served.output)
+    assert re.search(r"(\d+) generated, \1 passed", done.stdout), done.stdout[-3000:]
