@@ -1,4 +1,4 @@
-"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, trace, memory, config, reset.
+"""The subcommands of `%mastra`: overview, runs, resume, graph, chat, trace, memory, config, reset, serve.
 
 Each takes the magics (for the hub and the notebook's namespace) and the parsed arguments, and returns what the
 cell shows. Stored runs are read from the hub's storage, so `%mastra runs` and `%mastra resume` work after a kernel
@@ -22,6 +22,7 @@ from ..display.reprs import hub_html, runs_table
 from ..errors import ErrorKind, MastraError
 from ._errors import MagicError
 from ._sync import run_with_progress
+from .serving import serving_note
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -58,7 +59,7 @@ def run(magics: MastraMagics, args: Namespace) -> Any:
     """Carry out one `%mastra` command."""
     commands: dict[str, Callable[[MastraMagics, Namespace], Any]] = {
         "overview": overview, "runs": runs, "resume": resume, "graph": graph, "chat": chat, "trace": trace,
-        "memory": memory, "config": config, "reset": reset,
+        "memory": memory, "config": config, "reset": reset, "serve": serve,
     }  # fmt: skip
     needs_target = {
         "resume": ("a run id", "RUN_ID"), "graph": ("a workflow", "WORKFLOW"), "chat": ("an agent", "AGENT"),
@@ -77,7 +78,34 @@ def overview(magics: MastraMagics, args: Namespace) -> View:
         f"Mastra hub: agents {sorted(hub.list_agents())}, tools {sorted(hub.list_tools())}, workflows "
         f"{sorted(hub.list_workflows())}; {len(rows)} recent run(s) in {where}"
     )
-    return View(hub_html(hub, rows, storage=where), text)
+    served = serving_note(magics.server)
+    html = hub_html(hub, rows, storage=where)
+    if served:
+        text += f"\n{served}"
+        html += f"<p>{esc(served)}</p>"
+    return View(html, text)
+
+
+def serve(magics: MastraMagics, args: Namespace) -> None:
+    """Start serving the kernel's hub (or say where it is served), or stop with `--stop`."""
+    current = magics.server
+    if args.stop:
+        if current is None or not current.running:
+            print("The hub is not being served.")
+            return
+        current.stop()
+        magics.server = None
+        print("Stopped serving the hub.")
+        return
+    if current is not None and current.running:
+        print(f"Already serving the hub at {current.describe()}; `%mastra serve --stop` stops it.")
+        return
+    from .serving import NotebookServer
+
+    server = NotebookServer(magics.hub, args.host, args.port)
+    server.start()
+    magics.server = server
+    print(f"Serving the hub at {server.describe()}; `%mastra serve --stop` stops it.")
 
 
 def _vectors_in_use(hub: Mastra) -> str:
@@ -244,6 +272,10 @@ def config(magics: MastraMagics, args: Namespace) -> View:
 
 def reset(magics: MastraMagics, args: Namespace) -> None:
     fresh = magics.new_hub()  # first: a bad setting fails here, and the kernel keeps the hub it has
+    if magics.server is not None and magics.server.running:  # it serves the hub that is going away
+        magics.server.stop()
+        magics.server = None
+        print("Stopped serving the old hub; `%mastra serve` serves the new one.")
     run_sync(magics.hub.shutdown())
     magics.bind(fresh)
     print(f"A new, empty hub; storage {magics.hub.storage!r}, vectors {_vectors_in_use(magics.hub)} (what was stored "

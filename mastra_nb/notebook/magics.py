@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..memory import Memory
     from ..models import Model
     from ..tools import Tool
+    from .serving import NotebookServer
 
 __all__ = ["MastraMagics", "interpolate"]
 
@@ -87,6 +88,7 @@ class MastraMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self._hub: Mastra | None = None
         self._kernel_memory: tuple[Mastra, Memory] | None = None
+        self.server: NotebookServer | None = None  # `%mastra serve`
 
     @property
     def ip(self) -> InteractiveShell:
@@ -296,7 +298,7 @@ class MastraMagics(Magics):
         "command",
         nargs="?",
         default="overview",
-        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset"],
+        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset", "serve"],
         help="What to show or do.",
     )
     @argument(
@@ -312,6 +314,9 @@ class MastraMagics(Magics):
     @argument("--step", help="resume: the suspended step (id or path), when several are suspended.")
     @argument("--run", "-r", help="graph: colour the steps by this run's statuses ('last': the newest run).")
     @argument("--resource", help="memory: whose threads (default: MastraMagics.resource_id, 'notebook-user').")
+    @argument("--port", "-p", type=int, default=4111, help="serve: the port (default 4111, Mastra's; 0: a free one).")
+    @argument("--host", default="127.0.0.1", help="serve: the address to listen on (default 127.0.0.1).")
+    @argument("--stop", action="store_true", help="serve: stop serving.")
     @friendly
     def mastra_magic(self, line: str) -> Any:
         """Look at the kernel's hub and its stored runs.
@@ -336,6 +341,9 @@ class MastraMagics(Magics):
                                            and a semantic search box (the agent's memory, else the only one)
           %mastra config                   the settings in force and where they come from
           %mastra reset                    close the hub's storage and start an empty hub (stored runs stay)
+          %mastra serve [--port N] [--host H]
+                                           serve the kernel's hub over HTTP in Mastra's REST dialect, in the
+                                           background (Mastra's client and Studio work with it); --stop stops
 
         `runs`, `resume`, `graph`, `chat`, `trace` and `memory` show widgets (with anywidget installed), which also
         carry a static snapshot for exported notebooks; re-running their cell closes the widget it showed before.
