@@ -177,6 +177,42 @@ class Runs:
             ])  # fmt: skip
         return len(ids)
 
+    async def delete(self, run_id: str) -> None:
+        """Delete a stored workflow run and its journal, or an agent's paused run.
+
+        The delete is a compare-and-set on the row as read: a run that another process claims meanwhile (a
+        resume, a restart) is not deleted under it.
+
+        Raises:
+            MastraError: `RUN_NOT_FOUND`; `RUN_BUSY` for a run that is running (cancel it first);
+                `RUN_CONFLICT` when it changed while being deleted.
+        """
+        _check_id(run_id)
+        for table in ("workflow_runs", "agent_runs"):
+            rows = await self.storage.select(table, where={"run_id": run_id}, limit=1)
+            if rows:
+                break
+        else:
+            raise _not_found(run_id)
+        row = rows[0]
+        if row["status"] in ("running", "resuming"):
+            raise MastraError(
+                ErrorKind.DOMAIN, "RUN_BUSY", f"Run `{run_id}` is {row['status']}; cancel it before deleting it.",
+                details={"run_id": run_id, "status": row["status"]},
+            )  # fmt: skip
+        # Claimed first, in the same transaction: if the row changed since it was read, nothing is deleted.
+        claim = self.update_op(table, run_id, row["version"], {"status": "deleting"}, status=row["status"])
+        operations: list[Op] = [claim]
+        if table == "workflow_runs":
+            operations.append(DeleteRowsOp("workflow_steps", {"run_id": run_id}))
+        operations.append(DeleteRowsOp(table, {"run_id": run_id}))
+        try:
+            await self.storage.transaction(operations)
+        except MastraError as error:
+            if error.code != "STORAGE_CONFLICT":
+                raise
+            raise await self.conflict(table, run_id, row["version"], row["status"]) from None
+
     # -- transitions ------------------------------------------------------------------------------------------
 
     @staticmethod

@@ -350,6 +350,55 @@ async def test_a_workflow_run_is_created_started_suspended_listed_resumed_and_re
         assert (await http.get("/api/workflows/ship/runs/nope")).status_code == 404
 
 
+async def test_runs_are_deleted_time_travelled_and_restarted_only_when_they_may_be():
+    async with Served(build_hub()) as http:
+        first = (await http.post("/api/workflows/ship/start-async", json={"inputData": {"item": "tea"}})).json()
+        run_id = first["runId"]
+        travelled = await http.post(f"/api/workflows/ship/time-travel-async?runId={run_id}",
+                                    json={"step": "confirm", "inputData": {"item": "jam"}})  # fmt: skip
+        assert travelled.status_code == 200, travelled.text
+        fork = travelled.json()
+        assert fork["runId"] != run_id and fork["steps"]["confirm"]["suspendPayload"] == {"question": "Ship jam?"}
+        no_step = await http.post(f"/api/workflows/ship/time-travel-async?runId={run_id}", json={})
+        assert no_step.status_code == 400 and no_step.json()["issues"][0]["field"] == "step"
+        not_orphaned = await http.post(f"/api/workflows/ship/restart-async?runId={run_id}")
+        assert not_orphaned.status_code == 409 and not_orphaned.json()["code"] == "RUN_NOT_RESTARTABLE"
+
+        deleted = await http.delete(f"/api/workflows/ship/runs/{run_id}")
+        assert deleted.status_code == 200, deleted.text
+        assert (await http.get(f"/api/workflows/ship/runs/{run_id}")).status_code == 404
+        assert (await http.delete(f"/api/workflows/ship/runs/{run_id}")).status_code == 404
+        assert (await http.get("/api/workflows/ship/runs")).json()["total"] == 1  # the fork stays
+
+
+async def test_a_running_run_is_not_deleted():
+    release = asyncio.Event()
+
+    async def slow(order: Order) -> Order:
+        await asyncio.wait_for(release.wait(), 10)
+        return order
+
+    hub = build_hub()
+    hub.add_workflow(Workflow("slow", input=Order, output=Order).then(Step("wait", slow, input=Order, output=Order)))
+    async with Served(hub) as http:
+        run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]
+        await http.post(f"/api/workflows/slow/start?runId={run_id}", json={"inputData": {"item": "x"}})
+        for _ in range(100):
+            if (await http.get(f"/api/workflows/slow/runs/{run_id}")).status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+        busy = await http.delete(f"/api/workflows/slow/runs/{run_id}")
+        assert busy.status_code == 409 and busy.json()["code"] == "RUN_BUSY"
+        other = await http.delete(f"/api/workflows/ship/runs/{run_id}")
+        assert other.status_code == 404  # not a run of that workflow
+        release.set()
+        for _ in range(200):
+            if (await http.get(f"/api/workflows/slow/runs/{run_id}")).json()["status"] == "success":
+                break
+            await asyncio.sleep(0.02)
+        assert (await http.delete(f"/api/workflows/slow/runs/{run_id}")).status_code == 200
+
+
 async def test_two_clients_starting_one_created_run_at_once_start_it_once():
     """Both requests name the run `create-run` made: one starts it, the other is told it already started (409),
     and one run is stored, with the first start's input."""

@@ -591,3 +591,29 @@ async def test_a_declared_schema_restores_what_plain_json_cannot(db: Path) -> No
         await hub.storage.close()
     assert run.status == "success"
     assert run.output == Stamped(ticket=Ticket(id=9), when=datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("store", ["duckdb", "sqlite"])
+async def test_a_deleted_run_goes_with_its_journal_and_two_deletes_at_once_delete_it_once(
+    tmp_path: Path, log: Path, store: str
+) -> None:
+    from mastra_nb import SQLiteStore
+
+    storage = DuckDBStore(tmp_path / "m.duckdb") if store == "duckdb" else SQLiteStore(tmp_path / "m.sqlite")
+    hub = Mastra(storage=storage, config=MastraConfig.load(environ={}), workflows=[durable_app.approval_workflow()])
+    try:
+        kept = await hub.get_workflow("approval").create_run("kept").start({"order_id": "k", "amount": 1})
+        doomed = await hub.get_workflow("approval").create_run("doomed").start({"order_id": "d", "amount": 1})
+        assert kept.status == doomed.status == "suspended"
+        outcomes = await asyncio.gather(hub.runs.delete("doomed"), hub.runs.delete("doomed"), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, MastraError)]
+        assert outcomes.count(None) == 1 and [f.code for f in failures] in (["RUN_NOT_FOUND"], ["RUN_CONFLICT"])
+        assert await storage.select("workflow_steps", where={"run_id": "doomed"}) == []
+        with pytest.raises(MastraError) as gone:
+            await hub.runs.get("doomed")
+        assert gone.value.code == "RUN_NOT_FOUND"
+        assert len(await storage.select("workflow_steps", where={"run_id": "kept"})) == 3  # the other run is whole
+        assert (await hub.get_workflow("approval").get_run("kept")).status == "suspended"
+    finally:
+        await hub.shutdown()
+        await storage.close()

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ..context import RuntimeContext
-from ..errors import MastraError
+from ..errors import ErrorKind, MastraError
 from ..events import Event
 from ..workflows.run import Run, RunResult
 from .routes import Call, Route, field
@@ -171,6 +171,32 @@ async def resume(call: Call) -> Any:
     return {"message": "Workflow run resumed", "runId": run.run_id}
 
 
+async def restart_async(call: Call) -> Any:
+    run = await _run(call, create=False)
+    return workflow_result(await asyncio.shield(_drive(run, run.restart())))
+
+
+async def restart(call: Call) -> Any:
+    run = await _run(call, create=False)
+    _drive(run, run.restart())
+    return {"message": "Workflow run restarted", "runId": run.run_id}
+
+
+def _travel(run: Run, data: dict[str, Any]) -> Awaitable[RunResult]:
+    step = _step(data)
+    if step is None:
+        raise MastraError(ErrorKind.VALIDATION, "BODY_INVALID", "The request body needs `step`: where to travel to.",
+                          details={"field": "step"})  # fmt: skip
+    return run.time_travel(step, data.get("inputData"))
+
+
+async def time_travel_async(call: Call) -> Any:
+    """Re-run from a step as a new run (a fork of this one, whose history stays); answers with the fork's result."""
+    data = await call.json()
+    run = await _run(call, create=False)
+    return workflow_result(await asyncio.shield(asyncio.ensure_future(_travel(run, data))))
+
+
 async def stream(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
@@ -281,6 +307,21 @@ async def cancel(call: Call) -> Any:
     return {"message": "Workflow run canceled", "runId": run.run_id}
 
 
+async def delete_run(call: Call) -> Any:
+    workflow = call.hub.get_workflow(call.param("workflowId"))
+    run_id = call.param("runId")
+    info = await call.hub.runs.get(run_id)
+    if info.kind != "workflow" or info.name != workflow.id:
+        raise MastraError(ErrorKind.DOMAIN, "RUN_NOT_FOUND", f"Workflow `{workflow.id}` has no run `{run_id}`.",
+                          details={"run_id": run_id})  # fmt: skip
+    live = _live.get(run_id)
+    if live is not None and not live[1].done():
+        raise MastraError(ErrorKind.DOMAIN, "RUN_BUSY", f"Run `{run_id}` is running; cancel it before deleting it.",
+                          details={"run_id": run_id})  # fmt: skip
+    await call.hub.runs.delete(run_id)
+    return {"message": "Workflow run deleted", "runId": run_id}
+
+
 async def list_runs(call: Call) -> Any:
     workflow = call.hub.get_workflow(call.param("workflowId"))
     per_page = call.int_query("perPage", 100, low=1, high=1000)
@@ -331,6 +372,14 @@ ROUTES = (
     Route("POST", "/workflows/{workflowId}/observe", observe, "workflows:read",
           "What a run has done so far, then its events while this server drives it."),
     Route("POST", "/workflows/{workflowId}/runs/{runId}/cancel", cancel, "workflows:execute", "Cancel a run."),
+    Route("POST", "/workflows/{workflowId}/restart-async", restart_async, "workflows:execute",
+          "Continue a run a dead process left running, from its last recorded step; answer with its outcome."),
+    Route("POST", "/workflows/{workflowId}/restart", restart, "workflows:execute",
+          "Continue a run a dead process left running, not waiting."),
+    Route("POST", "/workflows/{workflowId}/time-travel-async", time_travel_async, "workflows:execute",
+          "Re-run from `step` (with `inputData`, else its stored input) as a new run; answer with its outcome."),
     Route("GET", "/workflows/{workflowId}/runs", list_runs, "workflows:read", "The workflow's runs, newest first."),
     Route("GET", "/workflows/{workflowId}/runs/{runId}", get_run, "workflows:read", "One run and its steps."),
+    Route("DELETE", "/workflows/{workflowId}/runs/{runId}", delete_run, "workflows:delete",
+          "Delete a run that is not running, with its journal."),
 )  # fmt: skip
