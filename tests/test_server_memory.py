@@ -143,8 +143,13 @@ async def test_working_memory_status_and_config(tmp_path):
         assert (await http.get("/api/memory/status?agentId=nobody")).status_code == 404
         config = (await http.get("/api/memory/config?agentId=mem")).json()["config"]
         assert config["workingMemory"]["enabled"] is True and config["semanticRecall"]["topK"] == 2
-        none = await http.get("/api/memory/config?agentId=plain")
-        assert none.status_code == 400 and "`plain` has no memory" in none.json()["error"]
+        # An agent without memory has nothing stored, as Mastra answers; writing to it names what is missing.
+        assert (await http.get("/api/memory/config?agentId=plain")).json() == {"config": None}
+        assert (await http.get("/api/memory/threads?agentId=plain&resourceId=ada")).json()["total"] == 0
+        assert (await http.get("/api/memory/threads/w?agentId=plain")).status_code == 404
+        assert (await http.get("/api/memory/threads/w/working-memory?agentId=plain")).json()["threadExists"] is False
+        refused = await http.post("/api/memory/threads?agentId=plain", json={"resourceId": "ada"})
+        assert refused.status_code == 400 and "`plain` has no memory" in refused.json()["error"]
 
 
 async def test_traces_list_root_spans_and_a_trace_reads_whole(tmp_path):

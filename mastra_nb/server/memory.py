@@ -88,8 +88,8 @@ def _ui_message(message: MemoryMessage) -> dict[str, Any]:
             "createdAt": message.created_at}  # fmt: skip
 
 
-async def _thread(memory: Memory, thread_id: str) -> Thread:
-    thread = await memory.get_thread(thread_id)
+async def _thread(memory: Memory | None, thread_id: str) -> Thread:
+    thread = await memory.get_thread(thread_id) if memory is not None else None
     if thread is None:
         raise MastraError(ErrorKind.DOMAIN, "MEMORY_THREAD_NOT_FOUND", f"There is no thread `{thread_id}`.",
                           details={"thread_id": thread_id})  # fmt: skip
@@ -100,10 +100,12 @@ async def _thread(memory: Memory, thread_id: str) -> Thread:
 
 
 async def list_threads(call: Call) -> Any:
-    memory = _memory(call)
+    memory = _memory_or_none(call)
     resource = call.required_query("resourceId")
     page = call.int_query("page", 0)
     per_page = call.int_query("perPage", 100, low=1, high=1000)
+    if memory is None:  # no memory, no threads (as Mastra answers; Studio asks for every agent)
+        return {"threads": [], "total": 0, "page": page, "perPage": per_page, "hasMore": False}
     order = _ORDER_FIELDS.get(call.query("orderBy[field]") or "updatedAt")
     direction = (call.query("orderBy[direction]") or "DESC").upper()
     if order is None or direction not in ("ASC", "DESC"):
@@ -132,7 +134,7 @@ async def create_thread(call: Call) -> Any:
 
 
 async def get_thread(call: Call) -> Any:
-    return thread_shape(await _thread(_memory(call), call.param("threadId")))
+    return thread_shape(await _thread(_memory_or_none(call), call.param("threadId")))
 
 
 async def update_thread(call: Call) -> Any:
@@ -161,8 +163,9 @@ async def delete_thread(call: Call) -> Any:
 
 
 async def list_messages(call: Call) -> Any:
-    memory = _memory(call)
+    memory = _memory_or_none(call)
     thread = await _thread(memory, call.param("threadId"))
+    assert memory is not None  # a thread was found in it
     page = call.int_query("page", 0)
     per_page = call.int_query("perPage", 1000, low=1, high=10_000)
     messages = await memory.list_messages(thread.id)
@@ -237,8 +240,10 @@ async def delete_messages(call: Call) -> Any:
 
 
 async def get_working_memory(call: Call) -> Any:
-    memory = _memory(call)
+    memory = _memory_or_none(call)
     thread_id = call.param("threadId")
+    if memory is None:  # as Mastra answers for an agent without memory
+        return {"workingMemory": None, "source": "thread", "workingMemoryTemplate": None, "threadExists": False}
     thread = await memory.get_thread(thread_id)
     settings = memory.options.working_memory
     scope = settings.scope if settings is not None else "thread"
@@ -278,7 +283,10 @@ async def status(call: Call) -> Any:
 
 
 async def config(call: Call) -> Any:
-    options = _memory(call).options
+    memory = _memory_or_none(call)
+    if memory is None:
+        return {"config": None}  # as Mastra answers for an agent without memory
+    options = memory.options
     recall = options.semantic_recall
     working = options.working_memory
     return {"config": {
