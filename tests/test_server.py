@@ -69,6 +69,19 @@ def build_hub(script: list[Any] | None = None) -> Mastra:
     return hub
 
 
+def slow_workflow(release: asyncio.Event, *, first: bool = False) -> Workflow:
+    """`slow`: its step `wait` waits for `release` (after a step `first` that does nothing, when asked)."""
+
+    async def wait(order: Order) -> Order:
+        await asyncio.wait_for(release.wait(), 10)
+        return order
+
+    workflow = Workflow("slow", input=Order, output=Order)
+    if first:
+        workflow.then(Step("first", lambda o: o, input=Order, output=Order))
+    return workflow.then(Step("wait", wait, input=Order, output=Order))
+
+
 class Served:
     """A hub's app served by uvicorn on a free port of 127.0.0.1, in the test's event loop."""
 
@@ -373,13 +386,8 @@ async def test_runs_are_deleted_time_travelled_and_restarted_only_when_they_may_
 
 async def test_a_running_run_is_not_deleted():
     release = asyncio.Event()
-
-    async def slow(order: Order) -> Order:
-        await asyncio.wait_for(release.wait(), 10)
-        return order
-
     hub = build_hub()
-    hub.add_workflow(Workflow("slow", input=Order, output=Order).then(Step("wait", slow, input=Order, output=Order)))
+    hub.add_workflow(slow_workflow(release))
     async with Served(hub) as http:
         run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]
         await http.post(f"/api/workflows/slow/start?runId={run_id}", json={"inputData": {"item": "x"}})
@@ -467,17 +475,8 @@ async def test_a_workflow_streams_its_events_as_records_and_resume_stream_finish
 
 async def test_observe_follows_a_run_in_the_background_and_a_client_that_leaves_does_not_stop_a_run():
     release = asyncio.Event()
-
-    async def slow(order: Order) -> Order:
-        await asyncio.wait_for(release.wait(), 10)
-        return order
-
     hub = Mastra(storage=InMemoryStore())
-    hub.add_workflow(
-        Workflow("slow", input=Order, output=Order)
-        .then(Step("first", lambda o: o, input=Order, output=Order))
-        .then(Step("wait", slow, input=Order, output=Order))
-    )
+    hub.add_workflow(slow_workflow(release, first=True))
     async with Served(hub) as http:
         run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]
         await http.post(f"/api/workflows/slow/start?runId={run_id}", json={"inputData": {"item": "jam"}})
@@ -670,13 +669,8 @@ async def test_the_openapi_document_has_every_route_and_the_docs_page_works_offl
 
 async def test_a_shutdown_ends_open_streams_with_a_last_chunk_and_keeps_the_run():
     release = asyncio.Event()
-
-    async def slow(order: Order) -> Order:
-        await asyncio.wait_for(release.wait(), 10)
-        return order
-
     hub = Mastra(storage=InMemoryStore())
-    hub.add_workflow(Workflow("slow", input=Order, output=Order).then(Step("wait", slow, input=Order, output=Order)))
+    hub.add_workflow(slow_workflow(release))
     served = Served(hub)
     async with served as http:
         run_id = (await http.post("/api/workflows/slow/create-run")).json()["runId"]

@@ -13,7 +13,7 @@ from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from .routes import Call, Route, field
 from .shapes import agent_info, full_output, tool_info
-from .streams import AgentChunks, error_chunk, shutting_down, sse
+from .streams import AgentChunks, error_chunk, listed, shutting_down, sse
 
 __all__ = ["ROUTES"]
 
@@ -198,17 +198,12 @@ async def decline_generate(call: Call) -> Any:
 
 async def approve(call: Call) -> Any:
     result, call_id = await _decide(call, True)
-    return sse(_listed(AgentChunks(result.run_id).after_decision(result, call_id)))
+    return sse(listed(AgentChunks(result.run_id).after_decision(result, call_id)))
 
 
 async def decline(call: Call) -> Any:
     result, call_id = await _decide(call, False)
-    return sse(_listed(AgentChunks(result.run_id).after_decision(result, call_id)))
-
-
-async def _listed(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in items:
-        yield item
+    return sse(listed(AgentChunks(result.run_id).after_decision(result, call_id)))
 
 
 def _agent_tool(call: Call) -> Any:

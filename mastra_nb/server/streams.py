@@ -36,7 +36,7 @@ from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED, WORKFLOW_STAR
 from ..redaction import guard
 from .shapes import APPROVAL_SCHEMA, chunk, finish_reason, tool_call_chunk, tool_result_chunk, usage_of
 
-__all__ = ["AgentChunks", "WorkflowChunks", "error_chunk", "records", "shutting_down", "sse"]
+__all__ = ["AgentChunks", "WorkflowChunks", "error_chunk", "listed", "records", "shutting_down", "sse"]
 
 logger = guard(logging.getLogger("mastra_nb.server"))
 
@@ -68,6 +68,12 @@ def records(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
             yield _encode(item) + b"\x1e"
 
     return StreamingResponse(frames(), media_type="text/plain; charset=utf-8", headers=_NO_BUFFERING)
+
+
+async def listed(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """Chunks made already, as a stream."""
+    for item in items:
+        yield item
 
 
 def error_chunk(error: BaseException, run_id: str, source: str = "AGENT") -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ..events import Event
 from ..workflows.run import Run, RunResult
 from .routes import Call, Route, field
 from .shapes import workflow_info, workflow_result
-from .streams import WorkflowChunks, error_chunk, records, shutting_down
+from .streams import WorkflowChunks, error_chunk, listed, records, shutting_down
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
@@ -257,7 +257,7 @@ async def observe(call: Call) -> Any:
     live = _live.get(run_id)
     if live is None or live[0].workflow is not workflow:
         run = await workflow.get_run(run_id)
-        return records(_listed([*_replayed(run), _finished(run)]))
+        return records(listed([*_replayed(run), _finished(run)]))
     run, task = live
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
     # Watched before the replay is read, with no await between: each event is in the replay or in the queue.
@@ -291,11 +291,6 @@ def _replayed(run: Run) -> list[dict[str, Any]]:
 
 def _finished(run: Run) -> dict[str, Any]:
     return WorkflowChunks(run.run_id, run.workflow.id).finish(run.status, workflow_result(run.result))
-
-
-async def _listed(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in items:
-        yield item
 
 
 async def cancel(call: Call) -> Any:
