@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import httpx
@@ -559,12 +560,16 @@ async def test_user_middleware_runs_in_order_and_the_request_id_is_kept():
 
         return middleware
 
-    async with Served(build_hub(), middleware=[tagging("first"), tagging("second")]) as http:
+    middleware = [tagging("first"), tagging("second"), ("/api/agents", tagging("agents"))]
+    async with Served(build_hub(), middleware=middleware) as http:
         answer = await http.get("/api/tools", headers={"x-request-id": "abc-123"})
         assert (await http.get("/health")).json() == {"success": True}
         assert (await http.get("/api/auth/capabilities")).json() == {"enabled": False, "login": None}
+        agents = await http.get("/api/agents/calc")
     assert answer.headers["x-request-id"] == "abc-123" and answer.headers["x-first"] == "1"
-    assert seen[:2] == ["first", "second"]
+    assert re.fullmatch(r"app;dur=\d+\.\d", answer.headers["server-timing"])
+    assert "x-agents" not in answer.headers and agents.headers["x-agents"] == "1"  # scoped to its path
+    assert seen[:2] == ["first", "second"] and seen.count("agents") == 1
 
 
 _JSON = st.recursive(

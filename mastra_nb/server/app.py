@@ -43,7 +43,9 @@ __all__ = ["ROUTES", "create_app"]
 
 logger = guard(logging.getLogger("mastra_nb.server"))
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-UserMiddleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
+Dispatch = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
+# A middleware function, or (path prefix, function) for one that runs only on paths under the prefix.
+UserMiddleware = Dispatch | tuple[str, Dispatch]
 
 
 async def _capabilities(call: Call) -> Any:
@@ -105,7 +107,8 @@ def create_app(
     Args:
         hub: the hub whose agents, tools and workflows the routes reach.
         prefix: where Mastra's routes live ("/api", as Mastra's client expects by default).
-        middleware: `async def mw(request, call_next)` functions, run in this order around every route.
+        middleware: `async def mw(request, call_next)` functions, run in this order around every route, or
+            `(path_prefix, mw)` pairs for one that runs only under that path (`("/api/agents", mw)`).
         cors_origins: the origins browsers may call from ("*" by default, as Mastra's server allows; the
             request's origin is echoed, so a browser may send credentials, as Studio does).
         body_limit: the largest request body in bytes (4.5 MiB, Mastra's default); larger ones get 413.
@@ -159,7 +162,7 @@ def create_app(
             allow_headers=["Content-Type", "Authorization", "x-mastra-client-type", "X-Request-Id"],
             expose_headers=["X-Request-Id"],
         ),
-        *(Middleware(BaseHTTPMiddleware, dispatch=mw) for mw in middleware),
+        *(Middleware(BaseHTTPMiddleware, dispatch=_scoped(mw)) for mw in middleware),
     ]
 
     @contextlib.asynccontextmanager
@@ -174,6 +177,20 @@ def create_app(
     app.state.routes = tuple(table)
     app.state.operations = operations
     return app
+
+
+def _scoped(middleware: UserMiddleware) -> Dispatch:
+    """The middleware as Starlette runs it: one given with a path prefix passes other paths straight on."""
+    if not isinstance(middleware, tuple):
+        return middleware
+    prefix, dispatch = middleware
+
+    async def scoped(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path == prefix or request.url.path.startswith(prefix.rstrip("/") + "/"):
+            return await dispatch(request, call_next)
+        return await call_next(request)
+
+    return scoped
 
 
 async def _health(request: Request) -> Response:
@@ -202,8 +219,10 @@ def _endpoint(
             response = error_response(error, request_id)
             if response.status_code >= 500:
                 logger.warning("%s %s failed: %s", route.method, route.path, error, exc_info=error)
+        elapsed = time.perf_counter() - started
         response.headers["X-Request-Id"] = request_id
-        operations.completed(request, route.path, request_id, response.status_code, time.perf_counter() - started)
+        response.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.1f}"  # to the response's start, for a stream
+        operations.completed(request, route.path, request_id, response.status_code, elapsed)
         return response
 
     endpoint.__name__ = route.handler.__name__
