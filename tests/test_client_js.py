@@ -111,3 +111,30 @@ async def test_errors_reach_the_user_with_their_status_and_the_field_named():
     assert bad["ok"] is False and bad["status"] == 400
     assert [issue["field"] for issue in bad["body"]["issues"]] == ["a"]
     assert "`a`" in bad["message"] and "two" in bad["message"]  # error.message is what a `catch` usually prints
+
+
+async def test_a_stream_reassembles_to_the_answer_and_an_approval_streams_the_rest():
+    from mastra_nb.models import ScriptedReply
+
+    async with Served(build_hub([ScriptedReply.call("add", a=2, b=3), "2 + 3 = 5"] * 2)) as http:
+        out = await run_node("stream", str(http.base_url))
+    assert out["text"] == "2 + 3 = 5" and out["finish"] == "stop"
+    assert out["toolCall"]["toolName"] == "add" and out["toolCall"]["args"] == {"a": 2, "b": 3}
+    assert out["kinds"][0] == "start" and out["kinds"][-1] == "finish"
+    assert "tool-call-approval" in out["paused"]["kinds"] and "tool-result" not in out["paused"]["kinds"]
+    assert out["rest"] == {"text": "2 + 3 = 5", "results": [5]}
+
+
+async def test_memory_threads_messages_working_memory_and_traces(tmp_path):
+    from test_server_memory import memory_hub
+
+    async with Served(memory_hub(tmp_path)) as http:
+        out = await run_node("memory", str(http.base_url))
+    assert out["made"]["id"] == "trip" and out["answer"] == "2 + 3 = 5"
+    assert out["threads"] == [{"id": "trip", "title": "Trip", "resourceId": "ada"}]
+    roles = [m["role"] for m in out["messages"]]
+    assert roles[0] == "user" and roles[-1] == "assistant" and ["text"] in [m["parts"] for m in out["messages"]]
+    assert out["working"]["workingMemory"] == "# About the user\n- Name: Ada"
+    assert {"spanType": "agent_run", "entityId": "mem"} in [
+        {k: t[k] for k in ("spanType", "entityId")} for t in out["traces"]]  # fmt: skip
+    assert "agent_run" in out["traceSpans"] and "tool_call" in out["traceSpans"]

@@ -36,16 +36,19 @@ class Call:
         return str(self.request.path_params[name])
 
     def query(self, name: str, default: str | None = None) -> str | None:
-        return self.request.query_params.get(name, default)
+        value = self.request.query_params.get(name)
+        # client-js writes some absent parameters into its URLs as the text "undefined" (`getWorkingMemory`
+        # without a resourceId sends `resourceId=undefined`): that is no value.
+        return default if value is None or value == "undefined" else value
 
     def required_query(self, name: str) -> str:
-        value = self.request.query_params.get(name)
+        value = self.query(name)
         if not value:
             raise HTTPError(400, f"The query parameter `{name}` is required.", code="QUERY_INVALID", field=name)
         return value
 
     def int_query(self, name: str, default: int, *, low: int = 0, high: int = 10_000) -> int:
-        raw = self.request.query_params.get(name)
+        raw = self.query(name)
         if raw is None or raw == "":
             return default
         try:
