@@ -696,3 +696,33 @@ async def test_a_shutdown_ends_open_streams_with_a_last_chunk_and_keeps_the_run(
                 break
             await asyncio.sleep(0.02)
         assert (await http.get(f"/api/workflows/slow/runs/{run_id}")).json()["status"] == "success"
+
+
+async def test_structured_output_from_a_json_schema_comes_back_as_the_object():
+    properties = {"sum": {"type": "integer", "minimum": 0}, "first-name": {"type": "string"}}
+    schema = {"type": "object", "properties": properties, "required": ["sum"], "additionalProperties": False}
+    hub = build_hub(['{"sum": 5, "first-name": "Ada"}', '{"sum": 5}', '{"sum": -1}', '{"sum": -2}'])
+    async with Served(hub) as http:
+        out = await http.post(
+            "/api/agents/calc/generate", json={"messages": "2+3?", "structuredOutput": {"schema": schema}}
+        )
+        assert out.status_code == 200, out.text
+        assert out.json()["object"] == {"sum": 5, "first-name": "Ada"}  # the schema's own names
+        asked = {"messages": "2+3?", "structuredOutput": {"schema": schema}}
+        streamed = sse_chunks((await http.post("/api/agents/calc/stream", json=asked)).text)
+        assert [c["object"] for c in streamed if c["type"] == "object-result"] == [{"sum": 5}]
+        wrong = await http.post(
+            "/api/agents/calc/generate", json={"messages": "2+3?", "structuredOutput": {"schema": schema}}
+        )
+        assert wrong.status_code == 400 and wrong.json()["code"] == "AGENT_OUTPUT_INVALID"  # after one repair round
+        odd = {"type": "object", "properties": {"a": {"type": "string", "if": {}}}}
+        refused = await http.post(
+            "/api/agents/calc/generate", json={"messages": "x", "structuredOutput": {"schema": odd}}
+        )
+        assert (
+            refused.status_code == 400
+            and refused.json()["issues"][0]["field"] == "structuredOutput.schema.properties.a"
+        )
+        both = {"schema": schema, "errorStrategy": "warn"}
+        extra = await http.post("/api/agents/calc/generate", json={"messages": "x", "structuredOutput": both})
+        assert extra.status_code == 400 and extra.json()["issues"][0]["field"] == "structuredOutput.errorStrategy"

@@ -8,9 +8,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..agents import Agent, AgentResult, ErrorEvent
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
+from ..schema_models import model_from_json_schema
 from .routes import Call, Route, field
 from .shapes import agent_info, full_output, tool_info
 from .streams import AgentChunks, error_chunk, listed, shutting_down, sse
@@ -84,12 +87,13 @@ def _options(data: dict[str, Any]) -> dict[str, Any] | None:
     return {_SETTINGS[key]: value for key, value in settings.items() if key in _SETTINGS}
 
 
-def _unsupported(data: dict[str, Any], *names: str) -> None:
+def _unsupported(data: dict[str, Any], *names: str, within: str = "") -> None:
     for name in names:
         if data.get(name):
+            where = f"{within}.{name}" if within else name
             raise MastraError(
-                ErrorKind.VALIDATION, "BODY_UNSUPPORTED", f"This server does not take `{name}` yet.",
-                details={"field": name},
+                ErrorKind.VALIDATION, "BODY_UNSUPPORTED", f"This server does not take `{where}` yet.",
+                details={"field": where},
             )  # fmt: skip
 
 
@@ -120,9 +124,18 @@ async def get_agent(call: Call) -> Any:
     return agent_info(name, call.hub.get_agent(name))
 
 
+def _structured(data: dict[str, Any]) -> type[BaseModel] | None:
+    """The model of `structuredOutput.schema` (a JSON Schema, as client-js sends a zod schema), or None."""
+    asked = field(data, "structuredOutput", dict)
+    if asked is None:
+        return None
+    _unsupported(asked, *(key for key in asked if key != "schema"), within="structuredOutput")
+    return model_from_json_schema(asked.get("schema"), "StructuredOutput", where="structuredOutput.schema")
+
+
 def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
     """The arguments of `agent.generate`/`agent.stream` from a generate or stream body."""
-    _unsupported(data, "structuredOutput", "clientTools", "output")
+    _unsupported(data, "clientTools", "output")
     thread, resource = _memory(data)
     if agent.active_memory is None:  # as Mastra does: an agent without memory answers and remembers nothing
         thread = resource = None
@@ -136,6 +149,7 @@ def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
         "thread_id": thread,
         "resource_id": resource,
         "run_id": field(data, "runId", str) or uuid.uuid4().hex,
+        "output": _structured(data),
     }
 
 

@@ -150,6 +150,7 @@ _GENERATE_BODY = _object(
     modelSettings={"type": "object"},
     toolChoice={"oneOf": [_TEXT, {"type": "object"}]},
     requireToolApproval={"type": "boolean"},
+    structuredOutput=_object(["schema"], schema={"type": "object"}),
 )
 _DECISION_BODY = _object(
     ["runId", "toolCallId"], runId=_TEXT, toolCallId=_TEXT, reason=_TEXT, requestContext={"type": "object"}

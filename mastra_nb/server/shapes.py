@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..schema_models import SchemaModel
 from ..workflows.graph import (
     BranchNode,
     ForeachNode,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ..workflows.run import RunResult, StepResult
 
 __all__ = [
-    "APPROVAL_SCHEMA", "agent_info", "chunk", "finish_reason", "full_output", "schema_text", "step_graph",
+    "APPROVAL_SCHEMA", "agent_info", "chunk", "finish_reason", "full_output", "object_of", "schema_text", "step_graph",
     "tool_call_chunk", "tool_info", "tool_result_chunk", "usage_of", "workflow_info", "workflow_result",
 ]  # fmt: skip
 
@@ -292,6 +293,14 @@ def finish_reason(reason: str) -> str:
     return _FINISH.get(reason, "other")
 
 
+def object_of(result: AgentResult) -> Any:
+    """The run's structured output as JSON, in the schema's own names (aliases)."""
+    found = result.object
+    if isinstance(found, SchemaModel):  # asked for as a JSON Schema: optional properties not given are left out
+        return found.dump()
+    return found.model_dump(mode="json", by_alias=True) if hasattr(found, "model_dump") else found
+
+
 def full_output(result: AgentResult) -> dict[str, Any]:
     """`FullOutput`, the answer of `generate`: tool calls and results are chunk-shaped, as client-js reads them."""
     run_id = result.run_id
@@ -308,7 +317,7 @@ def full_output(result: AgentResult) -> dict[str, Any]:
     ]
     found: dict[str, Any] = {
         "text": result.text,
-        "object": result.object.model_dump(mode="json") if hasattr(result.object, "model_dump") else result.object,
+        "object": object_of(result),
         "usage": usage_of(result.usage),
         "totalUsage": usage_of(result.usage),
         "finishReason": finish_reason(result.finish_reason),

@@ -34,7 +34,7 @@ from ..agents import (
 from ..errors import ErrorKind, MastraError
 from ..events import STEP_COMPLETED, STEP_STARTED, STEP_SUSPENDED, WORKFLOW_STARTED, Event
 from ..redaction import guard
-from .shapes import APPROVAL_SCHEMA, chunk, finish_reason, tool_call_chunk, tool_result_chunk, usage_of
+from .shapes import APPROVAL_SCHEMA, chunk, finish_reason, object_of, tool_call_chunk, tool_result_chunk, usage_of
 
 __all__ = ["AgentChunks", "WorkflowChunks", "error_chunk", "listed", "records", "shutting_down", "sse"]
 
@@ -119,6 +119,10 @@ class AgentChunks:
         elif isinstance(event, StepFinishEvent):
             found.append(self.step_finish(event.step))
         elif isinstance(event, FinishEvent):
+            if event.result.object is not None:  # Mastra's chunk for structured output: `object` beside, no payload
+                found.append(
+                    {"type": "object-result", "runId": run_id, "from": "AGENT", "object": object_of(event.result)}
+                )
             found.append(self.finish(event.result))
         elif isinstance(event, ErrorEvent):
             found.append(error_chunk(event.error, run_id))
