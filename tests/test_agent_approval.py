@@ -214,3 +214,37 @@ async def test_a_caller_chosen_run_id_names_the_run_and_cannot_take_over_a_pause
     assert [p.run_id for p in await agent.pending_approvals()] == ["ticket-42"]  # the paused run is untouched
     assert runs == []
     await hub.shutdown()
+
+
+async def test_a_step_that_calls_a_client_tool_ends_the_run_with_its_call_and_runs_the_others():
+    from mastra_nb.models import ScriptedModel, ScriptedReply
+
+    @tool
+    def ask_user(question: str) -> str:
+        """Ask the person at the keyboard (the caller runs this)."""
+        raise AssertionError("a client tool is never run by the agent")
+
+    both = ScriptedReply(tool_calls=[("ask_user", {"question": "Who?"}), ("lookup", {"name": "Ada"}),
+                                     ("send_email", {"to": "x@example.com", "body": "Hi"})])  # fmt: skip
+    hub = Mastra(agents=[agent := mailer(ScriptedModel([both, "Done."]))], storage=InMemoryStore())
+    paused = await agent.generate("Email someone.", client_tools=[ask_user])
+    assert paused.finish_reason == "tool_calls" and [c.name for c in paused.tool_calls] == [
+        "ask_user", "lookup", "send_email"]  # fmt: skip
+    results = {r.tool: r for r in paused.tool_results}
+    assert set(results) == {"lookup", "send_email"}  # the client tool's result is the caller's to send
+    assert results["lookup"].result == "ada@example.com" and runs == ["lookup Ada"]
+    assert results["send_email"].error["code"] == "TOOL_APPROVAL_UNAVAILABLE"  # not run, and the model is told
+    assert paused.pending_approvals == [] and await agent.pending_approvals() == []
+
+    call = paused.tool_calls[0]
+    history = [
+        {"role": "user", "content": "Email someone."},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in paused.tool_calls]},
+        {"role": "tool", "tool_call_id": call.id, "content": "Ada"},
+        *({"role": "tool", "tool_call_id": r.call_id, "content": r.content()} for r in paused.tool_results),
+    ]  # fmt: skip
+    done = await agent.generate(history, client_tools=[ask_user])
+    assert done.text == "Done." and done.finish_reason == "stop"
+    await hub.shutdown()

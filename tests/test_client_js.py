@@ -138,3 +138,20 @@ async def test_memory_threads_messages_working_memory_and_traces(tmp_path):
     assert {"spanType": "agent_run", "entityId": "mem"} in [
         {k: t[k] for k in ("spanType", "entityId")} for t in out["traces"]]  # fmt: skip
     assert "agent_run" in out["traceSpans"] and "tool_call" in out["traceSpans"]
+
+
+async def test_a_tool_the_client_runs_itself_answers_through_the_client():
+    from mastra_nb.models import ScriptedReply
+
+    seen: list[Any] = []
+
+    def answer(messages: list[dict[str, Any]]) -> str:
+        seen.append(messages[-1])
+        return f"In Paris it is {json.loads(messages[-1]['content'])['time']}."
+
+    hub = build_hub([ScriptedReply.call("local_time", city="Paris"), answer])
+    async with Served(hub) as http:
+        out = await run_node("client_tools", str(http.base_url))
+    assert out["ran"] == [{"city": "Paris"}]  # executed by client-js, in Node
+    assert out["text"] == "In Paris it is 10:00." and out["finishReason"] == "stop"
+    assert seen[0]["role"] == "tool"  # the model read the client's result as the tool's

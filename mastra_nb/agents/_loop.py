@@ -138,6 +138,12 @@ async def run_loop(run: AgentRun) -> AsyncIterator[AgentEvent]:
         state.messages.append(response.message())
         for call in response.tool_calls:
             yield ToolCallEvent(call, number)
+        external = [call for call in response.tool_calls if call.name in run.options.client_tools]
+        if external:  # the caller runs these: the run ends with this step, its other calls run (or are refused)
+            async for event in _external_step(run, number, response, external):
+                yield event
+            yield FinishEvent(build_result(run, "tool_calls", response.text))
+            return
         waiting = [call for call in response.tool_calls if run.needs_approval(call)]
         ready = [call for call in response.tool_calls if call not in waiting]
         results = await _execute_all(run, ready)
@@ -175,10 +181,29 @@ async def _call_model(
         yield await run.model.complete(messages, **arguments)
 
 
+async def _external_step(
+    run: AgentRun, number: int, response: ModelResponse, external: Sequence[ToolCall]
+) -> AsyncIterator[AgentEvent]:
+    """Close a step that called the caller's tools: run its other calls, except those needing approval, which a
+    run that hands calls back cannot wait for (the model is told so); the caller's calls get no result here."""
+    others = [call for call in response.tool_calls if call not in external]
+    refused = [call for call in others if run.needs_approval(call)]
+    results = await _execute_all(run, [call for call in others if call not in refused])
+    for call in refused:
+        problem = (f"`{call.name}` needs approval, which a run that hands tool calls back to its caller cannot wait "
+                   "for; it was not run. Call it again on its own.")  # fmt: skip
+        results.append(_failed(call, arguments_of(call), "TOOL_APPROVAL_UNAVAILABLE", problem))
+    for result in results:
+        yield ToolResultEvent(result, number)
+    async for event in _close_step(run, number, response, {r.call_id: r for r in results}):
+        yield event
+
+
 async def _close_step(
     run: AgentRun, number: int, response: ModelResponse, results: Mapping[str, ToolResult]
 ) -> AsyncIterator[AgentEvent]:
-    ordered = tuple(results[call.id] for call in response.tool_calls)
+    # Every call has a result, except the caller's own tools' calls, whose results the caller sends.
+    ordered = tuple(results[call.id] for call in response.tool_calls if call.id in results)
     for result in ordered:  # one tool message per call, in the model's order
         run.state.messages.append({"role": "tool", "tool_call_id": result.call_id, "content": result.content()})
     step = AgentStep(number, response.text, response.tool_calls, ordered, response.finish_reason, response.usage,

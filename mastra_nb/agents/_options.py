@@ -52,6 +52,8 @@ class RunOptions:
             fails before any tool runs.
         thread_id, resource_id: the memory thread of the turn, and who it belongs to.
         run_id: the id the caller chose for a new run, or None for a new one.
+        client_tools: the names (as the model sees them) of the tools the caller runs itself: a step that calls
+            one ends the run with its calls, for the caller to run and send back.
     """
 
     agent: str
@@ -71,6 +73,7 @@ class RunOptions:
     thread_id: str | None = None
     resource_id: str | None = None
     run_id: str | None = None
+    client_tools: frozenset[str] = frozenset()
 
 
 def model_of(agent: Agent) -> Model:

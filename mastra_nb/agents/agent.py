@@ -22,7 +22,7 @@ from ..models.model import Model
 from ..models.recording import RecordMode, check_mode
 from ..models.types import Message
 from ..telemetry import spans
-from ..tools import Tool
+from ..tools import Tool, sanitize
 from . import _inputs
 from ._approval import Approvals, resume
 from ._loop import drain, run_loop
@@ -151,6 +151,7 @@ class Agent:
         thread_id: str | None = None,
         resource_id: str | None = None,
         run_id: str | None = None,
+        client_tools: Any = None,
     ) -> AgentResult:
         """Run the agent to an answer.
 
@@ -170,6 +171,10 @@ class Agent:
                 one resource share working memory and recall.
             run_id: the run's id (a new one by default), which approvals and traces name; a server chooses it so
                 that every chunk of a stream can carry it. An id a stored paused run has is refused.
+            client_tools: tools (in any form `tools=` takes) that the caller runs itself, as Mastra's client runs
+                its `clientTools`: the model sees them, and a step that calls one ends the run with finish reason
+                "tool_calls" and its calls (the step's other calls run as usual), for the caller to run them and
+                call again with the results. Their functions are never called here.
 
         Raises:
             MastraError: model errors (`MODEL_*`, after retries and fallbacks), `AGENT_OUTPUT_INVALID`, or
@@ -178,7 +183,7 @@ class Agent:
         run_options = self._options(
             output=output, context=context, max_steps=max_steps, tool_choice=tool_choice, options=options,
             toolsets=toolsets, require_approval=require_approval, on_step_finish=on_step_finish,
-            thread_id=thread_id, resource_id=resource_id, run_id=run_id, stream=False,
+            thread_id=thread_id, resource_id=resource_id, run_id=run_id, client_tools=client_tools, stream=False,
         )  # fmt: skip
         run = await start_run(self, messages, run_options)
         with spans.agent_run(self, run, messages) as span:
@@ -203,6 +208,7 @@ class Agent:
         thread_id: str | None = None,
         resource_id: str | None = None,
         run_id: str | None = None,
+        client_tools: Any = None,
     ) -> AgentStream:
         """Run the agent, streaming: `async for event in agent.stream(...)`. Arguments are those of `generate`.
 
@@ -215,7 +221,8 @@ class Agent:
                 run_options = self._options(
                     output=output, context=context, max_steps=max_steps, tool_choice=tool_choice, options=options,
                     toolsets=toolsets, require_approval=require_approval, on_step_finish=on_step_finish,
-                    thread_id=thread_id, resource_id=resource_id, run_id=run_id, stream=True,
+                    thread_id=thread_id, resource_id=resource_id, run_id=run_id, client_tools=client_tools,
+                    stream=True,
                 )  # fmt: skip
                 run = await start_run(self, messages, run_options)
                 with spans.agent_run(self, run, messages) as span:
@@ -320,6 +327,7 @@ class Agent:
         resource_id: str | None,
         stream: bool,
         run_id: str | None = None,
+        client_tools: Any = None,
     ) -> RunOptions:
         """A run's options: a call's arguments over this agent's defaults and its hub's config."""
         hub = self._hub
@@ -329,6 +337,8 @@ class Agent:
             _inputs.check_steps(max_steps) or self.max_steps or (hub.config.max_steps if hub is not None else 10)
         )
         toolset = self._toolset.merged(collect(toolsets, "`toolsets=`")) if toolsets is not None else self._toolset
+        external = list(collect(client_tools, "`client_tools=`")) if client_tools is not None else []
+        toolset = toolset.merged(external)
         # Checked now, before any tool runs: a run that may pause needs the hub's storage.
         approvals = Approvals.of(self) if require_approval or toolset.needs_approval else None
         return RunOptions(
@@ -349,6 +359,7 @@ class Agent:
             thread_id=thread_id,
             resource_id=resource_id,
             run_id=None if run_id is None else check_id(run_id, "run_id", "RUN_ID_INVALID"),
+            client_tools=frozenset(sanitize(name) for name, _, _ in external),
         )
 
     def as_step(self) -> Step:

@@ -3,6 +3,7 @@ tool."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from ..agents import Agent, AgentResult, ErrorEvent
 from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..schema_models import model_from_json_schema
+from ..tools import Tool
 from .routes import Call, Route, field
 from .shapes import agent_info, full_output, tool_info
 from .streams import AgentChunks, error_chunk, listed, shutting_down, sse
@@ -39,6 +41,34 @@ def _text_of(content: Any) -> Any:
     return content
 
 
+def _parts(content: Any, kind: str) -> list[dict[str, Any]]:
+    return [part for part in content if isinstance(part, dict) and part.get("type") == kind] if isinstance(
+        content, list) else []  # fmt: skip
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _converted(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One of Mastra's messages as OpenAI-format messages: tool-call parts become the assistant's `tool_calls`,
+    tool-result parts one tool message each (as a client sends them back after running its own tools)."""
+    content = message.get("content")
+    if message["role"] == "tool":
+        return [{"role": "tool", "tool_call_id": str(part.get("toolCallId")),
+                 "content": _json_text(part["output"] if "output" in part else part.get("result"))}
+                for part in _parts(content, "tool-result")]  # fmt: skip
+    calls = [
+        {"id": str(part.get("toolCallId")), "type": "function",
+         "function": {"name": str(part.get("toolName")), "arguments": _json_text(part.get("args", part.get("input")))}}
+        for part in _parts(content, "tool-call")
+    ]  # fmt: skip
+    converted = {"role": message["role"], "content": _text_of(content) or (None if calls else "")}
+    if calls:
+        converted["tool_calls"] = calls
+    return [converted]
+
+
 def _messages(data: dict[str, Any]) -> Any:
     messages = field(data, "messages", (str, list), required=True)
     if isinstance(messages, str):
@@ -54,7 +84,7 @@ def _messages(data: dict[str, Any]) -> Any:
                 f"`messages[{index}]` must be a string or an object with `role` and `content`.",
                 details={"field": f"messages.{index}"},
             )  # fmt: skip
-        found.append({**message, "content": _text_of(message.get("content"))})
+        found += _converted(message)
     return found
 
 
@@ -133,9 +163,32 @@ def _structured(data: dict[str, Any]) -> type[BaseModel] | None:
     return model_from_json_schema(asked.get("schema"), "StructuredOutput", where="structuredOutput.schema")
 
 
+def _runs_in_client(arguments: BaseModel) -> Any:  # a client tool's stand-in: the agent never calls it
+    raise MastraError(ErrorKind.DOMAIN, "TOOL_RUNS_IN_CLIENT", "This tool is run by the client that sent it.")
+
+
+def _client_tools(data: dict[str, Any]) -> list[Tool] | None:
+    """`clientTools` (`{name: {description, inputSchema}}`, as client-js sends them) as tools the caller runs."""
+    given = field(data, "clientTools", dict)
+    if not given:
+        return None
+    tools = []
+    for name, spec in given.items():
+        where = f"clientTools.{name}"
+        if not isinstance(spec, dict):
+            raise MastraError(ErrorKind.VALIDATION, "BODY_INVALID", f"`{where}` must be an object.",
+                              details={"field": where})  # fmt: skip
+        schema = spec.get("inputSchema") or spec.get("parameters") or {"type": "object", "properties": {}}
+        model = model_from_json_schema(schema, f"{name}_input", where=f"{where}.inputSchema")
+        description = spec.get("description") if isinstance(spec.get("description"), str) else None
+        tools.append(Tool(str(spec.get("id") or name), description or f"The client's tool `{name}`.",
+                          _runs_in_client, input_schema=model))  # fmt: skip
+    return tools
+
+
 def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
     """The arguments of `agent.generate`/`agent.stream` from a generate or stream body."""
-    _unsupported(data, "clientTools", "output")
+    _unsupported(data, "output")
     thread, resource = _memory(data)
     if agent.active_memory is None:  # as Mastra does: an agent without memory answers and remembers nothing
         thread = resource = None
@@ -150,6 +203,7 @@ def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
         "resource_id": resource,
         "run_id": field(data, "runId", str) or uuid.uuid4().hex,
         "output": _structured(data),
+        "client_tools": _client_tools(data),
     }
 
 

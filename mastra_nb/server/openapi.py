@@ -151,6 +151,7 @@ _GENERATE_BODY = _object(
     toolChoice={"oneOf": [_TEXT, {"type": "object"}]},
     requireToolApproval={"type": "boolean"},
     structuredOutput=_object(["schema"], schema={"type": "object"}),
+    clientTools={"type": "object", "additionalProperties": _object(description=_TEXT, inputSchema={"type": "object"})},
 )
 _DECISION_BODY = _object(
     ["runId", "toolCallId"], runId=_TEXT, toolCallId=_TEXT, reason=_TEXT, requestContext={"type": "object"}

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ..workflows.run import RunResult, StepResult
 
 __all__ = [
-    "APPROVAL_SCHEMA", "agent_info", "chunk", "finish_reason", "full_output", "object_of", "schema_text", "step_graph",
-    "tool_call_chunk", "tool_info", "tool_result_chunk", "usage_of", "workflow_info", "workflow_result",
+    "APPROVAL_SCHEMA", "agent_info", "chunk", "finish_reason", "full_output", "object_of", "response_messages",
+    "schema_text", "step_graph", "tool_call_chunk", "tool_info", "tool_result_chunk", "usage_of", "workflow_info",
+    "workflow_result",
 ]  # fmt: skip
 
 
@@ -301,6 +302,25 @@ def object_of(result: AgentResult) -> Any:
     return found.model_dump(mode="json", by_alias=True) if hasattr(found, "model_dump") else found
 
 
+def response_messages(result: AgentResult) -> list[dict[str, Any]]:
+    """The messages the run added after the caller's, as Mastra's client sends them back (with the results of its
+    own tools) to go on: per step the assistant's text and tool calls, then the tool results."""
+    found: list[dict[str, Any]] = []
+    for step in result.steps:
+        content: list[dict[str, Any]] = [{"type": "text", "text": step.text}] if step.text else []
+        content += [{"type": "tool-call", "toolCallId": c.id, "toolName": c.name, "args": _args(c.arguments)}
+                    for c in step.tool_calls]  # fmt: skip
+        if content:
+            found.append({"role": "assistant", "content": content})
+        if step.tool_results:
+            found.append({"role": "tool", "content": [
+                {"type": "tool-result", "toolCallId": r.call_id, "toolName": r.tool,
+                 "result": r.result if r.error is None else r.error}
+                for r in step.tool_results
+            ]})  # fmt: skip
+    return found
+
+
 def full_output(result: AgentResult) -> dict[str, Any]:
     """`FullOutput`, the answer of `generate`: tool calls and results are chunk-shaped, as client-js reads them."""
     run_id = result.run_id
@@ -326,7 +346,7 @@ def full_output(result: AgentResult) -> dict[str, Any]:
         "steps": steps,
         "runId": run_id,
         "traceId": result.trace_id,
-        "response": {"modelId": result.model, "messages": []},
+        "response": {"modelId": result.model, "messages": response_messages(result)},
         "warnings": [],
         "sources": [],
         "files": [],
