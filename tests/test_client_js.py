@@ -155,3 +155,13 @@ async def test_a_tool_the_client_runs_itself_answers_through_the_client():
     assert out["ran"] == [{"city": "Paris"}]  # executed by client-js, in Node
     assert out["text"] == "In Paris it is 10:00." and out["finishReason"] == "stop"
     assert seen[0]["role"] == "tool"  # the model read the client's result as the tool's
+
+
+async def test_a_token_in_the_clients_headers_is_let_in_and_none_gets_401():
+    from test_server_auth import SECRET, token
+
+    from mastra_nb.server import Auth, JWTAuth
+
+    async with Served(build_hub(), auth=Auth(JWTAuth(secret=SECRET), roles={"admin": ["*"]})) as http:
+        out = await run_node("auth", str(http.base_url), token=token(roles=["admin"]))
+    assert out == {"agents": ["calc"], "answer": "2 + 3 = 5", "refused": {"status": 401, "code": "UNAUTHENTICATED"}}

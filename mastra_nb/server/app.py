@@ -32,7 +32,8 @@ from starlette.routing import Route as StarletteRoute
 from ..errors import ErrorKind, MastraError
 from ..redaction import guard
 from . import components, memory, observability, openapi, workflows
-from .http import BODY_LIMIT, error_response, json_response
+from .auth import Auth, AuthError, User, component_of
+from .http import BODY_LIMIT, HTTPError, error_response, json_response
 from .operations import Operations
 from .routes import Call, Route
 
@@ -49,7 +50,19 @@ UserMiddleware = Dispatch | tuple[str, Dispatch]
 
 
 async def _capabilities(call: Call) -> Any:
-    return {"enabled": False, "login": None}
+    """Whether authentication is on, and (with a valid token) who the caller is and what it may do."""
+    auth = call.auth
+    if auth is None:
+        return {"enabled": False, "login": None}
+    user = None
+    with contextlib.suppress(AuthError):
+        user = await auth.user(call.request)
+    return {
+        "enabled": True, "login": None,
+        "user": {"id": user.id} if user is not None else None,
+        "capabilities": {"user": True, "session": False, "sso": False, "rbac": True, "acl": False},
+        "access": {"roles": list(user.roles), "permissions": sorted(auth.granted(user))} if user is not None else None,
+    }  # fmt: skip
 
 
 async def _builder(call: Call) -> Any:
@@ -78,7 +91,7 @@ ROUTES: tuple[Route, ...] = (
     *workflows.ROUTES,
     *memory.ROUTES,
     *observability.ROUTES,
-    Route("GET", "/auth/capabilities", _capabilities, "public", "Whether authentication is on (it is not yet)."),
+    Route("GET", "/auth/capabilities", _capabilities, "public", "Whether authentication is on, and who asks."),
     Route("GET", "/system/packages", _packages, "system:read", "The server's packages and storage."),
     Route("GET", "/editor/builder/settings", _builder, "system:read", "Mastra's agent builder: off here."),
     Route(
@@ -96,10 +109,11 @@ def create_app(
     *,
     prefix: str = "/api",
     middleware: Sequence[UserMiddleware] = (),
-    cors_origins: Iterable[str] = ("*",),
+    cors_origins: Iterable[str] | None = None,
     body_limit: int = BODY_LIMIT,
     routes: Iterable[Route] = (),
     close_hub: bool = False,
+    auth: Auth | None = None,
 ) -> Starlette:
     """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, with `GET /health`, `/ready`, `/metrics`
     and, under the prefix, `/openapi.json` and `/docs`.
@@ -109,11 +123,14 @@ def create_app(
         prefix: where Mastra's routes live ("/api", as Mastra's client expects by default).
         middleware: `async def mw(request, call_next)` functions, run in this order around every route, or
             `(path_prefix, mw)` pairs for one that runs only under that path (`("/api/agents", mw)`).
-        cors_origins: the origins browsers may call from ("*" by default, as Mastra's server allows; the
-            request's origin is echoed, so a browser may send credentials, as Studio does).
+        cors_origins: the origins browsers may call from; by default any ("*", as Mastra's server allows; the
+            request's origin is echoed, so a browser may send credentials, as Studio does), and none once `auth`
+            is on (name them).
         body_limit: the largest request body in bytes (4.5 MiB, Mastra's default); larger ones get 413.
         routes: more `Route`s of your own, under the prefix; each must declare its permission.
         close_hub: shut the hub down when the app stops (a served module's hub; not a notebook's, which lives on).
+        auth: who may call (see `Auth`): every route but `/health`, `/ready`, the docs and `/auth/capabilities` then
+            needs credentials (401 without) and the permission it declares (403 naming it).
 
     Raises:
         MastraError: validation `SERVER_ROUTE_INVALID` for a route that declares no permission or a prefix that
@@ -138,18 +155,26 @@ def create_app(
         return openapi.document(table, prefix, known)
 
     starlette_routes = [
-        StarletteRoute(prefix + route.path, _endpoint(hub, route, body_limit, operations), methods=[route.method])
+        StarletteRoute(prefix + route.path, _endpoint(hub, route, body_limit, operations, auth), methods=[route.method])
         for route in table
     ]
+    metrics_route = Route("GET", "/metrics", lambda call: operations.metrics(call.request), "observability:read",
+                          "Prometheus metrics.")  # fmt: skip
     starlette_routes += [
         StarletteRoute("/", _made(lambda: HTMLResponse(openapi.welcome(prefix))), methods=["GET"]),
         StarletteRoute("/health", _health, methods=["GET"]),
         StarletteRoute("/ready", operations.ready, methods=["GET"]),
-        StarletteRoute("/metrics", operations.metrics, methods=["GET"]),
+        StarletteRoute(
+            "/metrics",
+            operations.metrics
+            if auth is None or auth.public_metrics
+            else _endpoint(hub, metrics_route, body_limit, operations, auth),
+            methods=["GET"],
+        ),
         StarletteRoute(f"{prefix}/openapi.json", _made(lambda: json_response(document())), methods=["GET"]),
         StarletteRoute(f"{prefix}/docs", _made(lambda: HTMLResponse(openapi.page(document()))), methods=["GET"]),
     ]
-    origins = list(cors_origins)
+    origins = list(cors_origins) if cors_origins is not None else ([] if auth is not None else ["*"])
     stack = [
         Middleware(
             CORSMiddleware,
@@ -179,6 +204,25 @@ def create_app(
     return app
 
 
+async def _authorized(auth: Auth | None, route: Route, request: Request) -> User | None:
+    """The caller, checked to hold the route's permission (for the component in its path).
+
+    Raises:
+        HTTPError: 401 without valid credentials, 403 naming the missing permission.
+    """
+    if auth is None or route.permission == "public":
+        return None
+    try:
+        user = await auth.user(request)
+    except AuthError as error:
+        raise HTTPError(401, f"Authentication required: {error.reason}.", code="UNAUTHENTICATED") from None
+    component = component_of(request)
+    if not auth.allows(user, route.permission, component):
+        needed = f"{route.permission}:{component}" if component is not None else route.permission
+        raise HTTPError(403, f"Missing required permission: {needed}", code="FORBIDDEN")
+    return user
+
+
 def _scoped(middleware: UserMiddleware) -> Dispatch:
     """The middleware as Starlette runs it: one given with a path prefix passes other paths straight on."""
     if not isinstance(middleware, tuple):
@@ -205,7 +249,7 @@ def _made(make: Callable[[], Response]) -> Callable[[Request], Awaitable[Respons
 
 
 def _endpoint(
-    hub: Mastra, route: Route, body_limit: int, operations: Operations
+    hub: Mastra, route: Route, body_limit: int, operations: Operations, auth: Auth | None
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         sent = request.headers.get("x-request-id", "")
@@ -213,10 +257,13 @@ def _endpoint(
         started = time.perf_counter()
         operations.started(request, route.path, request_id)
         try:
-            answer = await route.handler(Call(hub, request, body_limit, operations))
+            user = await _authorized(auth, route, request)
+            answer = await route.handler(Call(hub, request, body_limit, operations, auth, user))
             response = answer if isinstance(answer, Response) else json_response(answer)
         except Exception as error:
             response = error_response(error, request_id)
+            if response.status_code == 401:
+                response.headers["WWW-Authenticate"] = "Bearer"
             if response.status_code >= 500:
                 logger.warning("%s %s failed: %s", route.method, route.path, error, exc_info=error)
         elapsed = time.perf_counter() - started

@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..agents import Agent, AgentResult, ErrorEvent
-from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..schema_models import model_from_json_schema
 from ..tools import Tool
@@ -26,10 +25,6 @@ __all__ = ["ROUTES"]
 _SETTINGS = {"temperature": "temperature", "maxTokens": "max_tokens", "maxOutputTokens": "max_tokens",
              "topP": "top_p", "frequencyPenalty": "frequency_penalty", "presencePenalty": "presence_penalty",
              "stopSequences": "stop", "seed": "seed"}  # fmt: skip
-
-
-def _context(data: dict[str, Any]) -> RuntimeContext:
-    return RuntimeContext(field(data, "requestContext", dict) or {})
 
 
 def _text_of(content: Any) -> Any:
@@ -186,7 +181,7 @@ def _client_tools(data: dict[str, Any]) -> list[Tool] | None:
     return tools
 
 
-def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
+def _run_arguments(call: Call, agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
     """The arguments of `agent.generate`/`agent.stream` from a generate or stream body."""
     _unsupported(data, "output")
     thread, resource = _memory(data)
@@ -194,7 +189,7 @@ def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
         thread = resource = None
     return {
         "messages": _messages(data),
-        "context": _context(data),
+        "context": call.context(data),
         "max_steps": field(data, "maxSteps", int),
         "tool_choice": field(data, "toolChoice", (str, dict)),
         "require_approval": bool(field(data, "requireToolApproval", bool)),
@@ -209,7 +204,7 @@ def _run_arguments(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
 
 async def generate(call: Call) -> Any:
     agent = call.hub.get_agent(call.param("agentId"))
-    arguments = _run_arguments(agent, await call.json())
+    arguments = _run_arguments(call, agent, await call.json())
     return full_output(await agent.generate(arguments.pop("messages"), **arguments))
 
 
@@ -220,7 +215,7 @@ async def stream(call: Call) -> Any:
     model that cannot be reached) answers with its status and error JSON; later failures are `error` chunks.
     """
     agent = call.hub.get_agent(call.param("agentId"))
-    arguments = _run_arguments(agent, await call.json())
+    arguments = _run_arguments(call, agent, await call.json())
     events = agent.stream(arguments.pop("messages"), **arguments)
     first = await anext(events)
     if isinstance(first, ErrorEvent):
@@ -251,8 +246,8 @@ async def _decide(call: Call, approve: bool) -> tuple[AgentResult, str]:
     call_id = field(data, "toolCallId", str, required=True)
     reason = field(data, "reason", str)
     decide = agent.approve_tool_call if approve else agent.decline_tool_call
-    context = field(data, "requestContext", dict)
-    result = await decide(run_id, call_id, reason=reason, context=None if context is None else RuntimeContext(context))
+    by = call.user.id if call.user is not None else None
+    result = await decide(run_id, call_id, by=by, reason=reason, context=call.context(data, default_none=True))
     return result, call_id
 
 
@@ -326,7 +321,7 @@ async def execute_tool(call: Call) -> Any:
 async def _execute(call: Call, tool: Any) -> Any:
     data = await call.json()
     arguments = field(data, "data", dict)
-    return await tool.execute(arguments or {}, _context(data))
+    return await tool.execute(arguments or {}, call.context(data))
 
 
 ROUTES = (

@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from .http import HTTPError, body
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
+    from .auth import Auth, User
     from .operations import Operations
 
-__all__ = ["Call", "Handler", "Route"]
+# Keys of a runtime context that the server sets (who is asking), which a client's `requestContext` cannot.
+RESERVED_PREFIX = "mastra__"
+
+__all__ = ["RESERVED_PREFIX", "Call", "Handler", "Route"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class Call:
     request: Request
     body_limit: int
     operations: Operations
+    auth: Auth | None = None
+    user: User | None = None  # the authenticated caller, when the server has `auth`
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -64,6 +71,28 @@ class Call:
 
     async def json(self) -> dict[str, Any]:
         return await body(self.request, self.body_limit)
+
+    def context(self, data: dict[str, Any], *, default_none: bool = False) -> RuntimeContext | None:
+        """The runtime context of a body's `requestContext`, with the caller in `mastra__user` (and its memory
+        resource in `mastra__resourceId`); keys under `mastra__` that the client sent are refused, so that a
+        client cannot claim to be another user. None when the body has none and `default_none` (the run's own
+        context is kept) and no user is known."""
+        given = field(data, "requestContext", dict)
+        claimed = sorted(key for key in given or {} if str(key).startswith(RESERVED_PREFIX))
+        if claimed:
+            raise MastraError(
+                ErrorKind.VALIDATION, "BODY_INVALID",
+                f"`requestContext` cannot set {', '.join(claimed)}: the server sets `{RESERVED_PREFIX}*` keys.",
+                details={"field": f"requestContext.{claimed[0]}"},
+            )  # fmt: skip
+        if given is None and default_none and self.user is None:
+            return None
+        values = dict(given or {})
+        if self.user is not None:
+            values[f"{RESERVED_PREFIX}user"] = {"id": self.user.id, "roles": list(self.user.roles)}
+            if self.user.resource_id is not None:
+                values[f"{RESERVED_PREFIX}resourceId"] = self.user.resource_id
+        return RuntimeContext(values)
 
     def until_drained(
         self, chunks: AsyncIterator[dict[str, Any]], last: dict[str, Any]

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
-from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 from ..events import Event
 from ..workflows.run import Run, RunResult
@@ -106,12 +105,9 @@ async def _run(call: Call, *, create: bool) -> Run:
     return await workflow.get_run(run_id)
 
 
-async def _start(run: Run, data: dict[str, Any]) -> RunResult:
-    context = field(data, "requestContext", dict)
-    return await run.start(
-        data.get("inputData"), state=data.get("initialState"),
-        context=None if context is None else RuntimeContext(context),
-    )  # fmt: skip
+async def _start(call: Call, run: Run, data: dict[str, Any]) -> RunResult:
+    return await run.start(data.get("inputData"), state=data.get("initialState"),
+                           context=call.context(data, default_none=True))  # fmt: skip
 
 
 def _step(data: dict[str, Any]) -> str | None:
@@ -148,13 +144,13 @@ async def start_async(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
     # Shielded: a client that leaves does not stop the run, which goes on and is stored as it ends.
-    return workflow_result(await asyncio.shield(_drive(run, _start(run, data))))
+    return workflow_result(await asyncio.shield(_drive(run, _start(call, run, data))))
 
 
 async def start(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
-    _drive(run, _start(run, data))
+    _drive(run, _start(call, run, data))
     return {"message": "Workflow run started", "runId": run.run_id}
 
 
@@ -200,7 +196,7 @@ async def time_travel_async(call: Call) -> Any:
 async def stream(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
-    return await _streamed(call, run, _start(run, data))
+    return await _streamed(call, run, _start(call, run, data))
 
 
 async def resume_stream(call: Call) -> Any:

@@ -1,0 +1,208 @@
+"""The served hub behind authentication, attacked: every route refuses anonymous callers, roles and component-narrowed
+permissions decide what a caller may do, and forged, expired, misdirected and mis-signed tokens are refused.
+
+Keys are made in the test (`cryptography`), tokens signed with PyJWT or by hand where PyJWT refuses to forge them.
+Each refusal is a 401 (no or bad credentials, with `WWW-Authenticate`) or a 403 naming the missing permission.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from test_server import Served, build_hub
+
+from mastra_nb import MastraError, tool
+from mastra_nb.server import Auth, JWTAuth, create_app
+from mastra_nb.tools import ToolContext
+
+SECRET = "s3cret-" + "x" * 40
+ROLES = {"admin": ["*"], "reader": ["*:read"], "operator": ["agents:read", "agents:execute:calc", "tools:execute"]}
+
+
+@tool
+def whoami(context: ToolContext) -> dict[str, Any]:
+    """Say who the server says is calling."""
+    return dict(context.runtime_context.get("mastra__user") or {})
+
+
+def hub() -> Any:
+    made = build_hub()
+    made.add_tool(whoami)
+    return made
+
+
+def token(secret: str = SECRET, algorithm: str = "HS256", headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"sub": "ada", "iat": now, "exp": now + 300, **claims}
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, secret, algorithm=algorithm, headers=headers)
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {value}"}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged(header: dict[str, Any], claims: dict[str, Any], key: bytes = b"") -> str:
+    """A token signed by hand: with `alg: none` (no signature), or HMAC-SHA256 with `key` whatever it is."""
+    signing = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = _b64(hmac.new(key, signing.encode(), hashlib.sha256).digest()) if key else ""
+    return f"{signing}.{signature}"
+
+
+async def test_every_route_but_the_public_ones_refuses_an_anonymous_caller():
+    app_hub = hub()
+    routes = create_app(app_hub, auth=Auth(JWTAuth(secret=SECRET))).state.routes
+    async with Served(app_hub, auth=Auth(JWTAuth(secret=SECRET), roles=ROLES)) as http:
+        for route in routes:
+            path = "/api" + route.path.format(agentId="calc", toolId="add", workflowId="ship", runId="r", threadId="t",
+                                              traceId="x", scorerId="s")  # fmt: skip
+            answer = await http.request(route.method, path, json={} if route.method != "GET" else None)
+            if route.permission == "public":
+                assert answer.status_code != 401, (route.method, path)
+            else:
+                assert answer.status_code == 401, (route.method, path, answer.status_code, answer.text)
+                assert answer.headers["www-authenticate"] == "Bearer" and answer.json()["code"] == "UNAUTHENTICATED"
+        for public in ("/health", "/ready", "/api/openapi.json", "/api/docs", "/"):
+            assert (await http.get(public)).status_code == 200, public
+        assert (await http.get("/metrics")).status_code == 401  # not public unless configured
+        admin = bearer(token(roles=["admin"]))
+        assert (await http.get("/metrics", headers=admin)).status_code == 200
+
+
+async def test_roles_and_narrowed_permissions_decide_and_a_403_names_what_is_missing():
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES)) as http:
+        reader = bearer(token(roles=["reader"]))
+        assert list((await http.get("/api/agents", headers=reader)).json()) == ["calc"]
+        refused = await http.post("/api/agents/calc/generate", json={"messages": "2+3?"}, headers=reader)
+        assert (
+            refused.status_code == 403 and refused.json()["error"] == "Missing required permission: agents:execute:calc"
+        )
+
+        operator = bearer(token(roles=["operator"]))
+        ok = await http.post("/api/agents/calc/generate", json={"messages": "2+3?"}, headers=operator)
+        assert ok.status_code == 200 and ok.json()["text"] == "2 + 3 = 5"
+        other = await http.post("/api/workflows/ship/start-async", json={"inputData": {"item": "x"}}, headers=operator)
+        assert other.status_code == 403 and "workflows:execute:ship" in other.json()["error"]
+
+        direct = bearer(token(permissions=["tools:execute:whoami"]))  # granted by the token itself, no role
+        said = await http.post("/api/tools/whoami/execute", json={"data": {}}, headers=direct)
+        assert said.status_code == 200 and said.json() == {"id": "ada", "roles": []}  # the user reached the tool
+        assert (
+            await http.post("/api/tools/add/execute", json={"data": {"a": 1, "b": 2}}, headers=direct)
+        ).status_code == 403
+        claimed = await http.post("/api/tools/whoami/execute", headers=direct,
+                                  json={"data": {}, "requestContext": {"mastra__user": {"id": "root"}}})  # fmt: skip
+        assert claimed.status_code == 400 and claimed.json()["issues"][0]["field"] == "requestContext.mastra__user"
+
+        capabilities = (await http.get("/api/auth/capabilities", headers=operator)).json()
+        assert capabilities["enabled"] is True and capabilities["user"] == {"id": "ada"}
+        assert "agents:execute:calc" in capabilities["access"]["permissions"]
+        assert (await http.get("/api/auth/capabilities")).json()["user"] is None
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem(key: Any) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+async def test_forged_expired_and_misdirected_tokens_are_refused(rsa_key):
+    now = int(time.time())
+    auth = Auth(JWTAuth(secret=SECRET, audience="mastra", issuer="https://issuer.example"), roles=ROLES)
+    good = {"aud": "mastra", "iss": "https://issuer.example", "roles": ["admin"]}
+    attempts = {
+        "valid": (token(**good), 200),
+        "expired": (token(**{**good, "exp": now - 3600}), 401),
+        "not yet valid": (token(**{**good, "nbf": now + 3600}), 401),
+        "wrong audience": (token(**{**good, "aud": "other"}), 401),
+        "wrong issuer": (token(**{**good, "iss": "https://evil.example"}), 401),
+        "no expiry": (token(**{**good, "exp": None}), 401),
+        "bad signature": (token(secret="another-secret-" + "y" * 40, **good), 401),
+        "alg none": (forged({"alg": "none", "typ": "JWT"}, {"sub": "ada", "exp": now + 300, **good}), 401),
+        "RS256 token to an HS256 server": (token(secret=rsa_key, algorithm="RS256", **good), 401),
+        "garbage": ("not-a-token", 401),
+        "huge": ("a." + "b" * 10_000 + ".c", 401),
+    }
+    valid = attempts["valid"][0]
+    head, payload, signature = valid.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    tampered = _b64(json.dumps({**claims, "sub": "root"}).encode())
+    attempts["tampered payload"] = (f"{head}.{tampered}.{signature}", 401)
+    async with Served(hub(), auth=auth) as http:
+        for name, (value, expected) in attempts.items():
+            answer = await http.get("/api/agents", headers=bearer(value))
+            assert answer.status_code == expected, (name, answer.text)
+            assert value not in answer.text  # a refusal never echoes the token
+
+
+async def test_public_keys_accept_their_own_algorithms_only(rsa_key, tmp_path: Path):
+    now = int(time.time())
+    pem = _pem(rsa_key)
+    async with Served(hub(), auth=Auth(JWTAuth(public_key=pem), roles=ROLES)) as http:
+        assert (await http.get("/api/agents", headers=bearer(token(secret=rsa_key, algorithm="RS256", roles=["reader"]))
+                               )).status_code == 200  # fmt: skip
+        # The classic confusion: an HS256 token "signed" with the server's public key as the HMAC secret.
+        confused = forged({"alg": "HS256", "typ": "JWT"}, {"sub": "ada", "exp": now + 300, "roles": ["admin"]},
+                          key=pem.encode())  # fmt: skip
+        answer = await http.get("/api/agents", headers=bearer(confused))
+        assert answer.status_code == 401 and "HS256" in answer.json()["error"]
+    with pytest.raises(MastraError) as wrong:
+        JWTAuth(public_key=pem, algorithms=["HS256"])
+    assert wrong.value.code == "AUTH_CONFIG_INVALID"
+    with pytest.raises(MastraError):
+        JWTAuth(secret=SECRET, algorithms=["none"])
+    with pytest.raises(MastraError):
+        JWTAuth(secret="short")
+
+
+async def test_a_jwks_file_is_read_again_for_a_new_key_and_an_unknown_kid_is_refused(tmp_path: Path):
+    first, second = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def jwk(key: Any, kid: str) -> dict[str, Any]:
+        return {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())), "kid": kid, "alg": "ES256"}
+
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps({"keys": [jwk(first, "k1")]}))
+    async with Served(hub(), auth=Auth(JWTAuth(jwks_file=keys), roles=ROLES)) as http:
+
+        async def status(key: Any, kid: str) -> int:
+            signed = token(secret=key, algorithm="ES256", headers={"kid": kid}, roles=["reader"])
+            return (await http.get("/api/agents", headers=bearer(signed))).status_code
+
+        assert await status(first, "k1") == 200
+        assert await status(second, "k2") == 401  # not published yet
+        keys.write_text(json.dumps({"keys": [jwk(first, "k1"), jwk(second, "k2")]}))  # the rotation
+        assert await status(second, "k2") == 200
+        assert await status(first, "k2") == 401  # the right kid, the wrong key
+
+
+async def test_without_auth_nothing_changes_and_with_it_cors_is_off_until_origins_are_named():
+    async with Served(hub()) as http:
+        assert (await http.get("/api/agents")).status_code == 200
+    preflight = {"origin": "http://studio.example", "access-control-request-method": "GET"}
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET))) as http:
+        answer = await http.options("/api/agents", headers=preflight)
+        assert "access-control-allow-origin" not in answer.headers
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET)), cors_origins=["http://studio.example"]) as http:
+        answer = await http.options("/api/agents", headers=preflight)
+        assert answer.headers["access-control-allow-origin"] == "http://studio.example"
