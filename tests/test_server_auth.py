@@ -19,9 +19,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from test_server import Served, build_hub
+from test_server import Answer, Ask, Order, Receipt, Served, build_hub, confirm
+from test_server_memory import memory_hub
 
-from mastra_nb import MastraError, tool
+from mastra_nb import MastraError, Step, Workflow, tool
 from mastra_nb.server import Auth, JWTAuth, create_app
 from mastra_nb.tools import ToolContext
 
@@ -206,3 +207,62 @@ async def test_without_auth_nothing_changes_and_with_it_cors_is_off_until_origin
     async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET)), cors_origins=["http://studio.example"]) as http:
         answer = await http.options("/api/agents", headers=preflight)
         assert answer.headers["access-control-allow-origin"] == "http://studio.example"
+
+
+async def test_a_tenant_sees_and_touches_only_its_own_threads_and_runs(tmp_path):
+    made = memory_hub(tmp_path)
+    made.add_workflow(Workflow("ship", input=Order, output=Receipt).then(
+        Step("confirm", confirm, input=Order, output=Receipt, suspend=Ask, resume=Answer)))  # fmt: skip
+    roles = {"member": ["agents:*", "memory:*", "workflows:*"], "admin": ["*"]}
+    ada = bearer(token(sub="ada", resource_id="ada", roles=["member"]))
+    bob = bearer(token(sub="bob", resource_id="bob", roles=["member"]))
+    admin = bearer(token(sub="root", resource_id="ops", roles=["admin"]))
+    thread = "/api/memory/threads/t-ada"
+    async with Served(made, auth=Auth(JWTAuth(secret=SECRET), roles=roles)) as http:
+        made_thread = await http.post("/api/memory/threads?agentId=mem", json={"threadId": "t-ada"}, headers=ada)
+        assert made_thread.json()["resourceId"] == "ada"  # the resource is the token's
+        note = {"role": "user", "content": "My cat is Miso.", "threadId": "t-ada"}
+        saved = await http.post("/api/memory/save-messages?agentId=mem", json={"messages": [note]}, headers=ada)
+        message_id = saved.json()["messages"][0]["id"]
+
+        planted = {"messages": [{"role": "user", "content": "planted", "threadId": "t-ada"}]}
+        talk = {"messages": "hi", "memory": {"thread": "t-ada", "resource": "bob"}}
+        attempts = {
+            "read a thread": await http.get(f"{thread}?agentId=mem", headers=bob),
+            "list another resource": await http.get("/api/memory/threads?agentId=mem&resourceId=ada", headers=bob),
+            "read messages": await http.get(f"{thread}/messages?agentId=mem", headers=bob),
+            "write into a thread": await http.post("/api/memory/save-messages?agentId=mem", json=planted, headers=bob),
+            "rename a thread": await http.patch(f"{thread}?agentId=mem", json={"title": "x"}, headers=bob),
+            "delete a thread": await http.delete(f"{thread}?agentId=mem", headers=bob),
+            "read working memory": await http.get(f"{thread}/working-memory?agentId=mem", headers=bob),
+            "search a thread": await http.get("/api/memory/search?agentId=mem&searchQuery=cat&threadId=t-ada",
+                                              headers=bob),
+            "talk in a thread": await http.post("/api/agents/mem/generate", json=talk, headers=bob),
+        }  # fmt: skip
+        for name, answer in attempts.items():
+            assert answer.status_code == 404, (name, answer.status_code, answer.text)
+        assert (await http.get("/api/memory/threads?agentId=mem", headers=bob)).json()["total"] == 0  # its own: none
+        gone = await http.post("/api/memory/messages/delete?agentId=mem", json={"messageIds": [message_id]},
+                               headers=bob)  # fmt: skip
+        assert gone.json()["message"] == "0 message(s) deleted"
+        left = (await http.get(f"{thread}/messages?agentId=mem", headers=ada)).json()
+        assert [m["content"]["content"] for m in left["messages"]] == ["My cat is Miso."]  # nothing planted or lost
+        assert (await http.get(f"{thread}?agentId=mem", headers=admin)).status_code == 200
+
+        started = await http.post("/api/workflows/ship/start-async", json={"inputData": {"item": "tea"}}, headers=ada)
+        assert started.json()["status"] == "suspended"
+        run_id = started.json()["runId"]
+        runs = "/api/workflows/ship"
+        for name, answer in {
+            "read a run": await http.get(f"{runs}/runs/{run_id}", headers=bob),
+            "resume a run": await http.post(f"{runs}/resume-async?runId={run_id}", json={"resumeData": {"ok": True}},
+                                            headers=bob),
+            "observe a run": await http.post(f"{runs}/observe?runId={run_id}", headers=bob),
+            "cancel a run": await http.post(f"{runs}/runs/{run_id}/cancel", headers=bob),
+            "delete a run": await http.delete(f"{runs}/runs/{run_id}", headers=bob),
+        }.items():  # fmt: skip
+            assert answer.status_code == 404, (name, answer.status_code, answer.text)
+        assert (await http.get(f"{runs}/runs", headers=bob)).json()["total"] == 0
+        mine = (await http.get(f"{runs}/runs/{run_id}", headers=ada)).json()
+        assert mine["status"] == "suspended" and mine["resourceId"] == "ada"  # untouched by every attempt
+        assert (await http.get(f"{runs}/runs", headers=admin)).json()["total"] == 1

@@ -257,6 +257,12 @@ class Memory:
             rows = await self.storage.select("messages", where={"thread_id": thread_id}, order_by="created_at")
         return [MemoryMessage.from_row(r) for r in rows]
 
+    async def get_messages(self, ids: Sequence[str]) -> list[MemoryMessage]:
+        """The stored messages among `ids` (ids not stored are skipped), oldest first."""
+        ids = [_check_id(i, "ids[]") for i in ids]
+        rows = await self.storage.select("messages", where={"id": is_in(ids)}, order_by="created_at") if ids else []
+        return [MemoryMessage.from_row(r) for r in rows]
+
     async def delete_messages(self, ids: Sequence[str]) -> int:
         """Delete messages (and their vectors) by id; returns how many rows were deleted."""
         if isinstance(ids, str):

@@ -181,12 +181,18 @@ def _client_tools(data: dict[str, Any]) -> list[Tool] | None:
     return tools
 
 
-def _run_arguments(call: Call, agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
+async def _run_arguments(call: Call, agent: Agent, data: dict[str, Any]) -> dict[str, Any]:
     """The arguments of `agent.generate`/`agent.stream` from a generate or stream body."""
     _unsupported(data, "output")
     thread, resource = _memory(data)
-    if agent.active_memory is None:  # as Mastra does: an agent without memory answers and remembers nothing
+    memory = agent.active_memory
+    if memory is None:  # as Mastra does: an agent without memory answers and remembers nothing
         thread = resource = None
+    elif thread is not None:
+        resource = call.resource(resource)  # a confined caller's turns are in its own resource's threads
+        existing = await memory.get_thread(thread)
+        if existing is not None:
+            call.own(existing.resource_id, "thread", thread)
     return {
         "messages": _messages(data),
         "context": call.context(data),
@@ -204,7 +210,7 @@ def _run_arguments(call: Call, agent: Agent, data: dict[str, Any]) -> dict[str, 
 
 async def generate(call: Call) -> Any:
     agent = call.hub.get_agent(call.param("agentId"))
-    arguments = _run_arguments(call, agent, await call.json())
+    arguments = await _run_arguments(call, agent, await call.json())
     return full_output(await agent.generate(arguments.pop("messages"), **arguments))
 
 
@@ -215,7 +221,7 @@ async def stream(call: Call) -> Any:
     model that cannot be reached) answers with its status and error JSON; later failures are `error` chunks.
     """
     agent = call.hub.get_agent(call.param("agentId"))
-    arguments = _run_arguments(call, agent, await call.json())
+    arguments = await _run_arguments(call, agent, await call.json())
     events = agent.stream(arguments.pop("messages"), **arguments)
     first = await anext(events)
     if isinstance(first, ErrorEvent):
@@ -245,6 +251,9 @@ async def _decide(call: Call, approve: bool) -> tuple[AgentResult, str]:
     run_id = field(data, "runId", str, required=True)
     call_id = field(data, "toolCallId", str, required=True)
     reason = field(data, "reason", str)
+    if call.tenant is not None:  # a confined caller decides on its own runs only
+        stored = await call.hub.runs.agent_run(run_id)
+        call.own(stored["resource_id"] if stored is not None else None, "run", run_id)
     decide = agent.approve_tool_call if approve else agent.decline_tool_call
     by = call.user.id if call.user is not None else None
     result = await decide(run_id, call_id, by=by, reason=reason, context=call.context(data, default_none=True))

@@ -88,8 +88,11 @@ def _ui_message(message: MemoryMessage) -> dict[str, Any]:
             "createdAt": message.created_at}  # fmt: skip
 
 
-async def _thread(memory: Memory | None, thread_id: str) -> Thread:
+async def _thread(call: Call, memory: Memory | None, thread_id: str) -> Thread:
+    """The thread, if it exists and (for a confined caller) is its own; else not found, alike."""
     thread = await memory.get_thread(thread_id) if memory is not None else None
+    if thread is not None:
+        call.own(thread.resource_id, "thread", thread_id)
     if thread is None:
         raise MastraError(ErrorKind.DOMAIN, "MEMORY_THREAD_NOT_FOUND", f"There is no thread `{thread_id}`.",
                           details={"thread_id": thread_id})  # fmt: skip
@@ -101,7 +104,7 @@ async def _thread(memory: Memory | None, thread_id: str) -> Thread:
 
 async def list_threads(call: Call) -> Any:
     memory = _memory_or_none(call)
-    resource = call.required_query("resourceId")
+    resource = call.resource(call.query("resourceId")) or call.required_query("resourceId")
     page = call.int_query("page", 0)
     per_page = call.int_query("perPage", 100, low=1, high=1000)
     if memory is None:  # no memory, no threads (as Mastra answers; Studio asks for every agent)
@@ -127,20 +130,21 @@ async def create_thread(call: Call) -> Any:
     memory = _memory(call)
     data = await call.json()
     thread = await memory.create_thread(
-        field(data, "resourceId", str, required=True), thread_id=field(data, "threadId", str),
+        call.resource(field(data, "resourceId", str)) or field(data, "resourceId", str, required=True),
+        thread_id=field(data, "threadId", str),
         title=field(data, "title", str), metadata=field(data, "metadata", dict),
     )  # fmt: skip
     return thread_shape(thread)
 
 
 async def get_thread(call: Call) -> Any:
-    return thread_shape(await _thread(_memory_or_none(call), call.param("threadId")))
+    return thread_shape(await _thread(call, _memory_or_none(call), call.param("threadId")))
 
 
 async def update_thread(call: Call) -> Any:
     memory = _memory(call)
     data = await call.json()
-    thread = await _thread(memory, call.param("threadId"))
+    thread = await _thread(call, memory, call.param("threadId"))
     resource = field(data, "resourceId", str)
     if resource is not None and resource != thread.resource_id:
         raise MastraError(
@@ -154,7 +158,7 @@ async def update_thread(call: Call) -> Any:
 
 async def delete_thread(call: Call) -> Any:
     memory = _memory(call)
-    thread = await _thread(memory, call.param("threadId"))
+    thread = await _thread(call, memory, call.param("threadId"))
     await memory.delete_thread(thread.id)
     return {"result": "Thread deleted"}
 
@@ -164,7 +168,7 @@ async def delete_thread(call: Call) -> Any:
 
 async def list_messages(call: Call) -> Any:
     memory = _memory_or_none(call)
-    thread = await _thread(memory, call.param("threadId"))
+    thread = await _thread(call, memory, call.param("threadId"))
     assert memory is not None  # a thread was found in it
     page = call.int_query("page", 0)
     per_page = call.int_query("perPage", 1000, low=1, high=10_000)
@@ -212,8 +216,12 @@ async def save_messages(call: Call) -> Any:
             raise MastraError(ErrorKind.VALIDATION, "BODY_INVALID", f"`{where}.threadId` is required.",
                               details={"field": f"{where}.threadId"})  # fmt: skip
         resource = message.get("resourceId")
-        key = (thread_id, resource if isinstance(resource, str) else None)
+        key = (thread_id, call.resource(resource if isinstance(resource, str) else None))
         by_thread.setdefault(key, []).append({"role": role, "content": _text(message.get("content"), where)})
+    for thread_id, _ in by_thread:  # a thread that exists must be the caller's, checked before anything is saved
+        existing = await memory.get_thread(thread_id)
+        if existing is not None:
+            call.own(existing.resource_id, "thread", thread_id)
     saved: list[MemoryMessage] = []
     for (thread_id, resource), openai in by_thread.items():
         saved += await memory.save_messages(thread_id, openai, resource_id=resource)
@@ -232,7 +240,10 @@ async def delete_messages(call: Call) -> Any:
             "`messageIds` must be an id, a list of ids, or a list of objects with `id`.",
             details={"field": "messageIds"},
         )  # fmt: skip
-    deleted = await memory.delete_messages([str(i) for i in ids])
+    wanted = [str(i) for i in ids]
+    if call.tenant is not None:  # a confined caller deletes its own messages only; others' ids are as unknown
+        wanted = [m.id for m in await memory.get_messages(wanted) if m.resource_id == call.tenant]
+    deleted = await memory.delete_messages(wanted)
     return {"success": True, "message": f"{deleted} message(s) deleted"}
 
 
@@ -247,7 +258,9 @@ async def get_working_memory(call: Call) -> Any:
     thread = await memory.get_thread(thread_id)
     settings = memory.options.working_memory
     scope = settings.scope if settings is not None else "thread"
-    resource = call.query("resourceId") or (thread.resource_id if thread is not None else None)
+    if thread is not None:
+        call.own(thread.resource_id, "thread", thread_id)
+    resource = call.resource(call.query("resourceId")) or (thread.resource_id if thread is not None else None)
     known = thread is not None if scope == "thread" else bool(resource)
     value = None
     if settings is not None and known:
@@ -271,8 +284,8 @@ async def update_working_memory(call: Call) -> Any:
     memory = _memory(call)
     data = await call.json()
     value = field(data, "workingMemory", (str, dict), required=True)
-    thread = await _thread(memory, call.param("threadId"))
-    resource = field(data, "resourceId", str) or thread.resource_id
+    thread = await _thread(call, memory, call.param("threadId"))
+    resource = call.resource(field(data, "resourceId", str)) or thread.resource_id
     await memory.update_working_memory(value, resource_id=resource, thread_id=thread.id)
     return {"success": True}
 
@@ -307,7 +320,9 @@ async def search(call: Call) -> Any:
     memory = _memory(call)
     query = call.required_query("searchQuery")
     thread_id = call.query("threadId")
-    resource = call.query("resourceId")
+    resource = call.resource(call.query("resourceId"))
+    if thread_id is not None:
+        await _thread(call, memory, thread_id)
     if thread_id is None and resource is None:
         raise MastraError(ErrorKind.VALIDATION, "QUERY_INVALID", "`resourceId` or `threadId` is required.",
                           details={"field": "resourceId"})  # fmt: skip

@@ -56,9 +56,10 @@ class Operations:
         method = request.method
         self._requests.labels(method, route, str(status)).inc()
         self._seconds.labels(method, route).observe(seconds)
-        fields = {"method": method, "route": route, "path": request.url.path, "status": status,
+        path = request.scope["path"]  # not request.url: building the URL costs more than the rest of this
+        fields = {"method": method, "route": route, "path": path, "status": status,
                   "ms": round(seconds * 1000, 2), "request_id": request_id}  # fmt: skip
-        access_log.info("%s %s %d %.1f ms", method, request.url.path, status, seconds * 1000, extra=fields)
+        access_log.info("%s %s %d %.1f ms", method, path, status, seconds * 1000, extra=fields)
         self.hub.events.emit(REQUEST_COMPLETED, fields)
 
     async def ready(self, request: Request) -> Response:

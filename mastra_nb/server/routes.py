@@ -72,6 +72,35 @@ class Call:
     async def json(self) -> dict[str, Any]:
         return await body(self.request, self.body_limit)
 
+    @property
+    def tenant(self) -> str | None:
+        """The memory resource the caller is confined to: its token's, unless it may see every resource
+        (`tenants:all`); None without auth or a resource in the token."""
+        user = self.user
+        if user is None or user.resource_id is None or self.auth is None:
+            return None
+        return None if self.auth.allows(user, "tenants:all") else user.resource_id
+
+    def resource(self, given: str | None, what: str = "resource") -> str | None:
+        """The resource a request acts on: `given`, or the caller's own when it is confined (and gave none).
+
+        Raises:
+            MastraError: `RESOURCE_NOT_FOUND` when a confined caller names another resource (as if it did not
+                exist: other tenants' names are not told apart from names nobody uses).
+        """
+        tenant = self.tenant
+        if tenant is None or given is None:
+            return given if tenant is None else tenant
+        self.own(given, what)
+        return given
+
+    def own(self, resource: str | None, what: str, name: str = "") -> None:
+        """Check that something of `resource` is the confined caller's; else it is not found."""
+        tenant = self.tenant
+        if tenant is not None and resource != tenant:
+            code = {"thread": "MEMORY_THREAD_NOT_FOUND", "run": "RUN_NOT_FOUND"}.get(what, "RESOURCE_NOT_FOUND")
+            raise MastraError(ErrorKind.DOMAIN, code, f"There is no {what} {f'`{name}`' if name else 'by that name'}.")
+
     def context(self, data: dict[str, Any], *, default_none: bool = False) -> RuntimeContext | None:
         """The runtime context of a body's `requestContext`, with the caller in `mastra__user` (and its memory
         resource in `mastra__resourceId`); keys under `mastra__` that the client sent are refused, so that a

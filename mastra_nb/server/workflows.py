@@ -59,7 +59,7 @@ async def create_run(call: Call) -> Any:
     if run_id is not None and await _exists(call.hub, run_id):
         # A handle on a run that exists (client-js resumes through `createRun({runId})`): nothing to create.
         return {"runId": run_id}
-    run = workflow.create_run(run_id=run_id, resource_id=field(data, "resourceId", str))
+    run = workflow.create_run(run_id=run_id, resource_id=call.resource(field(data, "resourceId", str)))
     created = _created.setdefault(call.hub, OrderedDict())
     created[run.run_id] = run
     while len(created) > _CREATED_KEPT:
@@ -82,17 +82,24 @@ async def _exists(hub: Mastra, run_id: str) -> bool:
 
 async def _run(call: Call, *, create: bool) -> Run:
     """The run named by `?runId=`: one created here, else a stored one; a new one when `create` and none is named
-    or known."""
+    or known. A confined caller's runs are its resource's, and others' are not found."""
+    run = await _found_run(call, create=create)
+    call.own(run.resource_id, "run", run.run_id)
+    return run
+
+
+async def _found_run(call: Call, *, create: bool) -> Run:
     workflow = call.hub.get_workflow(call.param("workflowId"))
     run_id = call.query("runId") if create else call.required_query("runId")
     if run_id is None:
-        return workflow.create_run()
+        return workflow.create_run(resource_id=call.tenant)
     live = _live.get(run_id)
     if live is not None and live[0].workflow is workflow:
         return live[0]
     waiting = _created.get(call.hub)
     created = waiting.get(run_id) if waiting is not None else None
     if waiting is not None and created is not None and created.workflow is workflow:
+        call.own(created.resource_id, "run", run_id)  # not taken from the map unless it is the caller's
         del waiting[run_id]
         return created
     if create:
@@ -101,7 +108,7 @@ async def _run(call: Call, *, create: bool) -> Run:
         except MastraError as error:
             if error.code != "RUN_NOT_FOUND":
                 raise
-            return workflow.create_run(run_id=run_id)
+            return workflow.create_run(run_id=run_id, resource_id=call.tenant)
     return await workflow.get_run(run_id)
 
 
@@ -253,8 +260,10 @@ async def observe(call: Call) -> Any:
     live = _live.get(run_id)
     if live is None or live[0].workflow is not workflow:
         run = await workflow.get_run(run_id)
+        call.own(run.resource_id, "run", run_id)
         return records(listed([*_replayed(run), _finished(run)]))
     run, task = live
+    call.own(run.resource_id, "run", run_id)
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
     # Watched before the replay is read, with no await between: each event is in the replay or in the queue.
     subscription = run.watch(queue.put_nowait)
@@ -294,6 +303,7 @@ async def cancel(call: Call) -> Any:
     run_id = call.param("runId")
     live = _live.get(run_id)
     run = live[0] if live is not None and live[0].workflow is workflow else await workflow.get_run(run_id)
+    call.own(run.resource_id, "run", run_id)
     await run.cancel()
     return {"message": "Workflow run canceled", "runId": run.run_id}
 
@@ -302,6 +312,7 @@ async def delete_run(call: Call) -> Any:
     workflow = call.hub.get_workflow(call.param("workflowId"))
     run_id = call.param("runId")
     info = await call.hub.runs.get(run_id)
+    call.own(info.resource_id, "run", run_id)
     if info.kind != "workflow" or info.name != workflow.id:
         raise MastraError(ErrorKind.DOMAIN, "RUN_NOT_FOUND", f"Workflow `{workflow.id}` has no run `{run_id}`.",
                           details={"run_id": run_id})  # fmt: skip
@@ -318,7 +329,7 @@ async def list_runs(call: Call) -> Any:
     per_page = call.int_query("perPage", 100, low=1, high=1000)
     page = call.int_query("page", 0)
     found = await call.hub.runs.list(
-        workflow=workflow.id, status=call.query("status"), resource_id=call.query("resourceId")
+        workflow=workflow.id, status=call.query("status"), resource_id=call.resource(call.query("resourceId"))
     )
     shown = found[page * per_page : (page + 1) * per_page]
     runs = [
@@ -332,6 +343,7 @@ async def list_runs(call: Call) -> Any:
 async def get_run(call: Call) -> Any:
     workflow = call.hub.get_workflow(call.param("workflowId"))
     run = await workflow.get_run(call.param("runId"))
+    call.own(run.resource_id, "run", run.run_id)
     info = await call.hub.runs.get(run.run_id)
     result = workflow_result(run.result)
     found = {

@@ -19,6 +19,19 @@ __all__ = ["InMemoryStore"]
 _MISSING = object()
 
 
+def _candidates(
+    rows: dict[tuple[Any, ...], dict[str, Any]], table: Table, where: tuple[Condition, ...]
+) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """The rows `where` may match, with their keys: the one row its key names when `where` fixes every primary-key
+    column (a run's compare-and-set, a thread by id), else every row; a run's update must not scan every run."""
+    fixed = {cond.column.name: cond.value for cond in where if cond.op == "$eq"}
+    if all(name in fixed for name in table.primary_key):
+        pk = tuple(fixed[name] for name in table.primary_key)
+        row = rows.get(pk)
+        return [] if row is None else [(pk, row)]
+    return list(rows.items())
+
+
 def _matches(row: Mapping[str, Any], where: tuple[Condition, ...]) -> bool:
     # Python's own None semantics give the meaning `Condition` documents: None == None, None != 3.
     for cond in where:
@@ -141,14 +154,16 @@ class InMemoryStore(Storage):
                 put(rows, pk, dict(row))
             return len(write.rows)
         if isinstance(write, RowsUpdate):
-            changed = [(pk, row) for pk, row in rows.items() if _matches(row, write.where)]
+            changed = [
+                (pk, row) for pk, row in _candidates(rows, write.table, write.where) if _matches(row, write.where)
+            ]
             if write.expect is not None and len(changed) != write.expect:
                 raise mismatch(write, len(changed))  # the undo log restores this transaction's earlier writes
             for pk, row in changed:
                 put(rows, pk, {**row, **write.values})
             return len(changed)
         assert isinstance(write, RowsDelete)
-        doomed = [pk for pk, row in rows.items() if _matches(row, write.where)]
+        doomed = [pk for pk, row in _candidates(rows, write.table, write.where) if _matches(row, write.where)]
         for pk in doomed:
             put(rows, pk, _MISSING)
         return len(doomed)
@@ -162,13 +177,13 @@ class InMemoryStore(Storage):
         offset: int,
     ) -> Sequence[Mapping[str, Any]]:
         with self._lock:
-            rows = [dict(r) for r in self._tables[table.name].values() if _matches(r, where)]
+            rows = [dict(r) for _, r in _candidates(self._tables[table.name], table, where) if _matches(r, where)]
         rows = _sorted(rows, order)
         return rows[offset:] if limit is None else rows[offset : offset + limit]
 
     async def _count_rows(self, table: Table, where: tuple[Condition, ...]) -> int:
         with self._lock:
-            return sum(1 for r in self._tables[table.name].values() if _matches(r, where))
+            return sum(1 for _, r in _candidates(self._tables[table.name], table, where) if _matches(r, where))
 
     async def _close(self) -> None:
         with self._lock:
