@@ -266,3 +266,42 @@ async def test_a_tenant_sees_and_touches_only_its_own_threads_and_runs(tmp_path)
         mine = (await http.get(f"{runs}/runs/{run_id}", headers=ada)).json()
         assert mine["status"] == "suspended" and mine["resourceId"] == "ada"  # untouched by every attempt
         assert (await http.get(f"{runs}/runs", headers=admin)).json()["total"] == 1
+
+
+async def test_a_flood_gets_429_and_failed_logins_are_slowed():
+    from mastra_nb.server import RateLimits
+
+    limits = RateLimits("5/minute", groups={"tools": "3/minute"}, failed_auth="4/minute")
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES), rate_limits=limits) as http:
+        reader = bearer(token(roles=["reader"]))
+        answers = [await http.get("/api/agents", headers=reader) for _ in range(7)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+        assert answers[0].headers["ratelimit-limit"] == "5" and answers[0].headers["ratelimit-remaining"] == "4"
+        refused = answers[-1]
+        assert refused.json()["code"] == "RATE_LIMITED" and 1 <= int(refused.headers["retry-after"]) <= 60
+        other = bearer(token(sub="bea", roles=["reader"]))
+        assert (await http.get("/api/agents", headers=other)).status_code == 200  # per caller
+        tools = [await http.get("/api/tools", headers=other) for _ in range(4)]
+        assert [a.status_code for a in tools] == [200, 200, 200, 429]  # its group's own, stricter limit
+
+        wrong = bearer(token(secret="wrong-secret-" + "z" * 40))
+        guesses = [await http.get("/api/agents", headers=wrong) for _ in range(5)]
+        assert [g.status_code for g in guesses] == [401] * 4 + [429]
+        # Past the failed-login limit even a valid token waits: guessing does not pay.
+        assert (await http.get("/api/agents", headers=other)).status_code == 429
+        assert (await http.get("/health")).status_code == 200  # public routes are not limited
+
+
+async def test_a_limited_caller_gets_in_again_once_the_window_has_passed():
+    import asyncio
+
+    from mastra_nb.server import RateLimits
+
+    async with Served(
+        hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES), rate_limits=RateLimits("1/second")
+    ) as http:
+        reader = bearer(token(roles=["reader"]))
+        statuses = [(await http.get("/api/agents", headers=reader)).status_code for _ in range(20)]
+        assert statuses[0] == 200 and 429 in statuses  # however slow the machine, 20 requests fill a 1 s window
+        await asyncio.sleep(1.1)
+        assert (await http.get("/api/agents", headers=reader)).status_code == 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .app import ROUTES, create_app
 from .auth import Auth, AuthError, JWTAuth, User
+from .rate_limits import RateLimits
 from .routes import Call, Route
 
-__all__ = ["ROUTES", "Auth", "AuthError", "Call", "JWTAuth", "Route", "User", "create_app"]
+__all__ = ["ROUTES", "Auth", "AuthError", "Call", "JWTAuth", "RateLimits", "Route", "User", "create_app"]

@@ -35,6 +35,7 @@ from . import components, memory, observability, openapi, workflows
 from .auth import Auth, AuthError, User, component_of
 from .http import BODY_LIMIT, HTTPError, error_response, json_response
 from .operations import Operations
+from .rate_limits import RateLimited, RateLimits
 from .routes import Call, Route
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ def create_app(
     routes: Iterable[Route] = (),
     close_hub: bool = False,
     auth: Auth | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> Starlette:
     """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, with `GET /health`, `/ready`, `/metrics`
     and, under the prefix, `/openapi.json` and `/docs`.
@@ -131,6 +133,7 @@ def create_app(
         close_hub: shut the hub down when the app stops (a served module's hub; not a notebook's, which lives on).
         auth: who may call (see `Auth`): every route but `/health`, `/ready`, the docs and `/auth/capabilities` then
             needs credentials (401 without) and the permission it declares (403 naming it).
+        rate_limits: per-caller limits per group of routes, and on failed authentication (429; see `RateLimits`).
 
     Raises:
         MastraError: validation `SERVER_ROUTE_INVALID` for a route that declares no permission or a prefix that
@@ -155,7 +158,11 @@ def create_app(
         return openapi.document(table, prefix, known)
 
     starlette_routes = [
-        StarletteRoute(prefix + route.path, _endpoint(hub, route, body_limit, operations, auth), methods=[route.method])
+        StarletteRoute(
+            prefix + route.path,
+            _endpoint(hub, route, body_limit, operations, auth, rate_limits),
+            methods=[route.method],
+        )
         for route in table
     ]
     metrics_route = Route("GET", "/metrics", lambda call: operations.metrics(call.request), "observability:read",
@@ -168,7 +175,7 @@ def create_app(
             "/metrics",
             operations.metrics
             if auth is None or auth.public_metrics
-            else _endpoint(hub, metrics_route, body_limit, operations, auth),
+            else _endpoint(hub, metrics_route, body_limit, operations, auth, rate_limits),
             methods=["GET"],
         ),
         StarletteRoute(f"{prefix}/openapi.json", _made(lambda: json_response(document())), methods=["GET"]),
@@ -204,23 +211,32 @@ def create_app(
     return app
 
 
-async def _authorized(auth: Auth | None, route: Route, request: Request) -> User | None:
+async def _authorized(auth: Auth | None, route: Route, request: Request, limits: RateLimits | None) -> User | None:
     """The caller, checked to hold the route's permission (for the component in its path).
 
     Raises:
         HTTPError: 401 without valid credentials, 403 naming the missing permission.
+        RateLimited: an address that failed to authenticate too often lately (even with valid credentials now).
     """
     if auth is None or route.permission == "public":
         return None
+    if limits is not None:
+        await limits.check_failures(_address(request))
     try:
         user = await auth.user(request)
     except AuthError as error:
+        if limits is not None:
+            await limits.failed(_address(request))
         raise HTTPError(401, f"Authentication required: {error.reason}.", code="UNAUTHENTICATED") from None
     component = component_of(request)
     if not auth.allows(user, route.permission, component):
         needed = f"{route.permission}:{component}" if component is not None else route.permission
         raise HTTPError(403, f"Missing required permission: {needed}", code="FORBIDDEN")
     return user
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _scoped(middleware: UserMiddleware) -> Dispatch:
@@ -249,17 +265,27 @@ def _made(make: Callable[[], Response]) -> Callable[[Request], Awaitable[Respons
 
 
 def _endpoint(
-    hub: Mastra, route: Route, body_limit: int, operations: Operations, auth: Auth | None
+    hub: Mastra, route: Route, body_limit: int, operations: Operations, auth: Auth | None, limits: RateLimits | None
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         sent = request.headers.get("x-request-id", "")
         request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         started = time.perf_counter()
         operations.started(request, route.path, request_id)
+        counted: dict[str, str] = {}
         try:
-            user = await _authorized(auth, route, request)
+            user = await _authorized(auth, route, request, limits)
+            if limits is not None and route.permission != "public":
+                caller = f"user:{user.id}" if user is not None else f"address:{_address(request)}"
+                counted = await limits.hit(route.permission.split(":")[0], caller)
             answer = await route.handler(Call(hub, request, body_limit, operations, auth, user))
             response = answer if isinstance(answer, Response) else json_response(answer)
+        except RateLimited as limited:
+            said = "failed authentications" if limited.failed_auth else "requests"
+            response = error_response(HTTPError(
+                429, f"Too many {said}: the limit is {limited.limit}; retry in {limited.retry_after} s.",
+                code="RATE_LIMITED"), request_id)  # fmt: skip
+            response.headers["Retry-After"] = str(limited.retry_after)
         except Exception as error:
             response = error_response(error, request_id)
             if response.status_code == 401:
@@ -267,6 +293,7 @@ def _endpoint(
             if response.status_code >= 500:
                 logger.warning("%s %s failed: %s", route.method, route.path, error, exc_info=error)
         elapsed = time.perf_counter() - started
+        response.headers.update(counted)
         response.headers["X-Request-Id"] = request_id
         response.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.1f}"  # to the response's start, for a stream
         operations.completed(request, route.path, request_id, response.status_code, elapsed)
