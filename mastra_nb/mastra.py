@@ -24,6 +24,7 @@ from .telemetry.tracing import Telemetry
 
 if TYPE_CHECKING:  # components are typed here only: the hub imports none of them at run time
     from .agents import Agent
+    from .audit import Audit
     from .evals import Scorer
     from .evals.scores import Scores
     from .memory import Memory
@@ -108,6 +109,7 @@ class Mastra:
         self.logger = logger if logger is not None else guard(logging.getLogger("mastra_nb"))
         self._telemetry = _telemetry(telemetry).bind(self)
         self._scores: Scores | None = None
+        self._audit: Audit | None = None
         self._runs = Runs(self)  # cheap: it opens nothing until a run is read or written
         self._agents: dict[str, Agent] = {}
         self._workflows: dict[str, Workflow] = {}
@@ -202,6 +204,15 @@ class Mastra:
     def metrics(self) -> Metrics:
         """Prometheus metrics of runs, steps, tool and model calls, tokens, cost and errors."""
         return self._telemetry.metrics
+
+    @property
+    def audit(self) -> Audit:
+        """The security events of the served hub: `await hub.audit.list(event="auth.failed")`, `prune(...)`."""
+        if self._audit is None:
+            from .audit import Audit
+
+            self._audit = Audit(self)
+        return self._audit
 
     @property
     def scores(self) -> Scores:

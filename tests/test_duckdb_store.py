@@ -115,7 +115,7 @@ async def test_schema_version_is_recorded(tmp_path: Path) -> None:
     await store.close()
     conn = duckdb.connect(str(path))
     try:
-        assert schema_version(conn) == SCHEMA_VERSION == 3
+        assert schema_version(conn) == SCHEMA_VERSION == 4
         tables = {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         assert {"mastra_meta", "kv", *TABLES} <= tables
     finally:
@@ -466,5 +466,23 @@ async def test_the_store_never_lets_duckdb_download_an_extension(tmp_path: Path)
         peek.close()
         assert settings == (False, False)
         assert await store.get("k") == {"v": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_version_3_file_gains_the_api_keys_and_audit_tables_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v3.duckdb"
+    conn = duckdb.connect(str(path))
+    migrate(conn, up_to=3)
+    conn.execute("DROP TABLE api_keys")  # as version 3 built them: without these two
+    conn.execute("DROP TABLE audit")
+    conn.execute("INSERT INTO threads (id, resource_id) VALUES ('t1', 'ada')")
+    conn.close()
+
+    store = DuckDBStore(path)
+    try:
+        assert [row["id"] for row in await store.select("threads")] == ["t1"]
+        await store.upsert("audit", [{"id": "e1", "event": "auth.failed"}])
+        assert await store.count("audit") == 1 and await store.count("api_keys") == 0
     finally:
         await store.close()

@@ -211,3 +211,25 @@ def test_generated_requests_from_the_openapi_document_never_get_a_5xx_and_match_
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:] + "\nserver:\n" + "".join(served.output)
     assert re.search(r"(\d+) generated, \1 passed", done.stdout), done.stdout[-3000:]
+
+
+def test_keys_are_created_listed_and_revoked_from_the_command_line(app_folder: Path):
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mastra_nb", "keys", *args], cwd=app_folder,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    made = keys("create", "app:hub", "--owner", "robot", "--role", "reader", "--expires-days", "30")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.splitlines()[0]
+    assert key.startswith("mnb_") and "not shown again" in made.stdout
+    key_id = key.split("_")[1]
+    listed = keys("list", "app:hub")
+    assert f"{key_id}  robot  roles=reader" in listed.stdout and "active" in listed.stdout
+    stored = b"".join(path.read_bytes() for path in app_folder.glob("mastra.sqlite*")).decode("latin-1")
+    assert key not in listed.stdout and key.split("_", 2)[2] not in stored  # only a hash of the secret is kept
+    assert keys("revoke", "app:hub", key_id).returncode == 0
+    assert "revoked" in keys("list", "app:hub").stdout
+    again = keys("revoke", "app:hub", key_id)
+    assert again.returncode == 2 and "no working key" in again.stderr
+    bad = keys("create", "app:hub", "--owner", "", "--role", "reader")
+    assert bad.returncode == 2 and "owner" in bad.stderr and "Traceback" not in bad.stderr

@@ -305,3 +305,72 @@ async def test_a_limited_caller_gets_in_again_once_the_window_has_passed():
         assert statuses[0] == 200 and 429 in statuses  # however slow the machine, 20 requests fill a 1 s window
         await asyncio.sleep(1.1)
         assert (await http.get("/api/agents", headers=reader)).status_code == 200
+
+
+async def test_api_keys_work_until_revoked_or_expired_and_only_their_hash_is_kept():
+    from datetime import datetime, timedelta, timezone
+
+    from mastra_nb.server.keys import APIKeyAuth, APIKeys
+
+    made = hub()
+    keys = APIKeys(made)
+    key, info = await keys.create("robot", roles=["reader"])
+    revoked, revoked_info = await keys.create("old-robot", roles=["reader"])
+    expired, _ = await keys.create("late-robot", roles=["reader"], expires_at=datetime.now(timezone.utc) - timedelta(1))
+    assert await keys.revoke(revoked_info.key_id) is True and await keys.revoke(revoked_info.key_id) is False
+    auth = Auth([JWTAuth(secret=SECRET), APIKeyAuth(made)], roles=ROLES)
+    _, _, secret = key.partition(f"_{info.key_id}_")
+    attempts = {
+        "the key": (key, 200),
+        "a wrong secret": (f"mnb_{info.key_id}_{'A' * len(secret)}", 401),
+        "an unknown id": (f"mnb_{'0' * 16}_{secret}", 401),
+        "a revoked key": (revoked, 401),
+        "an expired key": (expired, 401),
+        "a malformed key": ("mnb_!!_x", 401),
+    }
+    async with Served(made, auth=auth) as http:
+        for name, (value, expected) in attempts.items():
+            answer = await http.get("/api/agents", headers=bearer(value))
+            assert answer.status_code == expected, (name, answer.text)
+        writes = await http.post("/api/tools/add/execute", json={"data": {"a": 1, "b": 2}}, headers=bearer(key))
+        assert writes.status_code == 403  # a reader's key reads only
+        stored = await made.storage.select("api_keys")
+        assert len(stored) == 3 and all(secret not in json.dumps(row, default=str) for row in stored)
+        listed = {i.key_id: i.active for i in await keys.list()}
+        assert listed[info.key_id] is True and listed[revoked_info.key_id] is False
+
+
+async def test_the_audit_log_keeps_refusals_decisions_and_runs_and_no_secret():
+    from datetime import datetime, timedelta, timezone
+
+    made = hub()
+    admin_token, reader_token = token(sub="root", roles=["admin"]), token(sub="ada", roles=["reader"])
+    wrong = token(secret="wrong-secret-" + "q" * 40)
+    async with Served(made, auth=Auth(JWTAuth(secret=SECRET), roles=ROLES)) as http:
+        assert (await http.get("/api/agents", headers=bearer(wrong))).status_code == 401
+        denied = await http.post("/api/tools/add/execute", json={"data": {}}, headers=bearer(reader_token))
+        assert denied.status_code == 403
+        admin = bearer(admin_token)
+        asked = {"messages": "2+3?", "requireToolApproval": True}
+        first = (await http.post("/api/agents/calc/generate", json=asked, headers=admin)).json()
+        body = {"runId": first["runId"], "toolCallId": first["suspendPayload"]["toolCallId"]}
+        approved = await http.post("/api/agents/calc/approve-tool-call-generate", json=body, headers=admin)
+        assert approved.status_code == 200
+        started = await http.post("/api/workflows/ship/start-async", json={"inputData": {"item": "x"}}, headers=admin)
+        log = (await http.get("/api/audit", headers=admin)).json()["events"]
+        operator = bearer(token(sub="op", roles=["operator"]))
+        assert (await http.get("/api/audit", headers=operator)).status_code == 403  # audit:read is not an operator's
+        stored = await made.storage.select("audit")
+        events = {e["event"]: e for e in log}
+        assert {"auth.failed", "auth.denied", "tool.approved", "run.started"} <= set(events)
+        assert events["auth.failed"]["address"] == "127.0.0.1" and events["auth.failed"]["route"] == "GET /api/agents"
+        assert "tools:execute" in events["auth.denied"]["details"]["reason"]
+        assert events["tool.approved"]["userId"] == "root"
+        assert events["tool.approved"]["details"]["run_id"] == body["runId"]
+        assert events["run.started"]["details"]["run_id"] == started.json()["runId"]
+        everything = json.dumps(log) + json.dumps(stored, default=str)
+        for secret in (admin_token, reader_token, wrong, SECRET):
+            assert secret not in everything
+        assert len(stored) == len(log) + 1  # and the operator's refusal after the listing
+        assert await made.audit.prune(datetime.now(timezone.utc) + timedelta(seconds=1)) == len(stored)
+        assert await made.audit.list() == []

@@ -276,3 +276,27 @@ def test_a_read_only_file_says_so(tmp_path: Path) -> None:
         assert code == "STORAGE_NOT_WRITABLE" and str(path) in message and f"chmod u+rw {path}" in message
     finally:
         path.chmod(0o644)
+
+
+async def test_a_version_3_file_gains_the_api_keys_and_audit_tables_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE mastra_meta (key TEXT PRIMARY KEY, value TEXT)")  # a version-3 file, as built then
+    conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)")
+    conn.execute('CREATE TABLE "threads" ("id" TEXT, "resource_id" TEXT, "title" TEXT, "metadata" TEXT, '
+                 '"created_at" TEXT, "updated_at" TEXT, PRIMARY KEY ("id"))')  # fmt: skip
+    conn.execute("INSERT INTO mastra_meta VALUES ('schema_version', '3')")
+    conn.execute("INSERT INTO threads (id, resource_id) VALUES ('t1', 'ada')")
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        assert [row["id"] for row in await store.select("threads")] == ["t1"]
+        await store.upsert("audit", [{"id": "e1", "event": "auth.failed"}])
+        assert await store.count("audit") == 1 and await store.count("api_keys") == 0
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert schema_version(conn) == SCHEMA_VERSION == 4
+    finally:
+        conn.close()

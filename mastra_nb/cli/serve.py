@@ -25,7 +25,7 @@ from ..mastra import Mastra
 from ..storage import DuckDBStore, InMemoryStore
 from ..telemetry.logs import configure_logging
 
-__all__ = ["CommandError", "add_parser", "load", "run"]
+__all__ = ["CommandError", "add_parser", "hub_of", "load", "run"]
 
 _ENV = "MASTRA_NB_SERVE"  # how `--workers` hands the target and the app's options to each worker process
 
@@ -71,7 +71,7 @@ def load(target: str) -> Any:
     return found
 
 
-async def _hub(target: str) -> Mastra:
+async def hub_of(target: str) -> Mastra:
     """The hub `target` names: the object itself, or what its function returns (awaited when async)."""
     found = load(target)
     if inspect.isfunction(found) or inspect.ismethod(found):  # a factory (a class is not one: it is no hub)
@@ -100,7 +100,7 @@ async def _serve(args: argparse.Namespace) -> None:
     uvicorn = _uvicorn()
     from ..server import create_app
 
-    hub = await _hub(args.target)
+    hub = await hub_of(args.target)
     app = create_app(hub, prefix=args.prefix, close_hub=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, lifespan="on",
                             timeout_graceful_shutdown=args.grace)  # fmt: skip
@@ -109,7 +109,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def _run_workers(args: argparse.Namespace) -> int:
     uvicorn = _uvicorn()
-    hub = asyncio.run(_hub(args.target))
+    hub = asyncio.run(hub_of(args.target))
     storage = hub.storage
     asyncio.run(hub.shutdown())
     if isinstance(storage, (DuckDBStore, InMemoryStore)):

@@ -13,11 +13,13 @@ and logs it (see `operations.py`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from ..errors import ErrorKind, MastraError
@@ -66,6 +68,25 @@ async def _capabilities(call: Call) -> Any:
     }  # fmt: skip
 
 
+async def _audit_log(call: Call) -> Any:
+    """The security events, newest first; `event`, `userId`, `since` (ISO time) and `limit` narrow them."""
+    since_text = call.query("since")
+    try:
+        since = datetime.fromisoformat(since_text) if since_text else None
+    except ValueError:
+        raise HTTPError(400, f"`since` must be an ISO time, got {since_text!r}.", code="QUERY_INVALID",
+                        field="since") from None  # fmt: skip
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    found = await call.hub.audit.list(event=call.query("event"), user_id=call.query("userId"), since=since,
+                                      limit=call.int_query("limit", 100, low=1, high=10_000))  # fmt: skip
+    return {"events": [
+        {"id": e.id, "at": e.at, "event": e.event, "userId": e.user_id, "address": e.address, "route": e.route,
+         "decision": e.decision, "requestId": e.request_id, "details": e.details}
+        for e in found
+    ]}  # fmt: skip
+
+
 async def _builder(call: Call) -> Any:
     return {"enabled": False}  # Mastra's agent builder (an editor of stored agents): this server has none
 
@@ -94,6 +115,7 @@ ROUTES: tuple[Route, ...] = (
     *observability.ROUTES,
     Route("GET", "/auth/capabilities", _capabilities, "public", "Whether authentication is on, and who asks."),
     Route("GET", "/system/packages", _packages, "system:read", "The server's packages and storage."),
+    Route("GET", "/audit", _audit_log, "audit:read", "Security events, newest first."),
     Route("GET", "/editor/builder/settings", _builder, "system:read", "Mastra's agent builder: off here."),
     Route(
         "GET",
@@ -235,6 +257,18 @@ async def _authorized(auth: Auth | None, route: Route, request: Request, limits:
     return user
 
 
+# Refusals the audit log keeps: no or bad credentials, a missing permission, a rate limit.
+_AUDITED = {401: "auth.failed", 403: "auth.denied", 429: "rate.limited"}
+
+
+async def _audit(hub: Mastra, request: Request, route: Route, request_id: str, response: Response) -> None:
+    body = json.loads(bytes(response.body)) if isinstance(response, JSONResponse) else {}
+    await hub.audit.record(
+        _AUDITED[response.status_code], address=_address(request), route=f"{route.method} {request.url.path}",
+        decision="refused", request_id=request_id, details={"reason": str(body.get("error", ""))[:300]},
+    )  # fmt: skip
+
+
 def _address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
@@ -278,7 +312,7 @@ def _endpoint(
             if limits is not None and route.permission != "public":
                 caller = f"user:{user.id}" if user is not None else f"address:{_address(request)}"
                 counted = await limits.hit(route.permission.split(":")[0], caller)
-            answer = await route.handler(Call(hub, request, body_limit, operations, auth, user))
+            answer = await route.handler(Call(hub, request, body_limit, operations, auth, user, request_id))
             response = answer if isinstance(answer, Response) else json_response(answer)
         except RateLimited as limited:
             said = "failed authentications" if limited.failed_auth else "requests"
@@ -292,6 +326,8 @@ def _endpoint(
                 response.headers["WWW-Authenticate"] = "Bearer"
             if response.status_code >= 500:
                 logger.warning("%s %s failed: %s", route.method, route.path, error, exc_info=error)
+        if auth is not None and response.status_code in _AUDITED:
+            await _audit(hub, request, route, request_id, response)
         elapsed = time.perf_counter() - started
         response.headers.update(counted)
         response.headers["X-Request-Id"] = request_id

@@ -257,6 +257,8 @@ async def _decide(call: Call, approve: bool) -> tuple[AgentResult, str]:
     decide = agent.approve_tool_call if approve else agent.decline_tool_call
     by = call.user.id if call.user is not None else None
     result = await decide(run_id, call_id, by=by, reason=reason, context=call.context(data, default_none=True))
+    await call.audit("tool.approved" if approve else "tool.declined", "approved" if approve else "declined",
+                     run_id=run_id, tool_call_id=call_id)  # fmt: skip
     return result, call_id
 
 

@@ -38,6 +38,18 @@ class Call:
     operations: Operations
     auth: Auth | None = None
     user: User | None = None  # the authenticated caller, when the server has `auth`
+    request_id: str | None = None
+
+    async def audit(self, event: str, decision: str, **details: Any) -> None:
+        """Record a security event of this request in `hub.audit`, when the server has `auth`."""
+        if self.auth is None:
+            return
+        client = self.request.client
+        await self.hub.audit.record(
+            event, user_id=self.user.id if self.user is not None else None,
+            address=client.host if client is not None else None, route=f"{self.request.method} {self.request.url.path}",
+            decision=decision, request_id=self.request_id, details=details,
+        )  # fmt: skip
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])

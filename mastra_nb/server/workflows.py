@@ -128,6 +128,10 @@ def _resume(run: Run, data: dict[str, Any]) -> Awaitable[RunResult]:
     return run.resume(data.get("resumeData"), step=_step(data))
 
 
+async def _audited(call: Call, run: Run, event: str) -> None:
+    await call.audit(event, "allowed", run_id=run.run_id, workflow=run.workflow.id)
+
+
 def _drive(run: Run, work: Awaitable[RunResult]) -> asyncio.Task[RunResult]:
     """Run `work` (a start or resume of `run`) as a task this server keeps until it ends."""
     task = asyncio.ensure_future(work)
@@ -150,6 +154,7 @@ def _drive(run: Run, work: Awaitable[RunResult]) -> asyncio.Task[RunResult]:
 async def start_async(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
+    await _audited(call, run, "run.started")
     # Shielded: a client that leaves does not stop the run, which goes on and is stored as it ends.
     return workflow_result(await asyncio.shield(_drive(run, _start(call, run, data))))
 
@@ -157,6 +162,7 @@ async def start_async(call: Call) -> Any:
 async def start(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
+    await _audited(call, run, "run.started")
     _drive(run, _start(call, run, data))
     return {"message": "Workflow run started", "runId": run.run_id}
 
@@ -164,12 +170,14 @@ async def start(call: Call) -> Any:
 async def resume_async(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
+    await _audited(call, run, "run.resumed")
     return workflow_result(await asyncio.shield(_drive(run, _resume(run, data))))
 
 
 async def resume(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
+    await _audited(call, run, "run.resumed")
     _drive(run, _resume(run, data))
     return {"message": "Workflow run resumed", "runId": run.run_id}
 
@@ -203,12 +211,14 @@ async def time_travel_async(call: Call) -> Any:
 async def stream(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=True)
+    await _audited(call, run, "run.started")
     return await _streamed(call, run, _start(call, run, data))
 
 
 async def resume_stream(call: Call) -> Any:
     data = await call.json()
     run = await _run(call, create=False)
+    await _audited(call, run, "run.resumed")
     return await _streamed(call, run, _resume(run, data))
 
 
@@ -304,6 +314,7 @@ async def cancel(call: Call) -> Any:
     live = _live.get(run_id)
     run = live[0] if live is not None and live[0].workflow is workflow else await workflow.get_run(run_id)
     call.own(run.resource_id, "run", run_id)
+    await _audited(call, run, "run.canceled")
     await run.cancel()
     return {"message": "Workflow run canceled", "runId": run.run_id}
 

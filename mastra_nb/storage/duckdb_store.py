@@ -74,10 +74,16 @@ def _migration_3(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute("DELETE FROM kv WHERE key = ?", [key])
 
 
+def _migration_4(conn: duckdb.DuckDBPyConnection) -> None:
+    # The server's API keys and the audit log: two new tables (CREATE TABLE IF NOT EXISTS leaves the others alone).
+    _migration_2(conn)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     (1, _migration_1),
     (2, _migration_2),
     (3, _migration_3),
+    (4, _migration_4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -44,13 +44,22 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     # the same tables in either file, and a later change to `TABLES` adds a migration to both stores.
     conn.execute("CREATE TABLE mastra_meta (key TEXT PRIMARY KEY, value TEXT)")
     conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)")
+    _create_tables(conn)
+
+
+def _migration_4(conn: sqlite3.Connection) -> None:
+    # The server's API keys and the audit log (a file made at version 3 lacks them; a new one has them already).
+    _create_tables(conn)
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
     for table in TABLES.values():
         columns = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in table.columns)
         key = ", ".join(f'"{name}"' for name in table.primary_key)
-        conn.execute(f'CREATE TABLE "{table.name}" ({columns}, PRIMARY KEY ({key}))')
+        conn.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns}, PRIMARY KEY ({key}))')
 
 
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((3, _migration_3),)
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((3, _migration_3), (4, _migration_4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

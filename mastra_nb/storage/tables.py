@@ -131,6 +131,18 @@ TABLES: dict[str, Table] = {
             "model_calls", ("key",),
             key="text", model="text", request="json", response="json", created_at="timestamp",
         ),
+        _table(
+            "api_keys", ("key_id",),
+            # a server's API keys: only a salted hash of each secret is kept (`server/keys.py`)
+            key_id="text", owner="text", roles="json", resource_id="text", salt="text", digest="text",
+            created_at="timestamp", expires_at="timestamp", revoked_at="timestamp",
+        ),
+        _table(
+            "audit", ("id",),
+            # security events: who, from where, on which route, what was decided; never a token or key (`audit.py`)
+            id="text", at="timestamp", event="text", user_id="text", address="text", route="text",
+            decision="text", request_id="text", details="json",
+        ),
     )
 }  # fmt: skip
 
