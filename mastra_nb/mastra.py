@@ -338,8 +338,11 @@ class Mastra:
         if self._scores is not None:
             await self._scores.drain()
         await self._telemetry.shutdown()
-        if self._memory is not None:
-            await self._memory.flush()
+        # Every memory in use finishes its background writes (vectors, titles) while the hub's stores are open:
+        # the hub's, and the agents' own.
+        memories = {id(m): m for m in (self._memory, *(a.memory for a in self._agents.values())) if m is not None}
+        for memory in memories.values():
+            await memory.flush()
         if self._owns_vectors and self._vectors is not None:
             await self._vectors.close()
         if self._owns_storage and self._storage is not None:

@@ -6,10 +6,12 @@ stopped with SIGTERM while a request is in flight.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -89,9 +91,9 @@ def _free_port() -> int:
 class Serving:
     """`python -m mastra_nb serve ...` in `folder`, read until it says where it listens."""
 
-    def __init__(self, folder: Path, *args: str) -> None:
+    def __init__(self, folder: Path, *args: str, **env_vars: str) -> None:
         self.folder = folder
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env_vars}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mastra_nb", "serve", *args], cwd=folder, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
@@ -104,7 +106,7 @@ class Serving:
             if not line:
                 break
             self.output.append(line)
-            found = re.search(r"at (http://[\d.]+:\d+)/api", line)
+            found = re.search(r"at (https?://[\d.]+:\d+)/api", line)
             if found:
                 self.url = found.group(1)
                 # Read on in the background: a pipe nobody reads fills with the access log and blocks the server.
@@ -233,3 +235,75 @@ def test_keys_are_created_listed_and_revoked_from_the_command_line(app_folder: P
     assert again.returncode == 2 and "no working key" in again.stderr
     bad = keys("create", "app:hub", "--owner", "", "--role", "reader")
     assert bad.returncode == 2 and "owner" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made here."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert, private = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))  # fmt: skip
+    return cert, private
+
+
+async def test_serve_over_tls_with_jwt_roles_and_security_headers(app_folder: Path):
+    from test_server_auth import SECRET, token
+
+    cert, key = _certificate(app_folder)
+    (app_folder / "roles.json").write_text(json.dumps({"reader": ["*:read"]}))
+    tls = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    jwt = ("--jwt-secret-env", "MNB_TEST_SECRET", "--roles", "roles.json")
+    serving = Serving(app_folder, "app:hub", "--port", "0", *tls, *jwt, MNB_TEST_SECRET=SECRET)
+    try:
+        assert serving.url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(cert))  # the test's own certificate, and no other
+        async with httpx.AsyncClient(base_url=serving.url, verify=trusted, timeout=30, trust_env=False) as http:
+            reader = {"authorization": f"Bearer {token(roles=['reader'])}"}
+            answer = await http.get("/api/agents", headers=reader)
+            assert answer.status_code == 200 and list(answer.json()) == ["calc"]
+            assert answer.headers["strict-transport-security"].startswith("max-age=")
+            assert (
+                answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
+            )
+            assert (await http.get("/api/agents")).status_code == 401
+            assert (await http.post("/api/tools/add/execute", json={"data": {}}, headers=reader)).status_code == 403
+            docs = await http.get("/api/docs")
+            assert "default-src 'none'" in docs.headers["content-security-policy"]
+        plain = serving.url.replace("https://", "http://")
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+            with pytest.raises(httpx.TransportError):  # plain HTTP to the TLS port gets no answer
+                await http.get(f"{plain}/api/agents")
+    finally:
+        await asyncio.to_thread(serving.stop)
+
+
+def test_serve_refuses_security_options_it_cannot_use(app_folder: Path):
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mastra_nb", "serve", "app:hub", "--port", "0", *args],
+                              cwd=app_folder, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    unset = serve("--jwt-secret-env", "MNB_NOT_SET_ANYWHERE")
+    assert unset.returncode == 2 and "MNB_NOT_SET_ANYWHERE" in unset.stderr
+    missing = serve("--jwt-public-key", "nowhere.pem")
+    assert missing.returncode == 2 and "nowhere.pem" in missing.stderr
+    (app_folder / "roles.json").write_text(json.dumps({"reader": ["*:read"]}))
+    roles_alone = serve("--roles", "roles.json")
+    assert roles_alone.returncode == 2 and "authenticate" in roles_alone.stderr

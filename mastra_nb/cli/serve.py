@@ -18,6 +18,7 @@ import inspect
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import MastraError
@@ -50,7 +51,73 @@ def add_parser(commands: Any) -> None:
                         help="processes to serve with (more than 1 needs storage that processes share)")  # fmt: skip
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds requests in flight get to finish on shutdown (default 10)")  # fmt: skip
+    security = parser.add_argument_group("security", "Authentication, roles, rate limits, CORS and TLS.")
+    security.add_argument("--jwt-secret-env", metavar="VAR",
+                          help="accept HS256 tokens signed with the secret in environment variable VAR")  # fmt: skip
+    security.add_argument("--jwt-public-key", metavar="FILE", help="accept RS256/ES256 tokens of this PEM key")
+    security.add_argument("--jwks-url", metavar="URL", help="accept tokens signed by a key of this JWKS endpoint")
+    security.add_argument("--jwks-file", metavar="FILE", help="accept tokens signed by a key of this JWKS file")
+    security.add_argument("--jwt-audience", help="a token's `aud` must be this")
+    security.add_argument("--jwt-issuer", help="a token's `iss` must be this")
+    security.add_argument("--api-keys", action="store_true", help="accept the hub's API keys (`mastra_nb keys`)")
+    security.add_argument("--roles", metavar="FILE", help='a JSON role map: {"reader": ["*:read"], ...}')
+    security.add_argument(
+        "--rate-limit", metavar="LIMIT", help="each caller's limit per group of routes ('120/minute')"
+    )
+    security.add_argument("--failed-auth-limit", metavar="LIMIT", default="10/minute",
+                          help="failed authentications an address may make (default 10/minute)")  # fmt: skip
+    security.add_argument("--rate-limit-storage", metavar="URL", default="memory://",
+                          help="where limits are counted: memory:// (default) or redis://host:port")  # fmt: skip
+    security.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                          help="an origin browsers may call from (repeat; default any, none with auth)")  # fmt: skip
+    security.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    security.add_argument("--ssl-keyfile", metavar="FILE", help="... and this private key (PEM)")
     parser.set_defaults(run=run)
+
+
+_APP_OPTIONS = (
+    "prefix", "jwt_secret_env", "jwt_public_key", "jwks_url", "jwks_file", "jwt_audience", "jwt_issuer", "api_keys",
+    "roles", "rate_limit", "failed_auth_limit", "rate_limit_storage", "cors_origin",
+)  # fmt: skip
+
+
+def _app(hub: Mastra, options: dict[str, Any]) -> Any:
+    """The app for `hub` with the security the options ask for."""
+    from ..server import Auth, JWTAuth, RateLimits, create_app
+    from ..server.keys import APIKeyAuth
+
+    providers: list[Any] = []
+    claims = {"audience": options["jwt_audience"], "issuer": options["jwt_issuer"]}
+    if options["jwt_secret_env"]:
+        secret = os.environ.get(options["jwt_secret_env"])
+        if not secret:
+            raise CommandError(f"--jwt-secret-env {options['jwt_secret_env']}: that environment variable is not set.")
+        providers.append(JWTAuth(secret=secret, **claims))
+    if options["jwt_public_key"]:
+        providers.append(JWTAuth(public_key=_read(options["jwt_public_key"], "--jwt-public-key"), **claims))
+    if options["jwks_url"]:
+        providers.append(JWTAuth(jwks_url=options["jwks_url"], **claims))
+    if options["jwks_file"]:
+        providers.append(JWTAuth(jwks_file=options["jwks_file"], **claims))
+    if options["api_keys"]:
+        providers.append(APIKeyAuth(hub))
+    roles = json.loads(_read(options["roles"], "--roles")) if options["roles"] else None
+    if roles is not None and not providers:
+        raise CommandError("--roles needs a way to authenticate (--jwt-secret-env, --jwks-url, --api-keys, ...).")
+    auth = Auth(providers, roles=roles) if providers else None
+    limits = None
+    if options["rate_limit"]:
+        limits = RateLimits(options["rate_limit"], failed_auth=options["failed_auth_limit"],
+                            storage=options["rate_limit_storage"])  # fmt: skip
+    return create_app(hub, prefix=options["prefix"], close_hub=True, auth=auth, rate_limits=limits,
+                      cors_origins=options["cors_origin"])  # fmt: skip
+
+
+def _read(path: str, flag: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"{flag} {path}: {error.strerror}.") from None
 
 
 def load(target: str) -> Any:
@@ -98,13 +165,13 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> None:
     uvicorn = _uvicorn()
-    from ..server import create_app
 
     hub = await hub_of(args.target)
-    app = create_app(hub, prefix=args.prefix, close_hub=True)
+    app = _app(hub, {name: getattr(args, name) for name in _APP_OPTIONS})
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, lifespan="on",
-                            timeout_graceful_shutdown=args.grace)  # fmt: skip
-    await _server(config, app, args.prefix, hub).serve()
+                            timeout_graceful_shutdown=args.grace, ssl_certfile=args.ssl_certfile,
+                            ssl_keyfile=args.ssl_keyfile)  # fmt: skip
+    await _server(config, app, args.prefix, hub, "https" if args.ssl_certfile else "http").serve()
 
 
 def _run_workers(args: argparse.Namespace) -> int:
@@ -118,27 +185,28 @@ def _run_workers(args: argparse.Namespace) -> int:
             f"{type(storage).__name__}, which one process owns. Use `SQLiteStore(...)` or a `storage_url` "
             "(such as sqlite:///.mastra/mastra.sqlite or postgresql://...), or serve with one worker."
         )
-    os.environ[_ENV] = json.dumps({"target": args.target, "prefix": args.prefix})
+    # What each worker builds its app from (no secret: a JWT secret is read from its variable by each worker).
+    os.environ[_ENV] = json.dumps({"target": args.target, **{name: getattr(args, name) for name in _APP_OPTIONS}})
+    scheme = "https" if args.ssl_certfile else "http"
     print(f"mastra_nb: serving `{args.target}` with {args.workers} workers at "
-          f"http://{args.host}:{args.port}{args.prefix}", file=sys.stderr, flush=True)  # fmt: skip
+          f"{scheme}://{args.host}:{args.port}{args.prefix}", file=sys.stderr, flush=True)  # fmt: skip
     uvicorn.run("mastra_nb.cli.serve:worker_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_config=None, timeout_graceful_shutdown=args.grace)  # fmt: skip
+                workers=args.workers, log_config=None, timeout_graceful_shutdown=args.grace,
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)  # fmt: skip
     return 0
 
 
 def worker_app() -> Any:
     """The app of one `--workers` process (uvicorn calls this in each, in its event loop)."""
-    from ..server import create_app
-
     options = json.loads(os.environ[_ENV])
     found = load(options["target"])
     hub = found() if inspect.isfunction(found) or inspect.ismethod(found) else found
     if not isinstance(hub, Mastra):
         raise CommandError(f"`{options['target']}` must give a `Mastra` hub without awaiting to serve with workers.")
-    return create_app(hub, prefix=options["prefix"], close_hub=True)
+    return _app(hub, options)
 
 
-def _server(config: Any, app: Any, prefix: str, hub: Mastra) -> Any:
+def _server(config: Any, app: Any, prefix: str, hub: Mastra, scheme: str) -> Any:
     """uvicorn's server, which on a shutdown signal first marks the app as draining, and says where it listens."""
     import uvicorn
 
@@ -151,7 +219,7 @@ def _server(config: Any, app: Any, prefix: str, hub: Mastra) -> Any:
             await super().startup(sockets)
             if self.started:
                 host, port = self.servers[0].sockets[0].getsockname()[:2]
-                print(f"mastra_nb: serving {hub!r} at http://{host}:{port}{prefix} (docs: {prefix}/docs; "
+                print(f"mastra_nb: serving {hub!r} at {scheme}://{host}:{port}{prefix} (docs: {prefix}/docs; "
                       "Ctrl+C stops)", file=sys.stderr, flush=True)  # fmt: skip
 
     return Server(config)

@@ -36,7 +36,7 @@ from ..redaction import guard
 from . import components, memory, observability, openapi, workflows
 from .auth import Auth, AuthError, User, component_of
 from .http import BODY_LIMIT, HTTPError, error_response, json_response
-from .operations import Operations
+from .operations import Operations, SecurityHeaders
 from .rate_limits import RateLimited, RateLimits
 from .routes import Call, Route
 
@@ -226,6 +226,7 @@ def create_app(
         if close_hub:
             await hub.shutdown()
 
+    stack.insert(0, Middleware(SecurityHeaders, csp=openapi.CSP))
     app = Starlette(routes=starlette_routes, middleware=stack, lifespan=lifespan)
     app.state.hub = hub
     app.state.routes = tuple(table)

@@ -8,6 +8,8 @@ reads).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -17,7 +19,7 @@ from typing import Any
 
 from .routes import Route
 
-__all__ = ["document", "page", "welcome"]
+__all__ = ["CSP", "document", "page", "welcome"]
 
 Schema = dict[str, Any]
 
@@ -342,6 +344,19 @@ def document(routes: Sequence[Route], prefix: str, known: dict[str, list[str]] |
     }
 
 
+_STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
+    "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}"
+    ".m{font-weight:bold}pre{font-size:12px;max-height:20em;overflow:auto}"
+)
+# The pages' Content-Security-Policy: nothing loads or runs but their own inline style, named by its hash.
+CSP = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+    + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
 def page(document: dict[str, Any]) -> str:
     """The docs page: every route with its permission, parameters and shapes, in plain HTML (no script, no CDN)."""
     rows = []
@@ -363,10 +378,8 @@ def page(document: dict[str, Any]) -> str:
             )
     info = document["info"]
     return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>mastra_nb API</title><style>"
-        "body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
-        "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}"
-        ".m{font-weight:bold}pre{font-size:12px;max-height:20em;overflow:auto}</style></head><body>"
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>mastra_nb API</title><style>{_STYLE}</style>"
+        "</head><body>"
         f"<h1>{html.escape(info['title'])} {html.escape(info['version'])}</h1>"
         f"<p>{html.escape(info['description'])} The OpenAPI 3.1 document: <a href=openapi.json>openapi.json</a>.</p>"
         "<table><tr><th>Method</th><th>Path</th><th>What it does</th><th>Permission</th><th>Parameters</th></tr>"

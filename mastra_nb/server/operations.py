@@ -29,7 +29,7 @@ from .http import json_response
 if TYPE_CHECKING:
     from ..mastra import Mastra
 
-__all__ = ["Operations"]
+__all__ = ["Operations", "SecurityHeaders"]
 
 access_log = guard(logging.getLogger("mastra_nb.server.access"))
 _READY_TIMEOUT = 5.0  # seconds a part may take to answer before it counts as failing
@@ -126,3 +126,35 @@ async def _timed(check: Any) -> str | None:
     except Exception as error:
         return redact(f"{type(error).__name__}: {error}")
     return None
+
+
+class SecurityHeaders:
+    """ASGI middleware that adds the headers every answer should carry: no MIME sniffing, no framing, no referrer,
+    no caching of API answers (they may be private), HSTS over TLS, and `csp` on HTML pages (the docs and welcome
+    pages: no script may run there)."""
+
+    def __init__(self, app: Any, csp: str) -> None:
+        self.app, self.csp = app, csp.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        secure = scope.get("scheme") == "https"
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                         (b"referrer-policy", b"no-referrer")]  # fmt: skip
+                if b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store"))
+                if secure:
+                    extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                if any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers):
+                    extra.append((b"content-security-policy", self.csp))
+                message = {**message, "headers": headers + [h for h in extra if h[0] not in names]}
+            await send(message)
+
+        await self.app(scope, receive, sending)
