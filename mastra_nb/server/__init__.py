@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from .app import ROUTES, create_app
 from .auth import Auth, AuthError, JWTAuth, User
+from .keys import APIKeyAuth, APIKeys
 from .rate_limits import RateLimits
 from .routes import Call, Route
 
-__all__ = ["ROUTES", "Auth", "AuthError", "Call", "JWTAuth", "RateLimits", "Route", "User", "create_app"]
+__all__ = [
+    "ROUTES", "APIKeyAuth", "APIKeys", "Auth", "AuthError", "Call", "JWTAuth", "RateLimits", "Route", "User",
+    "create_app",
+]  # fmt: skip
