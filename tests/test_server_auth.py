@@ -11,6 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -374,3 +377,56 @@ async def test_the_audit_log_keeps_refusals_decisions_and_runs_and_no_secret():
         assert len(stored) == len(log) + 1  # and the operator's refusal after the listing
         assert await made.audit.prune(datetime.now(timezone.utc) + timedelta(seconds=1)) == len(stored)
         assert await made.audit.list() == []
+
+
+REDIS = shutil.which("redis-server")
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    """A redis-server of this test's own, on a free port of 127.0.0.1, with nothing saved to disk."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        REDIS,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.skipif(REDIS is None, reason="needs Debian's redis-server: apt-get install -y redis-server")
+async def test_two_workers_share_their_limits_through_redis(redis_url):
+    from mastra_nb.server import RateLimits
+
+    auth = Auth(JWTAuth(secret=SECRET), roles=ROLES)
+    reader = bearer(token(roles=["reader"]))
+    # Two apps, as two worker processes would have, each with its own RateLimits on one Redis.
+    limits = [RateLimits("4/minute", storage=redis_url), RateLimits("4/minute", storage=redis_url)]
+    try:
+        async with Served(hub(), auth=auth, rate_limits=limits[0]) as first, \
+                Served(hub(), auth=auth, rate_limits=limits[1]) as second:  # fmt: skip
+            answers = [await (first if n % 2 else second).get("/api/agents", headers=reader) for n in range(6)]
+    finally:
+        for each in limits:
+            await each.close()
+    assert [a.status_code for a in answers] == [200] * 4 + [429] * 2  # one count across both

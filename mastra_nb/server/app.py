@@ -223,6 +223,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         operations.draining.set()  # open streams end with a last chunk; /ready says 503
+        if rate_limits is not None:
+            await rate_limits.close()
         if close_hub:
             await hub.shutdown()
 

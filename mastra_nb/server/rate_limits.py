@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorKind, MastraError
 
@@ -67,9 +67,17 @@ class RateLimits:
         self._default = parsed(default, "default")
         self._groups = {group: parsed(text, f"groups[{group!r}]") for group, text in (groups or {}).items()}
         self._failed = parsed(failed_auth, "failed_auth")
-        async_url = storage if storage.startswith("async+") else f"async+{storage}"
+        self._pool: Any = None
         try:
-            self._limiter = MovingWindowRateLimiter(storage_from_string(async_url))
+            if storage.startswith(("redis://", "rediss://")):
+                import coredis
+
+                # A pool of our own, handed to `limits`, so that `close()` can end its connections.
+                self._pool = coredis.ConnectionPool.from_url(storage)
+                backend = storage_from_string(f"async+{storage}", connection_pool=self._pool)
+            else:
+                backend = storage_from_string(storage if storage.startswith("async+") else f"async+{storage}")
+            self._limiter = MovingWindowRateLimiter(backend)
         except Exception as error:  # an unknown scheme, a missing driver
             raise MastraError(ErrorKind.VALIDATION, "RATE_LIMIT_INVALID",
                               f"`storage` cannot be used: {error}.") from None  # fmt: skip
@@ -103,6 +111,11 @@ class RateLimits:
         """Count a failed authentication of `address`."""
         if self._failed is not None:
             await self._limiter.hit(self._failed, "auth-failed", address)
+
+    async def close(self) -> None:
+        """End the connections to Redis, if any (the app does this when it stops)."""
+        if self._pool is not None:
+            self._pool.disconnect()
 
     async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         stats = await self._limiter.get_window_stats(item, *identifiers)
