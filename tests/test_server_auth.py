@@ -430,3 +430,54 @@ async def test_two_workers_share_their_limits_through_redis(redis_url):
         for each in limits:
             await each.close()
     assert [a.status_code for a in answers] == [200] * 4 + [429] * 2  # one count across both
+
+
+async def test_a_jwks_url_is_fetched_and_fetched_again_for_a_new_key():
+    import http.server
+    import threading
+
+    first, second = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def jwk(key: Any, kid: str) -> dict[str, Any]:
+        return {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())), "kid": kid, "alg": "ES256"}
+
+    published = {"keys": [jwk(first, "k1")]}
+    fetched: list[str] = []
+
+    class JWKS(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            body = json.dumps(published).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), JWKS)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    try:
+        async with Served(hub(), auth=Auth(JWTAuth(jwks_url=url, refetch_cooldown=0), roles=ROLES)) as http:
+
+            async def status(key: Any, kid: str) -> int:
+                signed = token(secret=key, algorithm="ES256", headers={"kid": kid}, roles=["reader"])
+                return (await http.get("/api/agents", headers=bearer(signed))).status_code
+
+            assert await status(first, "k1") == 200
+            assert await status(first, "k1") == 200 and len(fetched) == 1  # the key set is cached
+            published["keys"].append(jwk(second, "k2"))  # the identity provider rotates
+            assert await status(second, "k2") == 200 and len(fetched) == 2  # an unknown kid fetched it again
+            assert await status(second, "k9") == 401
+        fetched.clear()
+        async with Served(hub(), auth=Auth(JWTAuth(jwks_url=url), roles=ROLES)) as http:  # the default cooldown
+            assert await status(first, "k1") == 200
+            for n in range(10):  # made-up key ids, as an attacker would send them
+                assert await status(first, f"made-up-{n}") == 401
+            assert len(fetched) <= 2  # one fetch, and at most one more: the endpoint is not flooded
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -86,7 +86,8 @@ class JWTAuth:
     Args:
         secret: the HMAC secret (HS256 by default).
         public_key: a PEM public key (RS256 or ES256 by default).
-        jwks_url: a JWKS endpoint, fetched when a token names a `kid` not seen yet (and cached 5 minutes).
+        jwks_url: a JWKS endpoint, fetched when a token names a `kid` not seen yet (and cached 5 minutes), at most
+            once per `refetch_cooldown` seconds: a flood of made-up `kid`s cannot make the server flood the endpoint.
         jwks_file: a JWKS file, read again when a token names a `kid` it does not hold (a rotation).
         algorithms: the algorithms accepted; by default HS256 with a secret, RS256 and ES256 with keys.
         audience, issuer: when given, a token's `aud` and `iss` must match.
@@ -110,6 +111,7 @@ class JWTAuth:
         roles_claim: str = "roles",
         permissions_claim: str = "permissions",
         resource_claim: str = "resource_id",
+        refetch_cooldown: float = 30.0,
     ) -> None:
         import jwt
 
@@ -131,7 +133,10 @@ class JWTAuth:
         self.claims = (user_claim, roles_claim, permissions_claim, resource_claim)
         self._secret = secret
         self._key = jwt.PyJWK.from_dict(_pem_jwk(public_key)) if public_key else None
-        self._client = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300) if jwks_url else None
+        self._client = (
+            jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, cooldown_duration=refetch_cooldown)
+            if jwks_url else None
+        )  # fmt: skip
         self._file = Path(jwks_file) if jwks_file else None
         self._file_keys: dict[str, Any] = {}
 
