@@ -304,6 +304,13 @@ def _operation(route: Route, known: dict[str, list[str]]) -> dict[str, Any]:
             "503": {"description": "A circuit breaker is open.", "content": error},
         },
     }
+    if route.permission != "public":  # with `auth` and `rate_limits` on
+        operation["responses"].update({
+            "401": {"description": "No valid credentials.", "content": error},
+            "403": {"description": "A permission this route needs is missing; it is named.", "content": error},
+            "429": {"description": "Over a rate limit; see Retry-After.", "content": error},
+        })  # fmt: skip
+        operation["security"] = [{"bearer": []}, {}]
     if route.method in ("POST", "PATCH", "PUT"):
         operation["requestBody"] = {
             "required": False,
@@ -340,7 +347,16 @@ def document(routes: Sequence[Route], prefix: str, known: dict[str, list[str]] |
             "description": "A mastra_nb hub in Mastra's REST dialect: @mastra/client-js and Studio work with it.",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {
+            "schemas": COMPONENTS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A JWT or an API key, when the server has `auth`.",
+                }
+            },
+        },
     }
 
 
