@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_agents
+import bench_auth
 import bench_memory
 import bench_models
 import bench_notebook
@@ -29,6 +30,7 @@ def main() -> None:
         ("Memory and vectors", bench_memory),
         ("Notebook (a fresh kernel each round)", bench_notebook),
         ("Tracing", bench_telemetry),
+        ("Server authentication and rate limits (per check, in-process)", bench_auth),
     ):
         rows = module.run()
         width = max(len(label) for label, _, _ in rows)
