@@ -79,6 +79,19 @@ async def test_every_route_but_the_public_ones_refuses_an_anonymous_caller():
             else:
                 assert answer.status_code == 401, (route.method, path, answer.status_code, answer.text)
                 assert answer.headers["www-authenticate"] == "Bearer" and answer.json()["code"] == "UNAUTHENTICATED"
+        # The same walk with a token whose role grants nothing, then with one that grants everything.
+        nobody, admin = bearer(token(roles=["nobody"])), bearer(token(roles=["admin"]))
+        for route in routes:
+            if route.permission == "public":
+                continue
+            path = "/api" + route.path.format(agentId="calc", toolId="add", workflowId="ship", runId="r", threadId="t",
+                                              traceId="x", scorerId="s")  # fmt: skip
+            body = {} if route.method != "GET" else None
+            refused = await http.request(route.method, path, json=body, headers=nobody)
+            assert refused.status_code == 403, (route.method, path, refused.status_code, refused.text)
+            assert refused.json()["error"].startswith(f"Missing required permission: {route.permission}")
+            allowed = await http.request(route.method, path, json=body, headers=admin)
+            assert allowed.status_code not in (401, 403), (route.method, path, allowed.status_code)
         for public in ("/health", "/ready", "/api/openapi.json", "/api/docs", "/"):
             assert (await http.get(public)).status_code == 200, public
         assert (await http.get("/metrics")).status_code == 401  # not public unless configured
@@ -275,7 +288,8 @@ async def test_a_flood_gets_429_and_failed_logins_are_slowed():
     from mastra_nb.server import RateLimits
 
     limits = RateLimits("5/minute", groups={"tools": "3/minute"}, failed_auth="4/minute")
-    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES), rate_limits=limits) as http:
+    made = hub()
+    async with Served(made, auth=Auth(JWTAuth(secret=SECRET), roles=ROLES), rate_limits=limits) as http:
         reader = bearer(token(roles=["reader"]))
         answers = [await http.get("/api/agents", headers=reader) for _ in range(7)]
         assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
@@ -293,6 +307,8 @@ async def test_a_flood_gets_429_and_failed_logins_are_slowed():
         # Past the failed-login limit even a valid token waits: guessing does not pay.
         assert (await http.get("/api/agents", headers=other)).status_code == 429
         assert (await http.get("/health")).status_code == 200  # public routes are not limited
+        limited = await made.audit.list(event="rate.limited")
+        assert len(limited) == 5 and {e.address for e in limited} == {"127.0.0.1"}  # each 429 is in the audit log
 
 
 async def test_a_limited_caller_gets_in_again_once_the_window_has_passed():
@@ -481,3 +497,16 @@ async def test_a_jwks_url_is_fetched_and_fetched_again_for_a_new_key():
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_oversized_headers_and_bodies_are_refused_and_the_server_goes_on():
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES), body_limit=10_000) as http:
+        reader = bearer(token(roles=["reader"]))
+        huge_header = await http.get("/api/agents", headers={**reader, "x-padding": "p" * 70_000})
+        assert huge_header.status_code == 431 and huge_header.json()["code"] == "HEADERS_TOO_LARGE"
+        huge_token = await http.get("/api/agents", headers=bearer("x." + "y" * 9_000 + ".z"))
+        assert huge_token.status_code == 401  # a token past 8,192 characters is not even parsed
+        big_body = await http.post("/api/tools/add/execute", json={"data": {"a": 1, "b": 2}, "pad": "p" * 20_000},
+                                   headers=bearer(token(roles=["admin"])))  # fmt: skip
+        assert big_body.status_code == 413
+        assert (await http.get("/api/agents", headers=reader)).status_code == 200  # and it goes on

@@ -36,7 +36,7 @@ from ..redaction import guard
 from . import components, memory, observability, openapi, workflows
 from .auth import Auth, AuthError, User, component_of
 from .http import BODY_LIMIT, HTTPError, error_response, json_response
-from .operations import Operations, SecurityHeaders
+from .operations import HeaderLimit, Operations, SecurityHeaders
 from .rate_limits import RateLimited, RateLimits
 from .routes import Call, Route
 
@@ -50,6 +50,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 Dispatch = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
 # A middleware function, or (path prefix, function) for one that runs only on paths under the prefix.
 UserMiddleware = Dispatch | tuple[str, Dispatch]
+HEADER_LIMIT = 16_384
 
 
 async def _capabilities(call: Call) -> Any:
@@ -138,6 +139,7 @@ def create_app(
     close_hub: bool = False,
     auth: Auth | None = None,
     rate_limits: RateLimits | None = None,
+    header_limit: int = HEADER_LIMIT,
 ) -> Starlette:
     """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, with `GET /health`, `/ready`, `/metrics`
     and, under the prefix, `/openapi.json` and `/docs`.
@@ -156,6 +158,7 @@ def create_app(
         auth: who may call (see `Auth`): every route but `/health`, `/ready`, the docs and `/auth/capabilities` then
             needs credentials (401 without) and the permission it declares (403 naming it).
         rate_limits: per-caller limits per group of routes, and on failed authentication (429; see `RateLimits`).
+        header_limit: the most bytes a request's headers may add up to (16 KiB); more gets 431.
 
     Raises:
         MastraError: validation `SERVER_ROUTE_INVALID` for a route that declares no permission or a prefix that
@@ -228,7 +231,7 @@ def create_app(
         if close_hub:
             await hub.shutdown()
 
-    stack.insert(0, Middleware(SecurityHeaders, csp=openapi.CSP))
+    stack[:0] = [Middleware(HeaderLimit, limit=header_limit), Middleware(SecurityHeaders, csp=openapi.CSP)]
     app = Starlette(routes=starlette_routes, middleware=stack, lifespan=lifespan)
     app.state.hub = hub
     app.state.routes = tuple(table)

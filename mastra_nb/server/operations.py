@@ -29,7 +29,7 @@ from .http import json_response
 if TYPE_CHECKING:
     from ..mastra import Mastra
 
-__all__ = ["Operations", "SecurityHeaders"]
+__all__ = ["HeaderLimit", "Operations", "SecurityHeaders"]
 
 access_log = guard(logging.getLogger("mastra_nb.server.access"))
 _READY_TIMEOUT = 5.0  # seconds a part may take to answer before it counts as failing
@@ -158,3 +158,20 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, sending)
+
+
+class HeaderLimit:
+    """ASGI middleware that answers 431 to a request whose headers add up to more than `limit` bytes, before any
+    route reads them (uvicorn's own parser takes far larger ones)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope["headers"]) > self.limit:
+            response = json_response({
+                "error": f"The request's headers are larger than the server's limit of {self.limit} bytes.",
+                "code": "HEADERS_TOO_LARGE"}, status=431)  # fmt: skip
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
