@@ -510,3 +510,11 @@ async def test_oversized_headers_and_bodies_are_refused_and_the_server_goes_on()
                                    headers=bearer(token(roles=["admin"])))  # fmt: skip
         assert big_body.status_code == 413
         assert (await http.get("/api/agents", headers=reader)).status_code == 200  # and it goes on
+
+
+async def test_a_token_in_the_query_is_taken_only_when_allowed():
+    reader = token(roles=["reader"])
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES)) as http:
+        assert (await http.get(f"/api/agents?apiKey={reader}")).status_code == 401  # off by default: URLs get logged
+    async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES, query_key=True)) as http:
+        assert (await http.get(f"/api/agents?apiKey={reader}")).status_code == 200  # as Mastra allows, when asked
