@@ -1,5 +1,6 @@
 """The `mastra_nb` command (also `python -m mastra_nb`): `mastra_nb serve MODULE:ATTR` serves a hub over HTTP,
-`mastra_nb keys create|list|revoke MODULE:ATTR` manages its API keys.
+`mastra_nb keys create|list|revoke MODULE:ATTR` manages its API keys, `mastra_nb mcp MODULE:ATTR` serves it as an MCP
+server over stdio.
 
 An outer layer, like the notebook and the server: it starts them, and the core never imports it.
 """
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MastraError
-from . import keys, serve
+from . import keys, mcp_command, serve
 
 __all__ = ["main"]
 
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.add_parser(commands)
     keys.add_parser(commands)
+    mcp_command.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

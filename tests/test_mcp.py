@@ -1,0 +1,56 @@
+"""The hub as an MCP server, driven by the official `mcp` SDK's client: over stdio (`mastra_nb mcp MODULE:ATTR` as
+the process a desktop client would launch) and in memory. Tools list with their schemas, a tool answers, an agent
+answers through `ask_<name>`, a workflow runs, suspends and resumes through `run_<id>`/`resume_<id>`; a failing
+tool is an `isError` result that carries no secret, an unknown tool a protocol error."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+from test_serve import APP
+from test_server import SECRET, build_hub
+
+from mastra_nb.mcp import MCPServer
+
+
+async def test_the_sdks_client_over_stdio_lists_calls_asks_and_runs_a_workflow_to_its_end(tmp_path: Path):
+    (tmp_path / "app.py").write_text(APP)
+    launched = StdioServerParameters(command=sys.executable, args=["-m", "mastra_nb", "mcp", "app:hub"],
+                                     cwd=str(tmp_path), env={"PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    async with Client(launched) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert {"add", "ask_calc", "run_ship", "resume_ship", "run_slow"} <= set(tools)
+        assert tools["add"].input_schema["required"] == ["a", "b"]
+        assert tools["run_ship"].input_schema["required"] == ["item"]
+        added = await client.call_tool("add", {"a": 2, "b": 3})
+        assert not added.is_error and added.structured_content == {"result": 5}
+        answer = await client.call_tool("ask_calc", {"message": "What is 2 + 3?"})
+        assert answer.structured_content["text"] == "2 + 3 = 5"
+        started = await client.call_tool("run_ship", {"item": "tea"})
+        waiting = started.structured_content
+        assert waiting["status"] == "suspended" and waiting["suspended_steps"] == ["confirm"]
+        assert list(waiting["suspend_payloads"].values()) == [{"question": "Ship tea?"}]
+        assert [schema["required"] for schema in waiting["resume_schemas"].values()] == [["ok"]]
+        refused = await client.call_tool("resume_ship", {"run_id": waiting["run_id"], "resume_data": {"ok": "maybe"}})
+        assert refused.is_error and "ok" in refused.content[0].text
+        done = await client.call_tool("resume_ship", {"run_id": waiting["run_id"], "resume_data": {"ok": True}})
+        assert done.structured_content == {"status": "success", "run_id": waiting["run_id"],
+                                           "result": {"item": "tea", "ok": True}}  # fmt: skip
+
+
+async def test_a_failing_tool_is_an_error_result_without_secrets_and_an_unknown_one_a_protocol_error():
+    hub = build_hub()
+    async with Client(MCPServer(hub, tools=["leaky", "add"], agents=[], workflows=[]).lowlevel()) as client:
+        assert sorted(t.name for t in (await client.list_tools()).tools) == ["add", "leaky"]  # only those asked for
+        failed = await client.call_tool("leaky", {"text": "x"})
+        assert failed.is_error and "leaky" in failed.content[0].text and SECRET not in failed.content[0].text
+        wrong = await client.call_tool("add", {"a": "two", "b": 3})
+        assert wrong.is_error and "`a`" in wrong.content[0].text
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool("ask_calc", {"message": "hi"})  # agents were not served
+        assert "ask_calc" in str(unknown.value)
+    await hub.shutdown()
