@@ -54,3 +54,49 @@ async def test_a_failing_tool_is_an_error_result_without_secrets_and_an_unknown_
             await client.call_tool("ask_calc", {"message": "hi"})  # agents were not served
         assert "ask_calc" in str(unknown.value)
     await hub.shutdown()
+
+
+async def test_the_sdks_client_over_streamable_http_behind_the_servers_auth():
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+    from test_server import Served
+    from test_server_auth import SECRET as JWT_SECRET
+    from test_server_auth import bearer, token
+
+    from mastra_nb.server import Auth, JWTAuth
+
+    hub = build_hub()
+    roles = {"mcp-user": ["mcp:read", "mcp:execute:mastra"], "reader": ["*:read"]}
+    served = Served(
+        hub, lifespan=True, mcp_servers=[MCPServer(hub)], auth=Auth(JWTAuth(secret=JWT_SECRET), roles=roles)
+    )
+    async with served as http:
+        url = f"{http.base_url}/api/mcp/mastra/mcp"
+        user = bearer(token(roles=["mcp-user"]))
+        async with (
+            httpx2.AsyncClient(headers=user, timeout=30) as web,
+            Client(streamable_http_client(url, http_client=web)) as client,
+        ):
+            assert "add" in {t.name for t in (await client.list_tools()).tools}
+            assert (await client.call_tool("add", {"a": 20, "b": 22})).structured_content == {"result": 42}
+            started = (await client.call_tool("run_ship", {"item": "jam"})).structured_content
+            done = await client.call_tool("resume_ship", {"run_id": started["run_id"], "resume_data": {"ok": False}})
+            assert done.structured_content["result"] == {"item": "jam", "ok": False}
+        listed = (await http.get("/api/mcp/v0/servers", headers=user)).json()
+        assert [s["id"] for s in listed["servers"]] == ["mastra"] and listed["total_count"] == 1
+        assert "ask_calc" in {
+            t["name"] for t in (await http.get("/api/mcp/mastra/tools", headers=user)).json()["tools"]
+        }
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}
+        accept = {"accept": "application/json, text/event-stream"}
+        anonymous = await http.post("/api/mcp/mastra/mcp", json=init, headers=accept)
+        assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+        reader = await http.post(
+            "/api/mcp/mastra/mcp", json=init, headers={**accept, **bearer(token(roles=["reader"]))}
+        )
+        assert reader.status_code == 403 and "mcp:execute:mastra" in reader.json()["error"]
+        wrong_host = await http.post(
+            "/api/mcp/mastra/mcp", json=init, headers={**accept, **user, "host": "evil.example"}
+        )
+        assert wrong_host.status_code in (400, 403, 421)  # DNS-rebinding protection: loopback hosts only

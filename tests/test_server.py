@@ -86,10 +86,12 @@ def slow_workflow(release: asyncio.Event, *, first: bool = False) -> Workflow:
 class Served:
     """A hub's app served by uvicorn on a free port of 127.0.0.1, in the test's event loop."""
 
-    def __init__(self, hub: Mastra, **options: Any) -> None:
+    def __init__(self, hub: Mastra, *, lifespan: bool = False, **options: Any) -> None:
         self.hub = hub
         self.app = create_app(hub, **options)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        # The app's lifespan runs only when asked: it starts MCP transports and, on the way out, drains.
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
+                                lifespan="on" if lifespan else "off")  # fmt: skip
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
         self.client: httpx.AsyncClient | None = None

@@ -29,6 +29,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
 from ..errors import ErrorKind, MastraError
@@ -36,12 +37,14 @@ from ..redaction import guard
 from . import components, memory, observability, openapi, workflows
 from .auth import Auth, AuthError, User, component_of
 from .http import BODY_LIMIT, HTTPError, error_response, json_response
+from .mcp_mount import MCPMount
 from .operations import HeaderLimit, Operations, SecurityHeaders
 from .rate_limits import RateLimited, RateLimits
 from .routes import Call, Route
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
+    from ..mcp import MCPServer
 
 __all__ = ["ROUTES", "create_app"]
 
@@ -140,6 +143,8 @@ def create_app(
     auth: Auth | None = None,
     rate_limits: RateLimits | None = None,
     header_limit: int = HEADER_LIMIT,
+    mcp_servers: Sequence[MCPServer] = (),
+    mcp_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, with `GET /health`, `/ready`, `/metrics`
     and, under the prefix, `/openapi.json` and `/docs`.
@@ -159,6 +164,9 @@ def create_app(
             needs credentials (401 without) and the permission it declares (403 naming it).
         rate_limits: per-caller limits per group of routes, and on failed authentication (429; see `RateLimits`).
         header_limit: the most bytes a request's headers may add up to (16 KiB); more gets 431.
+        mcp_servers: `MCPServer`s to serve over Streamable HTTP at `{prefix}/mcp/<id>/mcp` (behind `auth`, with
+            `mcp:execute`), listed at `{prefix}/mcp/v0/servers`.
+        mcp_hosts: the hosts MCP clients may name (`"example.com:443"`); by default loopback only.
 
     Raises:
         MastraError: validation `SERVER_ROUTE_INVALID` for a route that declares no permission or a prefix that
@@ -168,7 +176,8 @@ def create_app(
         raise MastraError(ErrorKind.VALIDATION, "SERVER_ROUTE_INVALID",
                           f"`prefix` must start with '/' and not end with one, got {prefix!r}.")  # fmt: skip
     prefix = "" if prefix == "/" else prefix
-    table = [*ROUTES, *routes]
+    mounted = MCPMount(mcp_servers, auth, mcp_hosts) if mcp_servers else None
+    table = [*ROUTES, *(mounted.routes() if mounted is not None else ()), *routes]
     for route in table:
         if not isinstance(route, Route) or not route.permission:
             raise MastraError(
@@ -182,7 +191,7 @@ def create_app(
                  "workflowId": sorted(hub.list_workflows())}  # fmt: skip
         return openapi.document(table, prefix, known)
 
-    starlette_routes = [
+    starlette_routes: list[BaseRoute] = [
         StarletteRoute(
             prefix + route.path,
             _endpoint(hub, route, body_limit, operations, auth, rate_limits),
@@ -192,6 +201,8 @@ def create_app(
     ]
     metrics_route = Route("GET", "/metrics", lambda call: operations.metrics(call.request), "observability:read",
                           "Prometheus metrics.")  # fmt: skip
+    if mounted is not None:
+        starlette_routes[:0] = mounted.mounts(prefix)
     starlette_routes += [
         StarletteRoute("/", _made(lambda: HTMLResponse(openapi.welcome(prefix))), methods=["GET"]),
         StarletteRoute("/health", _health, methods=["GET"]),
@@ -224,7 +235,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with mounted.running() if mounted is not None else contextlib.nullcontext():
+            yield
         operations.draining.set()  # open streams end with a last chunk; /ready says 503
         if rate_limits is not None:
             await rate_limits.close()
