@@ -5,8 +5,13 @@ tool is an `isError` result that carries no secret, an unknown tool a protocol e
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -14,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from test_serve import APP
 from test_server import SECRET, build_hub
 
+from mastra_nb import InMemoryStore, MastraError
 from mastra_nb.mcp import MCPServer
 
 
@@ -100,3 +106,93 @@ async def test_the_sdks_client_over_streamable_http_behind_the_servers_auth():
             "/api/mcp/mastra/mcp", json=init, headers={**accept, **user, "host": "evil.example"}
         )
         assert wrong_host.status_code in (400, 403, 421)  # DNS-rebinding protection: loopback hosts only
+
+
+def _children(name: str) -> list[int]:
+    """The pids of this process's children whose command line names `name`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\\0", b" ").decode()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and name in command:
+            found.append(int(entry.name))
+    return found
+
+
+TIME_SERVER = {
+    "command": str(Path(sys.executable).parent / "mcp-server-time"),
+    "args": ["--local-timezone", "Europe/Paris"],
+}
+
+
+async def test_an_agent_answers_through_a_third_partys_mcp_server_and_a_killed_one_comes_back():
+    from mastra_nb import Agent, Mastra
+    from mastra_nb.mcp import MCPClient
+    from mastra_nb.models import ScriptedModel, ScriptedReply
+
+    def answer(messages: list[dict[str, Any]]) -> str:
+        said = json.loads(messages[-1]["content"])
+        return f"In Paris it is {said['datetime'][11:16]} on {said['day_of_week']}."
+
+    client = MCPClient({"time": TIME_SERVER})
+    hub = Mastra(storage=InMemoryStore())
+    try:
+        tools = await client.tools()
+        assert {t.id for t in tools} == {"time_get_current_time", "time_convert_time"}
+        current = next(t for t in tools if t.id == "time_get_current_time")
+        assert current.json_schema()["required"] == ["timezone"]  # the server's own schema, as the model sees it
+        model = ScriptedModel([ScriptedReply.call("time_get_current_time", timezone="Europe/Paris"), answer])
+        agent = Agent("clock", "You tell the time.", model, tools=tools)
+        hub.add_agent(agent)
+        result = await agent.generate("What time is it in Paris?")
+        [call] = result.tool_results
+        assert call.error is None and call.result["timezone"] == "Europe/Paris"
+        assert re.fullmatch(r"In Paris it is \d\d:\d\d on \w+day\.", result.text), result.text
+        print(f"\nmcp-server-time transcript: {call.tool}({call.arguments}) -> {call.result}; answer: {result.text!r}")
+
+        with pytest.raises(MastraError) as refused:
+            await current.execute({"timezone": "Mars/Olympus"})  # the server's own error, as a tool error
+        assert refused.value.code == "MCP_TOOL_ERROR" and "Mars/Olympus" in refused.value.message
+
+        [pid] = _children("mcp-server-time")
+        os.kill(pid, signal.SIGKILL)  # the server crashes (the SDK reaps it)
+        again = await current.execute({"timezone": "Asia/Tokyo"})  # connected again, and retried
+        assert again["timezone"] == "Asia/Tokyo"
+    finally:
+        await client.close()
+        await hub.shutdown()
+    assert _children("mcp-server-time") == []  # no orphan
+
+
+async def test_our_client_against_our_server_over_http_survives_a_server_restart():
+    from test_serve import _free_port
+    from test_server import Served
+
+    from mastra_nb.mcp import MCPClient
+
+    port = _free_port()
+
+    def serve() -> Served:
+        hub = build_hub()
+        served = Served(hub, lifespan=True, mcp_servers=[MCPServer(hub)])
+        served.server.config.port = port
+        return served
+
+    client = MCPClient({"ours": {"url": f"http://127.0.0.1:{port}/api/mcp/mastra/mcp"}})
+    first = serve()
+    async with first:
+        tools = {t.id: t for t in await client.tools()}
+        assert await tools["ours_add"].execute({"a": 2, "b": 3}) == {"result": 5}
+    second = serve()  # the server restarts on the same address; the client's session is gone with it
+    async with second:
+        assert await tools["ours_add"].execute({"a": 4, "b": 5}) == {"result": 9}
+    with pytest.raises(MastraError) as down:
+        await tools["ours_add"].execute({"a": 1, "b": 1})  # no server at all: a clear error, not a hang
+    assert down.value.code == "MCP_UNAVAILABLE"
+    await client.close()
