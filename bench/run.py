@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_agents
 import bench_auth
+import bench_mcp
 import bench_memory
 import bench_models
 import bench_notebook
@@ -31,6 +32,7 @@ def main() -> None:
         ("Notebook (a fresh kernel each round)", bench_notebook),
         ("Tracing", bench_telemetry),
         ("Server authentication and rate limits (per check, in-process)", bench_auth),
+        ("MCP tool calls (our client and server)", bench_mcp),
     ):
         rows = module.run()
         width = max(len(label) for label, _, _ in rows)
