@@ -9,7 +9,7 @@ operation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -110,6 +110,7 @@ class Mastra:
         self._telemetry = _telemetry(telemetry).bind(self)
         self._scores: Scores | None = None
         self._audit: Audit | None = None
+        self._closers: list[Callable[[], Awaitable[None]]] = []  # `on_shutdown`: what others opened for the hub
         self._runs = Runs(self)  # cheap: it opens nothing until a run is read or written
         self._agents: dict[str, Agent] = {}
         self._workflows: dict[str, Workflow] = {}
@@ -330,10 +331,22 @@ class Mastra:
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
+    def on_shutdown(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Have `shutdown()` await `close()` first: for what a component opened that outlives a call (an MCP
+        client's sessions and child processes, say). The same callable is kept once."""
+        if close not in self._closers:
+            self._closers.append(close)
+
     async def shutdown(self) -> None:
-        """Deliver pending events and close what the hub opened itself (its default storage)."""
+        """Deliver pending events and close what the hub opened itself (its default storage), after what
+        components asked to close (`on_shutdown`)."""
         if self._closed:
             return
+        for close in self._closers:
+            try:
+                await close()
+            except Exception as error:  # one failing closer must not keep the rest (and the stores) open
+                self.get_logger("hub").warning("Closing %r at shutdown failed: %s", close, error)
         await self.events.drain()
         if self._scores is not None:
             await self._scores.drain()

@@ -128,3 +128,24 @@ async def test_memory_is_optional_and_vectors_default_to_a_temporary_chroma_for_
 
 def test_component_loggers_are_children_of_the_hub_logger():
     assert memory_hub().get_logger("tools.add").name == "mastra_nb.tools.add"
+
+
+async def test_shutdown_closes_what_components_asked_it_to_and_a_failing_closer_stops_nothing():
+    from mastra_nb import InMemoryStore, Mastra
+
+    closed: list[str] = []
+
+    async def failing() -> None:
+        closed.append("failing")
+        raise RuntimeError("the child would not die")
+
+    async def fine() -> None:
+        closed.append("fine")
+
+    hub = Mastra(storage=InMemoryStore())
+    hub.on_shutdown(failing)
+    hub.on_shutdown(fine)
+    hub.on_shutdown(fine)  # kept once
+    await hub.shutdown()
+    await hub.shutdown()  # and only the first shutdown closes
+    assert closed == ["failing", "fine"]

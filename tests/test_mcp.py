@@ -164,10 +164,11 @@ async def test_an_agent_answers_through_a_third_partys_mcp_server_and_a_killed_o
         os.kill(pid, signal.SIGKILL)  # the server crashes (the SDK reaps it)
         again = await current.execute({"timezone": "Asia/Tokyo"})  # connected again, and retried
         assert again["timezone"] == "Asia/Tokyo"
+        await hub.shutdown()  # the hub the agent (and so its MCP tools) is registered in
+        assert _children("mcp-server-time") == []  # no orphan
     finally:
         await client.close()
         await hub.shutdown()
-    assert _children("mcp-server-time") == []  # no orphan
 
 
 async def test_our_client_against_our_server_over_http_survives_a_server_restart():

@@ -7,7 +7,7 @@ server's own (the model sees exactly it; the input is checked against it, strict
 result is the call's structured content, else its text. A result with `isError` is a tool error the model reads.
 A call that finds its server gone (a crashed process, a restarted HTTP server) connects again once and retries;
 a call that takes longer than `timeout` fails with `MCP_TIMEOUT`. `await client.close()` ends every session and
-child process.
+child process, and so does the shutdown of a hub its tools were registered in (directly or through an agent).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import contextlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -25,20 +25,28 @@ from ..errors import ErrorKind, MastraError
 from ..schema_models import model_from_json_schema
 from ..tools import Tool
 
+if TYPE_CHECKING:
+    from ..mastra import Mastra
+
 __all__ = ["MCPClient"]
 
 
 class _MCPTool(Tool):
     """A server's tool: its schema is given to the model verbatim."""
 
-    def __init__(self, name: str, description: str, schema: dict[str, Any], call: Any) -> None:
+    def __init__(self, name: str, description: str, schema: dict[str, Any], call: Any, owner: MCPClient) -> None:
         model = model_from_json_schema(schema, f"{name}_input", where=f"tool `{name}` input schema")
 
         async def execute(data: BaseModel) -> Any:
             return await call(data.model_dump(mode="json", by_alias=True, exclude_unset=True))
 
         super().__init__(name, description, execute, input_schema=model)
-        self._schema = schema
+        self._schema, self._owner = schema, owner
+
+    def bind(self, mastra: Mastra) -> Tool:
+        # The hub's shutdown ends the client's sessions and child processes too.
+        mastra.on_shutdown(self._owner.close)
+        return super().bind(mastra)
 
     def json_schema(self) -> dict[str, Any]:
         return json.loads(json.dumps(self._schema))  # a new dict each call, as every tool's
@@ -77,7 +85,7 @@ class MCPClient:
             listed = await self._with_session(server, lambda client: client.list_tools())
             found[server] = [
                 _MCPTool(f"{server}_{tool.name}"[:64], tool.description or f"`{tool.name}` of MCP server `{server}`.",
-                         dict(tool.input_schema), self._caller(server, tool.name))
+                         dict(tool.input_schema), self._caller(server, tool.name), self)
                 for tool in listed.tools
             ]  # fmt: skip
         return found
