@@ -38,6 +38,9 @@ def test_mastra_serve_serves_the_kernels_hub_to_another_process(tmp_path):
             answer = http.post("/api/agents/echo/generate", json={"messages": "hi"}).json()
             assert answer["text"] == "hi there"
 
+            assert f"MCP: {url}/api/mcp/mastra/mcp" in said
+            assert [s["id"] for s in http.get("/api/mcp/v0/servers").json()["servers"]] == ["mastra"]
+
             busy = kernel.execute("import time; time.sleep(4)")  # a cell that blocks the kernel's thread
             time.sleep(0.5)
             started = time.monotonic()
@@ -57,3 +60,17 @@ def test_mastra_serve_serves_the_kernels_hub_to_another_process(tmp_path):
                 pass
             else:
                 raise AssertionError("the server still answers after `%mastra serve --stop`")
+
+
+async def test_the_kernels_hub_answers_an_mcp_client_in_another_process(tmp_path):
+    from mcp import Client
+
+    with notebook_kernels(tmp_path, "mcp.ipynb") as [kernel]:
+        execute(kernel, "%load_ext mastra_nb")
+        execute(kernel, DEFINE)
+        said = execute(kernel, "%mastra serve --port 0")
+        url = re.search(r"MCP: (http://127\.0\.0\.1:\d+/api/mcp/mastra/mcp)", said).group(1)
+        async with Client(url) as client:  # the SDK's client, over Streamable HTTP
+            assert "add" in {t.name for t in (await client.list_tools()).tools}
+            assert (await client.call_tool("add", {"a": 20, "b": 22})).structured_content == {"result": 42}
+        execute(kernel, "%mastra serve --stop")

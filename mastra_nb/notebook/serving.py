@@ -3,8 +3,9 @@
 The server runs on mastra_nb's private event loop (`_async.background_loop`, a daemon thread), not on the
 kernel's: so it answers while the kernel is idle, while a cell awaits, and while a cell runs blocking code too
 (between the Python bytecodes that thread gets to run). It serves the hub's objects themselves: an agent defined in
-a cell after `%mastra serve` is served at once. Stopping it (or `%mastra reset`, or the kernel's end) leaves the
-hub as it is: the notebook owns the hub, not the server.
+a cell after `%mastra serve` is served at once, over Mastra's REST dialect and, with the `mcp` extra, as an MCP
+server at `{prefix}/mcp/mastra/mcp` (so a prototype is reachable from any MCP client). Stopping it (or
+`%mastra reset`, or the kernel's end) leaves the hub as it is: the notebook owns the hub, not the server.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class NotebookServer:
         from ..server import create_app
 
         self.hub, self.prefix = hub, prefix
-        self.app = create_app(hub, prefix=prefix)
+        self.app = create_app(hub, prefix=prefix, mcp_servers=_mcp_servers(hub))
         config = uvicorn.Config(self.app, host=host, port=port, log_config=None, lifespan="on")
 
         class Server(uvicorn.Server):
@@ -88,10 +89,22 @@ class NotebookServer:
             done.wait(timeout)
 
     def describe(self) -> str:
-        return f"{self.url}{self.prefix} (docs: {self.url}{self.prefix}/docs)"
+        mcp = f"; MCP: {self.url}{self.prefix}/mcp/mastra/mcp" if self.app.state.mcp else ""
+        return f"{self.url}{self.prefix} (docs: {self.url}{self.prefix}/docs{mcp})"
 
     def __repr__(self) -> str:
         return f"NotebookServer({self.describe() if self.running else 'stopped'})"
+
+
+def _mcp_servers(hub: Mastra) -> list[Any]:
+    """The kernel's hub as an MCP server too (`{prefix}/mcp/mastra/mcp`), when the `mcp` extra is installed."""
+    try:
+        import mcp  # noqa: F401 - only whether it is there
+    except ImportError:
+        return []
+    from ..mcp import MCPServer
+
+    return [MCPServer(hub)]
 
 
 def serving_note(server: Any) -> str:

@@ -248,6 +248,7 @@ def create_app(
     app.state.hub = hub
     app.state.routes = tuple(table)
     app.state.operations = operations
+    app.state.mcp = tuple(mcp_servers)
     return app
 
 
