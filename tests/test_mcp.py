@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,35 @@ async def test_our_client_against_our_server_over_http_survives_a_server_restart
         await tools["ours_add"].execute({"a": 1, "b": 1})  # no server at all: a clear error, not a hang
     assert down.value.code == "MCP_UNAVAILABLE"
     await client.close()
+
+
+def test_a_notebook_adds_an_mcp_server_and_an_agent_answers_through_it(tmp_path: Path):
+    from kernels import execute, notebook_kernels
+
+    command = " ".join([TIME_SERVER["command"], *TIME_SERVER["args"]])
+    with notebook_kernels(tmp_path, "clock.ipynb") as [kernel]:
+        execute(kernel, "%load_ext mastra_nb")
+        added = execute(kernel, f"%mastra mcp add time -- {command}")
+        assert "time_get_current_time" in added and "--mcp time" in added
+        execute(
+            kernel,
+            textwrap.dedent("""
+            import json
+            from mastra_nb.models import ScriptedModel, ScriptedReply
+
+            def answer(messages):
+                return "In Paris it is " + json.loads(messages[-1]["content"])["datetime"][11:16] + "."
+
+            clock_model = ScriptedModel([ScriptedReply.call("time_get_current_time", timezone="Europe/Paris"), answer])
+        """),
+        )
+        execute(kernel, "%%agent clock --model clock_model --mcp time\nYou tell the time.")
+        execute(kernel, "%%ask clock --as answer\nWhat time is it in Paris?")
+        said = execute(kernel, "print(answer.text); print(answer.tool_results[0].result['timezone'])")
+        assert re.fullmatch(r"In Paris it is \d\d:\d\d\.\nEurope/Paris\n", said), said
+        listed = execute(kernel, "print(repr(get_ipython().run_line_magic('mastra', 'mcp')))")
+        assert "time" in listed and "time_convert_time" in listed
+        wrong = execute(kernel, "%mastra mcp add broken -- /nonexistent/server", status="error")
+        assert "broken" in wrong and "Traceback" not in wrong.split("MastraError")[0][-200:]
+        assert "broken" not in execute(kernel, "print(repr(get_ipython().run_line_magic('mastra', 'mcp')))")
+        assert "Removed" in execute(kernel, "%mastra mcp remove time")

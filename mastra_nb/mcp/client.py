@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,9 @@ class MCPClient:
         self.servers = {name: dict(spec) for name, spec in servers.items()}
         self.timeout = timeout
         self._sessions: dict[str, tuple[Any, contextlib.AsyncExitStack]] = {}
+        # The loop the sessions live on: the SDK's sessions belong to the task group that opened them, so a call
+        # from another loop (a notebook cell's `await` while `%%ask` opened them on mastra_nb's loop) goes there.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def tools(self) -> list[Tool]:
         """Every server's tools, named `<server>_<tool>`."""
@@ -92,8 +96,19 @@ class MCPClient:
 
     async def close(self) -> None:
         """End every session (and child process)."""
+        elsewhere = self._elsewhere()
+        if elsewhere is not None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), elsewhere))
+            return
         for name in list(self._sessions):
             await self._drop(name)
+
+    def _elsewhere(self) -> asyncio.AbstractEventLoop | None:
+        """The sessions' loop when it is another, running one than this."""
+        loop = self._loop
+        if loop is None or loop is asyncio.get_running_loop() or loop.is_closed() or not loop.is_running():
+            return None
+        return loop
 
     def _caller(self, server: str, tool: str) -> Any:
         async def call(arguments: dict[str, Any]) -> Any:
@@ -113,6 +128,10 @@ class MCPClient:
 
     async def _with_session(self, server: str, work: Any) -> Any:
         """`work(client)` on the server's session; a session that broke is opened again once."""
+        elsewhere = self._elsewhere()
+        if elsewhere is not None:
+            future = asyncio.run_coroutine_threadsafe(self._with_session(server, work), elsewhere)
+            return await asyncio.wrap_future(future)
         for attempt in (1, 2):
             client = await self._session(server)
             try:
@@ -140,8 +159,11 @@ class MCPClient:
         stack = contextlib.AsyncExitStack()
         try:
             if "command" in spec:
-                target: Any = StdioServerParameters(command=spec["command"], args=list(spec.get("args", [])),
-                                                    env=spec.get("env"), cwd=spec.get("cwd"))  # fmt: skip
+                from mcp.client.stdio import stdio_client
+
+                launched = StdioServerParameters(command=spec["command"], args=list(spec.get("args", [])),
+                                                 env=spec.get("env"), cwd=spec.get("cwd"))  # fmt: skip
+                target: Any = stdio_client(launched, errlog=_stderr())
             else:
                 import httpx2
                 from mcp.client.streamable_http import streamable_http_client
@@ -158,6 +180,7 @@ class MCPClient:
                                   retryable=True) from None  # fmt: skip
             raise
         self._sessions[server] = (client, stack)
+        self._loop = asyncio.get_running_loop()
         return client
 
     async def _drop(self, server: str) -> None:
@@ -165,6 +188,16 @@ class MCPClient:
         if found is not None:
             with contextlib.suppress(Exception):
                 await found[1].aclose()
+
+
+def _stderr() -> Any:
+    """Where a child server's stderr goes: this process's, or, in a kernel (whose `sys.stderr` is no file), the
+    kernel process's own."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.__stderr__
+    return sys.stderr
 
 
 def _is_protocol_error(error: Exception) -> bool:

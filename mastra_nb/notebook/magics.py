@@ -27,6 +27,7 @@ from ..config import MastraConfig
 from ._errors import MagicError, friendly
 from ._live import LiveAnswer
 from ._sync import iterate
+from .mcp_commands import NotebookMCP
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -89,6 +90,7 @@ class MastraMagics(Magics):
         self._hub: Mastra | None = None
         self._kernel_memory: tuple[Mastra, Memory] | None = None
         self.server: NotebookServer | None = None  # `%mastra serve`
+        self.mcp = NotebookMCP()  # `%mastra mcp`
 
     @property
     def ip(self) -> InteractiveShell:
@@ -212,6 +214,7 @@ class MastraMagics(Magics):
     @argument("--agents", "-a", default="", help="Comma-separated registered agents it may delegate to.")
     @argument("--max-steps", type=int, help="The most model calls in one answer.")
     @argument("--description", "-d", help="What the agent does, for agents that delegate to it.")
+    @argument("--mcp", default="", help="Comma-separated MCP servers (`%%mastra mcp add`) whose tools it may use.")
     @argument(
         "--memory", nargs="?", const="", default=None, metavar="VAR",
         help="Keep conversations: the kernel's memory (last messages, semantic recall, working memory; stored beside "
@@ -234,6 +237,7 @@ class MastraMagics(Magics):
         args = _arguments(self.agent_magic, line)
         hub = self.hub
         tools = [self._component(n, hub.list_tools(), "tool") for n in _names(args.tools)]
+        tools += self.mcp.tools_of(_names(args.mcp))
         workflows = [self._component(n, hub.list_workflows(), "workflow") for n in _names(args.workflows)]
         agents = [self._component(n, hub.list_agents(), "agent") for n in _names(args.agents)]
         made = Agent(
@@ -298,7 +302,7 @@ class MastraMagics(Magics):
         "command",
         nargs="?",
         default="overview",
-        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset", "serve"],
+        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset", "serve", "mcp"],
         help="What to show or do.",
     )
     @argument(
@@ -341,6 +345,8 @@ class MastraMagics(Magics):
                                            and a semantic search box (the agent's memory, else the only one)
           %mastra config                   the settings in force and where they come from
           %mastra reset                    close the hub's storage and start an empty hub (stored runs stay)
+          %mastra mcp [add NAME -- COMMAND ARGS... | add NAME --url URL | remove NAME]
+                                           MCP servers whose tools agents may use (`%%agent NAME --mcp NAME`)
           %mastra serve [--port N] [--host H]
                                            serve the kernel's hub over HTTP in Mastra's REST dialect, in the
                                            background (Mastra's client and Studio work with it); --stop stops
@@ -350,6 +356,10 @@ class MastraMagics(Magics):
         """
         from . import commands
 
+        if line.split()[:1] == ["mcp"]:  # its own small grammar: `add NAME -- COMMAND ARGS...` passes arguments on
+            from . import mcp_commands
+
+            return mcp_commands.run(self, line.split(None, 1)[1] if len(line.split()) > 1 else "")
         names = self.shell.user_ns if self.shell is not None else {}  # no shell: called from code, as in tests
         args = _arguments(self.mastra_magic, expand_names(line, names))
         return commands.run(self, args)
