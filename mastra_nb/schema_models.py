@@ -17,7 +17,7 @@ import functools
 import json
 import keyword
 import re
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -138,24 +138,24 @@ class _Builder:
             items = schema.get("items", {})
             if not isinstance(items, dict):
                 raise _unsupported(f"{at}.items", "must be one schema (tuple forms are not understood)")
-            return list[self.type(items, f"{name}_item", f"{at}.items", depth + 1) if items else Any]  # type: ignore[misc]
+            item: Any = self.type(items, f"{name}_item", f"{at}.items", depth + 1) if items else Any
+            listed: Any = list[item]  # type: ignore[valid-type]
+            return _bounded(listed, schema, ("minItems", "maxItems"))
         if kind in _SCALARS:
             self._check(schema, at, {"type", *_BOUNDS})
-            return _SCALARS[kind]
+            return _bounded(_SCALARS[kind], schema, _SCALAR_BOUNDS)
         if kind is None:
             self._check(schema, at, set())
             return Any
         raise _unsupported(f"{at}.type", f"is not a JSON Schema type: {shown(kind)}")
 
     def _field(self, schema: dict[str, Any]) -> dict[str, Any]:
+        # Bounds travel with the type (`_bounded`), so that they hold inside unions and arrays too.
         options: dict[str, Any] = {}
         if isinstance(schema.get("description"), str):
             options["description"] = schema["description"]
         if "default" in schema:
             options["default"] = schema["default"]
-        for keyword_, argument in _BOUNDS.items():
-            if keyword_ in schema and not (keyword_ in ("minItems", "maxItems") and schema.get("type") != "array"):
-                options[argument] = schema[keyword_]
         return options
 
     def _resolve(self, ref: Any, at: str) -> dict[str, Any]:
@@ -169,6 +169,15 @@ class _Builder:
         unknown = sorted(set(schema) - allowed - _NOTES)
         if unknown:
             raise _unsupported(at, f"uses {', '.join(f'`{k}`' for k in unknown)}, which mastra_nb does not check")
+
+
+_SCALAR_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern")
+
+
+def _bounded(kind: Any, schema: dict[str, Any], keywords: tuple[str, ...]) -> Any:
+    """`kind` with the bounds among `keywords` that `schema` sets, as constraints of the type itself."""
+    bounds = {_BOUNDS[keyword_]: schema[keyword_] for keyword_ in keywords if keyword_ in schema}
+    return Annotated[kind, Field(**bounds)] if bounds else kind
 
 
 def _scalar(value: Any) -> bool:

@@ -45,7 +45,12 @@ def _object(properties: dict[str, Any], required: list[str], closed: bool) -> di
 _SCHEMAS = st.recursive(
     _scalar_schema(),
     lambda inner: st.one_of(
-        st.builds(lambda items: {"type": "array", "items": items}, inner),
+        st.builds(
+            lambda items, low, high: {"type": "array", "items": items, **low, **high},
+            inner,
+            st.just({}) | st.builds(lambda n: {"minItems": n}, st.integers(0, 2)),
+            st.just({}) | st.builds(lambda n: {"maxItems": n}, st.integers(0, 2)),
+        ),
         st.builds(lambda options: {"anyOf": options}, st.lists(inner, min_size=1, max_size=2)),
         st.builds(_object, st.dictionaries(_NAMES, inner, max_size=3), st.lists(_NAMES, max_size=2), st.booleans()),
     ),
