@@ -10,7 +10,8 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .serve import CommandError, hub_of
+from .._target import CommandError, hub_of
+from .keys import APIKeys
 
 __all__ = ["add_parser"]
 
@@ -38,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from ..server.keys import APIKeys
-
     hub = await hub_of(args.target)
     try:
         keys = APIKeys(hub)

@@ -7,8 +7,9 @@ import argparse
 import asyncio
 from typing import Any
 
+from .._target import hub_of
 from ..telemetry.logs import configure_logging
-from .serve import hub_of
+from .server import MCPServer
 
 __all__ = ["add_parser"]
 
@@ -28,8 +29,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from ..mcp import MCPServer
-
     hub = await hub_of(args.target)
     try:
         await MCPServer(hub, id=args.id).serve_stdio()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import inspect
 import json
 import os
@@ -21,18 +20,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._target import CommandError, hub_of, load
 from ..errors import MastraError
 from ..mastra import Mastra
 from ..storage import DuckDBStore, InMemoryStore
 from ..telemetry.logs import configure_logging
 
-__all__ = ["CommandError", "add_parser", "hub_of", "load", "run"]
+__all__ = ["add_parser", "run", "worker_app"]
 
 _ENV = "MASTRA_NB_SERVE"  # how `--workers` hands the target and the app's options to each worker process
-
-
-class CommandError(Exception):
-    """A command that cannot run as given; its message says why and what to do."""
 
 
 def add_parser(commands: Any) -> None:
@@ -120,36 +116,6 @@ def _read(path: str, flag: str) -> str:
         raise CommandError(f"{flag} {path}: {error.strerror}.") from None
 
 
-def load(target: str) -> Any:
-    """The object `MODULE:ATTR` names (a module from the working folder too, as `uvicorn app:app` finds it)."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise CommandError(f"expected MODULE:ATTR such as `app:hub`, got {target!r}.")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        found: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise CommandError(f"cannot import `{module_name}`: {error}.") from None
-    for part in attribute.split("."):
-        if not hasattr(found, part):
-            raise CommandError(f"`{module_name}` has no `{attribute}`.")
-        found = getattr(found, part)
-    return found
-
-
-async def hub_of(target: str) -> Mastra:
-    """The hub `target` names: the object itself, or what its function returns (awaited when async)."""
-    found = load(target)
-    if inspect.isfunction(found) or inspect.ismethod(found):  # a factory (a class is not one: it is no hub)
-        found = found()
-        if inspect.isawaitable(found):
-            found = await found
-    if not isinstance(found, Mastra):
-        raise CommandError(f"`{target}` is {type(found).__name__}, not a `Mastra` hub or a function returning one.")
-    return found
-
-
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CommandError(f"--workers must be at least 1, got {args.workers}.")
@@ -190,7 +156,7 @@ def _run_workers(args: argparse.Namespace) -> int:
     scheme = "https" if args.ssl_certfile else "http"
     print(f"mastra_nb: serving `{args.target}` with {args.workers} workers at "
           f"{scheme}://{args.host}:{args.port}{args.prefix}", file=sys.stderr, flush=True)  # fmt: skip
-    uvicorn.run("mastra_nb.cli.serve:worker_app", factory=True, host=args.host, port=args.port,
+    uvicorn.run("mastra_nb.server.serve_cli:worker_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_config=None, timeout_graceful_shutdown=args.grace,
                 ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)  # fmt: skip
     return 0
