@@ -20,8 +20,10 @@ from mcp.shared.exceptions import MCPError
 from test_serve import APP
 from test_server import SECRET, build_hub
 
-from mastra_nb import InMemoryStore, MastraError
+from mastra_nb import Agent, InMemoryStore, MastraError
 from mastra_nb.mcp import MCPServer
+from mastra_nb.memory import Memory
+from mastra_nb.models import ScriptedModel
 
 
 async def test_the_sdks_client_over_stdio_lists_calls_asks_and_runs_a_workflow_to_its_end(tmp_path: Path):
@@ -73,7 +75,8 @@ async def test_the_sdks_client_over_streamable_http_behind_the_servers_auth():
     from mastra_nb.server import Auth, JWTAuth
 
     hub = build_hub()
-    roles = {"mcp-user": ["mcp:read", "mcp:execute:mastra"], "reader": ["*:read"]}
+    roles = {"mcp-user": ["mcp:read", "mcp:execute:mastra", "tools:execute:add", "workflows:execute:ship"],
+             "reader": ["*:read"]}  # fmt: skip
     served = Served(
         hub, lifespan=True, mcp_servers=[MCPServer(hub)], auth=Auth(JWTAuth(secret=JWT_SECRET), roles=roles)
     )
@@ -84,11 +87,14 @@ async def test_the_sdks_client_over_streamable_http_behind_the_servers_auth():
             httpx2.AsyncClient(headers=user, timeout=30) as web,
             Client(streamable_http_client(url, http_client=web)) as client,
         ):
-            assert "add" in {t.name for t in (await client.list_tools()).tools}
+            # The caller sees what it may run: the tool and the workflow it was granted, not the agent.
+            assert {t.name for t in (await client.list_tools()).tools} == {"add", "run_ship", "resume_ship"}
             assert (await client.call_tool("add", {"a": 20, "b": 22})).structured_content == {"result": 42}
             started = (await client.call_tool("run_ship", {"item": "jam"})).structured_content
             done = await client.call_tool("resume_ship", {"run_id": started["run_id"], "resume_data": {"ok": False}})
             assert done.structured_content["result"] == {"item": "jam", "ok": False}
+            refused = await client.call_tool("ask_calc", {"message": "What is 2 + 3?"})
+            assert refused.is_error and refused.content[0].text == "Missing required permission: agents:execute:calc"
         listed = (await http.get("/api/mcp/v0/servers", headers=user)).json()
         assert [s["id"] for s in listed["servers"]] == ["mastra"] and listed["total_count"] == 1
         assert "ask_calc" in {
@@ -99,6 +105,8 @@ async def test_the_sdks_client_over_streamable_http_behind_the_servers_auth():
         accept = {"accept": "application/json, text/event-stream"}
         anonymous = await http.post("/api/mcp/mastra/mcp", json=init, headers=accept)
         assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+        forged = await http.post("/api/mcp/mastra/mcp", json=init, headers={**accept, **bearer(token("x" * 40))})
+        assert forged.status_code == 401
         reader = await http.post(
             "/api/mcp/mastra/mcp", json=init, headers={**accept, **bearer(token(roles=["reader"]))}
         )
@@ -107,6 +115,77 @@ async def test_the_sdks_client_over_streamable_http_behind_the_servers_auth():
             "/api/mcp/mastra/mcp", json=init, headers={**accept, **user, "host": "evil.example"}
         )
         assert wrong_host.status_code in (400, 403, 421)  # DNS-rebinding protection: loopback hosts only
+        calls = await hub.audit.list(event="mcp.call")
+        assert sorted((c.details["tool"], c.decision, c.user_id) for c in calls) == [
+            ("add", "allowed", "ada"), ("ask_calc", "refused", "ada"), ("resume_ship", "allowed", "ada"),
+            ("run_ship", "allowed", "ada"),
+        ]  # fmt: skip
+        refusals = {(e.event, e.details.get("reason", "")) for e in await hub.audit.list() if e.event != "mcp.call"}
+        assert ("auth.failed", "Authentication required: no credentials.") in refusals
+        assert any(event == "auth.denied" and "mcp:execute:mastra" in reason for event, reason in refusals)
+
+
+async def test_over_http_a_tenant_keeps_to_its_own_runs_threads_and_session():
+    """Two callers confined to their own resources: bob cannot resume ada's run, continue her thread or use her
+    session; a rate limit counts MCP messages as requests."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+    from test_server import Served
+    from test_server_auth import SECRET as JWT_SECRET
+    from test_server_auth import bearer, token
+
+    from mastra_nb.server import Auth, JWTAuth, RateLimits
+
+    hub = build_hub()
+    hub.add_agent(Agent("mem", "You remember.", ScriptedModel(["noted"] * 4), memory=Memory(options={
+        "semantic_recall": False})))  # fmt: skip
+    roles = {"user": ["mcp:execute", "tools:execute", "workflows:execute", "agents:execute"]}
+    auth = Auth(JWTAuth(secret=JWT_SECRET), roles=roles)
+    served = Served(hub, lifespan=True, mcp_servers=[MCPServer(hub)], auth=auth, rate_limits=RateLimits("12/minute"))
+    ada = bearer(token(sub="ada", roles=["user"], resource_id="ada-space"))
+    bob = bearer(token(sub="bob", roles=["user"], resource_id="bob-space"))
+    async with served as http:
+        url = f"{http.base_url}/api/mcp/mastra/mcp"
+        async with (
+            httpx2.AsyncClient(headers=ada, timeout=30) as web,
+            Client(streamable_http_client(url, http_client=web)) as client,
+        ):
+            waiting = (await client.call_tool("run_ship", {"item": "tea"})).structured_content
+            said = await client.call_tool("ask_mem", {"message": "remember tea", "thread_id": "t1"})
+            assert said.structured_content["text"] == "noted"
+        assert (await hub.get_agent("mem").active_memory.get_thread("t1")).resource_id == "ada-space"
+        assert (await hub.runs.get(waiting["run_id"])).resource_id == "ada-space"
+        async with (
+            httpx2.AsyncClient(headers=bob, timeout=30) as web,
+            Client(streamable_http_client(url, http_client=web)) as client,
+        ):
+            taken = await client.call_tool("resume_ship", {"run_id": waiting["run_id"], "resume_data": {"ok": True}})
+            assert taken.is_error and taken.content[0].text == f"There is no run `{waiting['run_id']}`."
+            named = await client.call_tool("ask_mem", {"message": "hi", "thread_id": "t2", "resource_id": "ada-space"})
+            assert named.is_error and named.structured_content["error"]["code"] == "RESOURCE_NOT_FOUND"
+            hers = await client.call_tool("ask_mem", {"message": "what did I say?", "thread_id": "t1"})
+            assert hers.is_error and hers.content[0].text == "There is no thread `t1`."
+        messages = await hub.get_agent("mem").active_memory.list_messages("t1")
+        assert [m.text for m in messages] == ["remember tea", "noted"]  # bob added nothing to her thread
+        assert (await hub.runs.get(waiting["run_id"])).status == "suspended"  # bob changed nothing
+
+        # A session belongs to the caller that opened it.
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        accept = {"accept": "application/json, text/event-stream"}
+        opened = await http.post("/api/mcp/mastra/mcp", headers={**accept, **ada},
+                                 json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})  # fmt: skip
+        session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        stolen = await http.post("/api/mcp/mastra/mcp", json=listing, headers={**accept, **bob, **session})
+        assert stolen.status_code == 404 and stolen.json()["error"]["message"] == "Session not found"
+        await http.post("/api/mcp/mastra/mcp", headers={**accept, **ada, **session},
+                        json={"jsonrpc": "2.0", "method": "notifications/initialized"})  # fmt: skip
+        own = await http.post("/api/mcp/mastra/mcp", json=listing, headers={**accept, **ada, **session})
+        assert own.status_code == 200 and "run_ship" in own.text
+
+        statuses = [(await http.post("/api/mcp/mastra/mcp", json=listing, headers={**accept, **ada, **session}))
+                    .status_code for _ in range(12)]  # fmt: skip
+        assert statuses[-1] == 429 and statuses[0] == 200  # each JSON-RPC message is a request
 
 
 def _children(name: str) -> list[int]:

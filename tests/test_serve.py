@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -181,9 +182,12 @@ def test_serve_refuses_what_it_cannot_serve(app_folder: Path):
 
 async def test_two_workers_share_one_sqlite_file(app_folder: Path):
     port = _free_port()
-    serving = Serving(app_folder, "app:hub", "--workers", "2", "--port", str(port))
+    serving = Serving(app_folder, "app:hub", "--workers", "2", "--port", str(port), "--mcp")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as http:
+        # No keep-alive: each request is a new connection, which either worker may accept.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False,
+                                     limits=fresh) as http:  # fmt: skip
             for _ in range(100):  # the workers start after the parent says where it listens
                 try:
                     if (await http.get("/ready")).status_code == 200:
@@ -197,8 +201,31 @@ async def test_two_workers_share_one_sqlite_file(app_folder: Path):
             assert {a.json()["status"] for a in started} == {"suspended"}
             runs = (await http.get("/api/workflows/ship/runs")).json()
             assert runs["total"] == 8  # whichever worker answers, it reads the runs every worker stored
+
+            # MCP keeps no session with several workers: each request stands alone, whichever worker takes it.
+            accept = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25"}
+            calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                      "params": {"name": "add", "arguments": {"a": n, "b": 1}}} for n in range(8)]  # fmt: skip
+            answers = await asyncio.gather(*(http.post("/api/mcp/mastra/mcp", headers=accept, json=c) for c in calls))
+            assert [_rpc(a)["result"]["structuredContent"] for a in answers] == [{"result": n + 1} for n in range(8)]
+            assert all("mcp-session-id" not in a.headers for a in answers)
+            waiting = runs["runs"][0]["runId"]
+            resumed = await http.post("/api/mcp/mastra/mcp", headers=accept, json={
+                "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                "params": {"name": "resume_ship", "arguments": {"run_id": waiting, "resume_data": {"ok": True}}},
+            })  # fmt: skip
+            assert _rpc(resumed)["result"]["structuredContent"]["status"] == "success"
     finally:
         assert await asyncio.to_thread(serving.stop) in (0, -signal.SIGTERM)
+
+
+def _rpc(answer: httpx.Response) -> Any:
+    """The JSON-RPC message of an MCP answer, sent as JSON or as one SSE event."""
+    assert answer.status_code == 200, answer.text
+    if answer.headers["content-type"].startswith("application/json"):
+        return answer.json()
+    data = [line[len("data:") :] for line in answer.text.splitlines() if line.startswith("data:")]
+    return json.loads(data[-1])
 
 
 def _schemathesis(served: Serving, *headers: str) -> None:

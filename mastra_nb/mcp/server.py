@@ -11,16 +11,24 @@ Built on the `mcp` SDK's low-level `Server`, since every component already has i
 A component's failure is a result with `isError` and the `MastraError`'s message (redacted when it was made); an
 unknown tool is a protocol error. `serve_stdio()` speaks over stdin and stdout (logs go to stderr), for the MCP
 clients that launch a server as a process (`mastra_nb mcp MODULE:ATTR`).
+
+Who calls is a `Caller`, which the transport in front of the server makes from each request (an HTTP app's
+authentication, `server/mcp_mount.py`; over stdio, the one who launched the process may do everything): it says
+which components the caller may run (the list shows only those; a call of another is an `isError` result naming
+the permission), the memory resource it is confined to (its turns and runs are its own; others' threads and runs
+are not found) and the runtime context its components run in.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
+from ..context import RuntimeContext
 from ..errors import ErrorKind, MastraError
 
 if TYPE_CHECKING:
@@ -29,7 +37,7 @@ if TYPE_CHECKING:
 
     from ..mastra import Mastra
 
-__all__ = ["MCPServer"]
+__all__ = ["Caller", "Entry", "MCPServer"]
 
 _ASK = {"type": "object", "properties": {
     "message": {"type": "string", "description": "What to ask the agent."},
@@ -41,6 +49,49 @@ _RESUME = {"type": "object", "properties": {
     "resume_data": {"description": "What the suspended step asked for (its resume schema)."},
     "step": {"type": "string", "description": "The suspended step, when several are."},
 }, "required": ["run_id", "resume_data"], "additionalProperties": False}  # fmt: skip
+
+
+class Caller:
+    """Who calls the server, and what they may do: by default, everything (the one who launched a stdio server).
+
+    `tenant` is the memory resource the caller is confined to (None: any); `context` the runtime context its
+    calls run in (None: the active one).
+    """
+
+    tenant: str | None = None
+    context: RuntimeContext | None = None
+
+    def may(self, kind: str, name: str) -> bool:
+        """Whether the caller may run the component `name` of `kind` ("tools", "agents" or "workflows")."""
+        return True
+
+    async def check(self, tool: str, entry: Entry) -> None:
+        """Before the MCP tool `tool` runs: refuse it when the caller may not run its component.
+
+        Raises:
+            MastraError: `FORBIDDEN`, naming the permission that is missing.
+        """
+        if not self.may(entry.kind, entry.component):
+            raise MastraError(ErrorKind.DOMAIN, "FORBIDDEN",
+                              f"Missing required permission: {entry.kind}:execute:{entry.component}")  # fmt: skip
+
+    def own(self, resource: str | None, what: str, name: str) -> None:
+        """Check that a thread or run of `resource` is the confined caller's; else it is not found (as if it did
+        not exist: other tenants' names are not told apart from names nobody uses)."""
+        if self.tenant is not None and resource != self.tenant:
+            code = {"thread": "MEMORY_THREAD_NOT_FOUND", "run": "RUN_NOT_FOUND"}.get(what, "RESOURCE_NOT_FOUND")
+            raise MastraError(ErrorKind.DOMAIN, code, f"There is no {what} `{name}`.")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One MCP tool: its JSON Schema, what runs it, its description, and the component it runs."""
+
+    schema: dict[str, Any]
+    run: Callable[[dict[str, Any], Caller], Awaitable[Any]]
+    about: str
+    kind: str  # "tools", "agents" or "workflows"
+    component: str
 
 
 class MCPServer:
@@ -69,19 +120,22 @@ class MCPServer:
 
     # -- the catalogue ------------------------------------------------------------------------------------------
 
-    def entries(self) -> dict[str, tuple[dict[str, Any], Callable[[dict[str, Any]], Awaitable[Any]], str]]:
-        """Every MCP tool: name -> (its JSON Schema, what runs it, its description)."""
+    def entries(self) -> dict[str, Entry]:
+        """Every MCP tool, by name."""
         hub, found = self.hub, {}
         for name, tool in self._pick("tools", hub.list_tools()).items():
-            found[name] = (tool.json_schema(), _tool_call(tool, hub), tool.description or f"The tool `{name}`.")
+            about = tool.description or f"The tool `{name}`."
+            found[name] = Entry(tool.json_schema(), _tool_call(tool), about, "tools", name)
         for name, agent in self._pick("agents", hub.list_agents()).items():
             about = f"Ask the agent `{name}`" + (f": {agent.description}" if agent.description else ".")
-            found[f"ask_{name}"] = (_ASK, _ask(agent), about)
+            found[f"ask_{name}"] = Entry(_ASK, _ask(agent), about, "agents", name)
         for name, workflow in self._pick("workflows", hub.list_workflows()).items():
             about = f"Run the workflow `{name}`" + (f": {workflow.description}" if workflow.description else ".")
-            found[f"run_{name}"] = (_object_schema(workflow.input.json_schema()), _run(workflow), about)
-            found[f"resume_{name}"] = (_RESUME, _resume(workflow),
-                                       f"Resume a suspended run of the workflow `{name}`.")  # fmt: skip
+            schema = _object_schema(workflow.input.json_schema())
+            found[f"run_{name}"] = Entry(schema, _run(workflow), about, "workflows", name)
+            found[f"resume_{name}"] = Entry(
+                _RESUME, _resume(workflow), f"Resume a suspended run of the workflow `{name}`.", "workflows", name
+            )
         return found
 
     def _pick(self, kind: str, registered: dict[str, Any]) -> dict[str, Any]:
@@ -90,24 +144,35 @@ class MCPServer:
 
     # -- the protocol ---------------------------------------------------------------------------------------------
 
-    def lowlevel(self) -> Server[Any]:
-        """The SDK's server, its handlers bound to this hub."""
+    def lowlevel(self, caller: Callable[[Any], Caller] | None = None) -> Server[Any]:
+        """The SDK's server, its handlers bound to this hub.
+
+        Args:
+            caller: who calls, from the transport's request (the HTTP request; None over stdio); by default a
+                `Caller` that may do everything.
+        """
         import mcp.types as types
         from mcp.server import Server
         from mcp.shared.exceptions import MCPError
 
+        def who(ctx: Any) -> Caller:
+            return caller(ctx.request) if caller is not None else Caller()
+
         async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+            asking = who(ctx)
             return types.ListToolsResult(tools=[
-                types.Tool(name=name, description=about, input_schema=schema)
-                for name, (schema, _, about) in self.entries().items()
+                types.Tool(name=name, description=entry.about, input_schema=entry.schema)
+                for name, entry in self.entries().items() if asking.may(entry.kind, entry.component)
             ])  # fmt: skip
 
         async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
             entry = self.entries().get(params.name)
             if entry is None:  # a protocol error (JSON-RPC), not a tool's failure
                 raise MCPError(types.INVALID_PARAMS, f"No tool `{params.name}` on this server; see tools/list.")
+            asking = who(ctx)
             try:
-                value = await entry[1](dict(params.arguments or {}))
+                await asking.check(params.name, entry)
+                value = await entry.run(dict(params.arguments or {}), asking)
             except MastraError as error:
                 return _result({"error": error.to_dict()}, error.message, error=True)
             return _result(value, json.dumps(value, ensure_ascii=False))
@@ -145,20 +210,36 @@ def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
                                                           "required": ["input"]}  # fmt: skip
 
 
-def _tool_call(tool: Any, hub: Mastra) -> Callable[[dict[str, Any]], Awaitable[Any]]:
-    async def call(arguments: dict[str, Any]) -> Any:
-        return _jsonable(await tool.execute(arguments))
+_Call = Callable[[dict[str, Any], Caller], Awaitable[Any]]
+
+
+def _tool_call(tool: Any) -> _Call:
+    async def call(arguments: dict[str, Any], caller: Caller) -> Any:
+        return _jsonable(await tool.execute(arguments, caller.context))
 
     return call
 
 
-def _ask(agent: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
-    async def call(arguments: dict[str, Any]) -> Any:
-        message = arguments.get("message")
-        if not isinstance(message, str) or not message:
-            raise MastraError(ErrorKind.VALIDATION, "MCP_ARGUMENTS_INVALID", "`message` must be a non-empty string.")
-        result = await agent.generate(message, thread_id=arguments.get("thread_id"),
-                                      resource_id=arguments.get("resource_id"))  # fmt: skip
+def _text(arguments: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = arguments.get(name)
+    if (value is None and not required) or (isinstance(value, str) and value):
+        return value
+    raise MastraError(ErrorKind.VALIDATION, "MCP_ARGUMENTS_INVALID", f"`{name}` must be a non-empty string.",
+                      details={"field": name})  # fmt: skip
+
+
+def _ask(agent: Any) -> _Call:
+    async def call(arguments: dict[str, Any], caller: Caller) -> Any:
+        message = _text(arguments, "message", required=True)
+        thread, resource = _text(arguments, "thread_id"), _text(arguments, "resource_id")
+        if caller.tenant is not None and agent.active_memory is not None and thread is not None:
+            # A confined caller's turns are in its own resource's threads.
+            caller.own(resource if resource is not None else caller.tenant, "resource", resource or "")
+            resource = caller.tenant
+            existing = await agent.active_memory.get_thread(thread)
+            if existing is not None:
+                caller.own(existing.resource_id, "thread", thread)
+        result = await agent.generate(message, context=caller.context, thread_id=thread, resource_id=resource)
         return {"text": result.text, "finish_reason": result.finish_reason, "run_id": result.run_id}
 
     return call
@@ -178,20 +259,21 @@ def _outcome(workflow: Any, result: Any) -> dict[str, Any]:
     return found
 
 
-def _run(workflow: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
-    async def call(arguments: dict[str, Any]) -> Any:
+def _run(workflow: Any) -> _Call:
+    async def call(arguments: dict[str, Any], caller: Caller) -> Any:
         given = arguments if workflow.input.json_schema().get("type") == "object" else arguments.get("input")
-        return _outcome(workflow, await workflow.create_run().start(given))
+        run = workflow.create_run(resource_id=caller.tenant)
+        return _outcome(workflow, await run.start(given, context=caller.context))
 
     return call
 
 
-def _resume(workflow: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
-    async def call(arguments: dict[str, Any]) -> Any:
-        run_id = arguments.get("run_id")
-        if not isinstance(run_id, str):
-            raise MastraError(ErrorKind.VALIDATION, "MCP_ARGUMENTS_INVALID", "`run_id` must be a string.")
+def _resume(workflow: Any) -> _Call:
+    async def call(arguments: dict[str, Any], caller: Caller) -> Any:
+        run_id = _text(arguments, "run_id", required=True)
         run = await workflow.get_run(run_id)
-        return _outcome(workflow, await run.resume(arguments.get("resume_data"), step=arguments.get("step")))
+        caller.own(run.resource_id, "run", str(run_id))
+        # The run goes on in the context it started with, as the REST route's resume does.
+        return _outcome(workflow, await run.resume(arguments.get("resume_data"), step=_text(arguments, "step")))
 
     return call

@@ -259,6 +259,8 @@ class Memory:
 
     async def get_messages(self, ids: Sequence[str]) -> list[MemoryMessage]:
         """The stored messages among `ids` (ids not stored are skipped), oldest first."""
+        if isinstance(ids, str):  # one id, not its characters
+            ids = [ids]
         ids = [_check_id(i, "ids[]") for i in ids]
         rows = await self.storage.select("messages", where={"id": is_in(ids)}, order_by="created_at") if ids else []
         return [MemoryMessage.from_row(r) for r in rows]

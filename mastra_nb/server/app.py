@@ -145,6 +145,7 @@ def create_app(
     header_limit: int = HEADER_LIMIT,
     mcp_servers: Sequence[MCPServer] = (),
     mcp_hosts: Sequence[str] | None = None,
+    mcp_stateless: bool = False,
 ) -> Starlette:
     """An ASGI app serving `hub` under `prefix` in Mastra's REST dialect, with `GET /health`, `/ready`, `/metrics`
     and, under the prefix, `/openapi.json` and `/docs`.
@@ -167,6 +168,7 @@ def create_app(
         mcp_servers: `MCPServer`s to serve over Streamable HTTP at `{prefix}/mcp/<id>/mcp` (behind `auth`, with
             `mcp:execute`), listed at `{prefix}/mcp/v0/servers`.
         mcp_hosts: the hosts MCP clients may name (`"example.com:443"`); by default loopback only.
+        mcp_stateless: keep no MCP session between requests, so that several workers can serve one client.
 
     Raises:
         MastraError: validation `SERVER_ROUTE_INVALID` for a route that declares no permission or a prefix that
@@ -176,7 +178,7 @@ def create_app(
         raise MastraError(ErrorKind.VALIDATION, "SERVER_ROUTE_INVALID",
                           f"`prefix` must start with '/' and not end with one, got {prefix!r}.")  # fmt: skip
     prefix = "" if prefix == "/" else prefix
-    mounted = MCPMount(mcp_servers, auth, mcp_hosts) if mcp_servers else None
+    mounted = MCPMount(mcp_servers, auth, mcp_hosts, stateless=mcp_stateless) if mcp_servers else None
     table = [*ROUTES, *(mounted.routes() if mounted is not None else ()), *routes]
     for route in table:
         if not isinstance(route, Route) or not route.permission:
@@ -202,7 +204,9 @@ def create_app(
     metrics_route = Route("GET", "/metrics", lambda call: operations.metrics(call.request), "observability:read",
                           "Prometheus metrics.")  # fmt: skip
     if mounted is not None:
-        starlette_routes[:0] = mounted.mounts(prefix)
+        transport = [(route, _endpoint(hub, route, body_limit, operations, auth, rate_limits))
+                     for route in mounted.transport_routes()]  # fmt: skip
+        starlette_routes[:0] = [StarletteRoute(prefix + r.path, e, methods=[r.method]) for r, e in transport]
     starlette_routes += [
         StarletteRoute("/", _made(lambda: HTMLResponse(openapi.welcome(prefix))), methods=["GET"]),
         StarletteRoute("/health", _health, methods=["GET"]),

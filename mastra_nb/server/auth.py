@@ -35,7 +35,7 @@ __all__ = ["Auth", "AuthError", "AuthProvider", "JWTAuth", "User"]
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
 _PUBLIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 # The path parameters that name the component a route acts on.
-_COMPONENTS = ("agentId", "workflowId", "toolId")
+_COMPONENTS = ("agentId", "workflowId", "toolId", "serverId")
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ class Auth:
 
 
 def component_of(request: Request) -> str | None:
-    """The agent, workflow or tool a request's path names, if any."""
+    """The agent, workflow, tool or MCP server a request's path names, if any."""
     for name in _COMPONENTS:
         if name in request.path_params:
             return str(request.path_params[name])

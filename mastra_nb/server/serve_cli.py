@@ -7,6 +7,9 @@ requests in flight get `--grace` seconds to finish, then the hub shuts down (run
 
 `--workers N` runs N processes, each with its own hub from ATTR: their storage must be one that several processes
 share (SQLite or a database server), which a DuckDB file and the in-memory store are not; those are refused.
+
+`--mcp` serves the hub as an MCP server too, over Streamable HTTP at `{prefix}/mcp/mastra/mcp`, behind the same
+security; with several workers it keeps no session between requests (any worker can answer any request).
 """
 
 from __future__ import annotations
@@ -47,6 +50,17 @@ def add_parser(commands: Any) -> None:
                         help="processes to serve with (more than 1 needs storage that processes share)")  # fmt: skip
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds requests in flight get to finish on shutdown (default 10)")  # fmt: skip
+    parser.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the hub as an MCP server at {prefix}/mcp/mastra/mcp (the mcp extra)",
+    )
+    parser.add_argument(
+        "--mcp-host",
+        action="append",
+        metavar="HOST:PORT",
+        help="a host name MCP clients may use (default: loopback only; repeat for more)",
+    )
     security = parser.add_argument_group("security", "Authentication, roles, rate limits, CORS and TLS.")
     security.add_argument("--jwt-secret-env", metavar="VAR",
                           help="accept HS256 tokens signed with the secret in environment variable VAR")  # fmt: skip
@@ -73,7 +87,7 @@ def add_parser(commands: Any) -> None:
 
 _APP_OPTIONS = (
     "prefix", "jwt_secret_env", "jwt_public_key", "jwks_url", "jwks_file", "jwt_audience", "jwt_issuer", "api_keys",
-    "roles", "rate_limit", "failed_auth_limit", "rate_limit_storage", "cors_origin",
+    "roles", "rate_limit", "failed_auth_limit", "rate_limit_storage", "cors_origin", "mcp", "mcp_host", "workers",
 )  # fmt: skip
 
 
@@ -105,8 +119,19 @@ def _app(hub: Mastra, options: dict[str, Any]) -> Any:
     if options["rate_limit"]:
         limits = RateLimits(options["rate_limit"], failed_auth=options["failed_auth_limit"],
                             storage=options["rate_limit_storage"])  # fmt: skip
+    servers: list[Any] = []
+    if options["mcp"]:
+        try:
+            import mcp  # noqa: F401 - only whether the extra is installed
+        except ImportError:
+            raise CommandError("--mcp needs the mcp extra: pip install 'mastra_nb[mcp]'.") from None
+        from ..mcp import MCPServer
+
+        servers.append(MCPServer(hub))
+    # Several workers keep no MCP session: a client's next request may reach another worker.
     return create_app(hub, prefix=options["prefix"], close_hub=True, auth=auth, rate_limits=limits,
-                      cors_origins=options["cors_origin"])  # fmt: skip
+                      cors_origins=options["cors_origin"], mcp_servers=servers, mcp_hosts=options["mcp_host"],
+                      mcp_stateless=options["workers"] > 1)  # fmt: skip
 
 
 def _read(path: str, flag: str) -> str:
@@ -185,7 +210,8 @@ def _server(config: Any, app: Any, prefix: str, hub: Mastra, scheme: str) -> Any
             await super().startup(sockets)
             if self.started:
                 host, port = self.servers[0].sockets[0].getsockname()[:2]
-                print(f"mastra_nb: serving {hub!r} at {scheme}://{host}:{port}{prefix} (docs: {prefix}/docs; "
+                mcp = "".join(f"; MCP: {prefix}/mcp/{server.id}/mcp" for server in app.state.mcp)
+                print(f"mastra_nb: serving {hub!r} at {scheme}://{host}:{port}{prefix} (docs: {prefix}/docs{mcp}; "
                       "Ctrl+C stops)", file=sys.stderr, flush=True)  # fmt: skip
 
     return Server(config)
