@@ -446,3 +446,47 @@ async def test_an_agent_is_a_workflow_step_with_the_runs_runtime_context(openai_
         {"role": "system", "content": "Answer Ada briefly."},
         {"role": "user", "content": "Capital of France?"},
     ]
+
+
+class Shelf:
+    """A tool source as `Agent(toolsets=...)` takes one (an `MCPClient` is another): its async `tools()` lists
+    tools, failing while `down`."""
+
+    def __init__(self, *tools: object) -> None:
+        self.listed, self.down, self._tools = 0, False, list(tools)
+
+    async def tools(self) -> list[object]:
+        self.listed += 1
+        if self.down:
+            raise MastraError("execution", "SHELF_DOWN", "The shelf cannot be reached.", retryable=True)
+        return self._tools
+
+
+async def test_named_toolsets_take_tools_and_tool_sources_listed_once_when_a_run_needs_them():
+    from mastra_nb.models import ScriptedModel, ScriptedReply
+
+    shelf = Shelf(divide)
+    shelf.down = True
+    model = ScriptedModel([ScriptedReply.call("divide", a=6, b=3), "6 / 3 = 2", "again"])
+    agent = Agent("maths", "You compute.", model, toolsets={"basic": [add], "shelf": shelf})
+    hub = hub_with(agent)
+    assert set(agent.tools) == {"add"}  # the source is listed when a run needs it
+    with pytest.raises(MastraError) as down:
+        await agent.generate("6 / 3?")
+    assert down.value.code == "SHELF_DOWN" and down.value.retryable
+    assert down.value.message.startswith("Toolset `shelf` of agent `maths` cannot be listed: The shelf")
+    shelf.down = False  # the next run tries again
+    result = await agent.generate("6 / 3?")
+    assert result.text == "6 / 3 = 2" and result.tool_results[0].result == 2.0
+    assert set(agent.tools) == {"add", "divide"} and divide.mastra is hub  # bound to the agent's hub
+    await agent.generate("and again?")
+    assert shelf.listed == 2  # listed once it worked, not on every run
+
+
+def test_named_toolsets_that_collide_or_are_no_mapping_are_refused():
+    with pytest.raises(MastraError) as collided:
+        Agent("maths", "You compute.", "openai/gpt-4o-mini", tools=[add], toolsets={"more": [add.fn]})
+    assert collided.value.code == "AGENT_TOOL_NAME_COLLISION" and "toolset `more`" in collided.value.message
+    with pytest.raises(MastraError) as wrong:
+        Agent("maths", "You compute.", "openai/gpt-4o-mini", toolsets=[add])
+    assert wrong.value.code == "AGENT_DEFINITION_INVALID" and "`Agent(toolsets=...)`" in wrong.value.message

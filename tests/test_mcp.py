@@ -5,6 +5,7 @@ tool is an `isError` result that carries no secret, an unknown tool a protocol e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -228,13 +229,19 @@ async def test_an_agent_answers_through_a_third_partys_mcp_server_and_a_killed_o
         current = next(t for t in tools if t.id == "time_get_current_time")
         assert current.json_schema()["required"] == ["timezone"]  # the server's own schema, as the model sees it
         model = ScriptedModel([ScriptedReply.call("time_get_current_time", timezone="Europe/Paris"), answer])
-        agent = Agent("clock", "You tell the time.", model, tools=tools)
+        agent = Agent("clock", "You tell the time.", model, toolsets={"time": client})  # listed when a run needs it
         hub.add_agent(agent)
         result = await agent.generate("What time is it in Paris?")
         [call] = result.tool_results
         assert call.error is None and call.result["timezone"] == "Europe/Paris"
         assert re.fullmatch(r"In Paris it is \d\d:\d\d on \w+day\.", result.text), result.text
         print(f"\nmcp-server-time transcript: {call.tool}({call.arguments}) -> {call.result}; answer: {result.text!r}")
+        [summary] = await hub.traces.list(agent="clock")
+        [span] = (await hub.traces.get(summary.trace_id)).find(kind="mcp_tool")
+        assert span.name == "execute_tool time_get_current_time" and span.status == "ok"
+        assert (
+            span.attributes["mastra.mcp.server"] == "time" and span.attributes["mastra.mcp.tool"] == "get_current_time"
+        )
 
         with pytest.raises(MastraError) as refused:
             await current.execute({"timezone": "Mars/Olympus"})  # the server's own error, as a tool error
@@ -265,7 +272,11 @@ async def test_our_client_against_our_server_over_http_survives_a_server_restart
         served.server.config.port = port
         return served
 
-    client = MCPClient({"ours": {"url": f"http://127.0.0.1:{port}/api/mcp/mastra/mcp"}})
+    from mastra_nb import CircuitBreaker, Mastra
+    from mastra_nb.models import ScriptedReply
+
+    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=0.5)  # each server's breaker takes these settings
+    client = MCPClient({"ours": {"url": f"http://127.0.0.1:{port}/api/mcp/mastra/mcp"}}, circuit_breaker=breaker)
     first = serve()
     async with first:
         tools = {t.id: t for t in await client.tools()}
@@ -273,10 +284,100 @@ async def test_our_client_against_our_server_over_http_survives_a_server_restart
     second = serve()  # the server restarts on the same address; the client's session is gone with it
     async with second:
         assert await tools["ours_add"].execute({"a": 4, "b": 5}) == {"result": 9}
-    with pytest.raises(MastraError) as down:
-        await tools["ours_add"].execute({"a": 1, "b": 1})  # no server at all: a clear error, not a hang
-    assert down.value.code == "MCP_UNAVAILABLE"
+
+    # No server at all: each call is a clear error after a few attempts, not a hang; two in a row open the
+    # server's breaker, shared by its tools, and then calls fail at once without trying to connect.
+    for _ in range(2):
+        with pytest.raises(MastraError) as down:
+            await tools["ours_add"].execute({"a": 1, "b": 1})
+        assert down.value.code == "MCP_UNAVAILABLE" and "`ours`" in down.value.message
+    with pytest.raises(MastraError) as opened:
+        await tools["ours_run_ship"].execute({"item": "tea"})
+    assert opened.value.code == "CIRCUIT_OPEN"
+    assert opened.value.message.startswith("MCP server `ours` failed 2 times in a row (MCP_UNAVAILABLE)")
+    hub = Mastra(storage=InMemoryStore())
+    script = [ScriptedReply.call("ours_add", a=1, b=2), lambda messages: f"The tool said: {messages[-1]['content']}"]
+    agent = Agent("adder", "You add.", ScriptedModel(script), tools=list(tools.values()))
+    hub.add_agent(agent)
+    result = await agent.generate("1 + 2?")  # the model reads the refusal and answers
+    assert result.tool_results[0].error["code"] == "CIRCUIT_OPEN" and "CIRCUIT_OPEN" in result.text
+
+    third = serve()  # the server is back: once the breaker lets a trial call through, calls work again
+    async with third:
+        await asyncio.sleep(breaker.reset_timeout)
+        assert await tools["ours_add"].execute({"a": 6, "b": 7}) == {"result": 13}
     await client.close()
+    await hub.shutdown()
+
+
+async def test_a_servers_tools_can_require_approval_and_run_once_approved():
+    from mastra_nb import Mastra
+    from mastra_nb.mcp import MCPClient
+    from mastra_nb.models import ScriptedReply
+
+    client = MCPClient({"time": {**TIME_SERVER, "require_approval": ["get_current_time"]}})
+    hub = Mastra(storage=InMemoryStore())
+    script = [ScriptedReply.call("time_get_current_time", timezone="Asia/Tokyo"), "It is late in Tokyo."]
+    agent = Agent("clock", "You tell the time.", ScriptedModel(script), toolsets={"time": client})
+    hub.add_agent(agent)
+    try:
+        tools = await agent.list_tools()
+        assert tools["time_get_current_time"].requires_approval and not tools["time_convert_time"].requires_approval
+        paused = await agent.generate("Time in Tokyo?")
+        assert paused.finish_reason == "approval_required"
+        [pending] = paused.pending_approvals
+        assert pending.tool == "time_get_current_time" and pending.arguments == {"timezone": "Asia/Tokyo"}
+        done = await agent.approve_tool_call(paused.run_id, pending.call_id, by="ada")
+        assert done.text == "It is late in Tokyo." and done.tool_results[0].result["timezone"] == "Asia/Tokyo"
+    finally:
+        await hub.shutdown()
+    assert _children("mcp-server-time") == []
+
+
+async def test_resources_and_prompts_are_listed_page_after_page_and_read():
+    from mastra_nb.mcp import MCPClient
+
+    docs = {"command": sys.executable, "args": [str(Path(__file__).parent / "mcp_docs_server.py")]}
+    client = MCPClient({"docs": docs, "time": TIME_SERVER})
+    try:
+        resources = await client.resources()
+        assert [r.uri for r in resources["docs"]] == ["note://tea", "note://jam", "note://bread"]  # two pages
+        assert resources["time"] == []  # a server without resources
+        [contents] = await client.read_resource("docs", "note://jam")
+        assert contents.text == "Jam wants equal sugar and fruit." and contents.mime_type == "text/plain"
+        prompts = await client.prompts()
+        assert [(p.name, [a.name for a in p.arguments]) for p in prompts["docs"]] == [("review", ["topic"])]
+        filled = await client.get_prompt("docs", "review", {"topic": "jam"})
+        assert [(m.role, m.content.text) for m in filled.messages] == [("user", "Review jam briefly.")]
+        with pytest.raises(MastraError) as refused:
+            await client.get_prompt("docs", "review")  # the server's JSON-RPC error: the session stays
+        assert refused.value.code == "MCP_REQUEST_FAILED" and "topic" in refused.value.message
+        assert (await client.read_resource("docs", "note://tea"))[0].text == "Brew green tea at 80 °C."
+        with pytest.raises(MastraError) as unknown:
+            await client.read_resource("notes", "note://tea")
+        assert unknown.value.code == "MCP_SERVER_NOT_FOUND" and "docs, time" in unknown.value.message
+        assert (await client.toolsets())["docs"] == []  # a server without tools
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("servers", "field"),
+    [
+        ({"time": {"command": "x", "url": "http://h"}}, "servers.time"),
+        ({"time": {}}, "servers.time"),
+        ({"a b": {"command": "x"}}, "servers.a b"),
+        ({"time": {"command": "x", "headerz": {}}}, "servers.time.headerz"),
+        ({"time": {"url": "http://h", "require_approval": "yes"}}, "servers.time.require_approval"),
+    ],
+)
+def test_a_server_given_wrongly_is_refused_naming_the_field(servers: dict[str, Any], field: str):
+    from mastra_nb.mcp import MCPClient
+
+    with pytest.raises(MastraError) as refused:
+        MCPClient(servers)
+    assert refused.value.code == "MCP_SERVER_INVALID"
+    assert refused.value.details["errors"][0]["field"] == field and f"`{field}`" in refused.value.message
 
 
 def test_a_notebook_adds_an_mcp_server_and_an_agent_answers_through_it(tmp_path: Path):

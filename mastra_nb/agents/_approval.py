@@ -32,6 +32,7 @@ from ..telemetry import spans
 from . import _inputs, _prompt
 from ._loop import AgentRun, PausedStep, RunState, arguments_of, build_result, drain
 from ._options import StepHook
+from ._toolset import listed_sources
 from .results import AgentResult, AgentStep, PendingApproval, jsonable
 
 if TYPE_CHECKING:
@@ -237,6 +238,8 @@ async def _resumed_run(
     """The run to go on with, from its stored state and settings, with what the caller passed again."""
     settings = stored["settings"]
     where: dict[str, Any] = settings.get("memory") or {}
+    await agent.list_tools()  # a tool source's tools: the paused call may be one of them
+    toolsets = await listed_sources(toolsets, "this call")
     options = agent._options(
         output=output,
         context=context if context is not None else RuntimeContext(settings["context"]),

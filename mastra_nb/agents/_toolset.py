@@ -2,12 +2,15 @@
 
 Sources: tools given directly (a `Tool`, a plain function, a mapping of name to tool, or a list of any of these:
 a toolset), workflows (through their `as_tool()`, named `workflow_<id>`), sub-agents (a tool `agent_<name>`
-taking `{prompt}`), and per-call toolsets. Names are sanitized to `[a-zA-Z0-9_-]{1,64}`; two different tools
-ending up with one name is an error that names both sources, never a silent override.
+taking `{prompt}`), named toolsets (`Agent(toolsets={"time": mcp})`) and per-call toolsets. A toolset may be a
+*tool source*: an object with an async `tools()` method (an `MCPClient`), listed when a run first needs it. Names
+are sanitized to `[a-zA-Z0-9_-]{1,64}`; two different tools ending up with one name is an error that names both
+sources, never a silent override.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +24,10 @@ if TYPE_CHECKING:
     from ..workflows import Step
     from .agent import Agent
 
-__all__ = ["AgentPrompt", "AgentReply", "Toolset", "agent_step", "agent_tool", "collect", "workflow_entry"]
+__all__ = [
+    "AgentPrompt", "AgentReply", "Toolset", "agent_step", "agent_tool", "collect", "is_source", "list_source",
+    "listed_sources", "named_toolsets", "workflow_entry",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,52 @@ def collect(items: Any, source: str) -> Iterator[tuple[str, Tool, str]]:
         raise _invalid(
             f"{source} takes tools (`@tool` functions or `Tool`s), mappings or lists of them; got {shown(items, 80)}."
         )
+
+
+def is_source(item: Any) -> bool:
+    """Whether `item` is a tool source: not a tool, but an object whose async `tools()` lists some."""
+    return not isinstance(item, Tool) and inspect.iscoroutinefunction(getattr(item, "tools", None))
+
+
+def named_toolsets(toolsets: Any, where: str) -> tuple[list[tuple[str, Tool, str]], dict[str, Any]]:
+    """`{name: toolset}` as the entries of its tools at hand, and the tool sources to list later, by name."""
+    if toolsets is None:
+        return [], {}
+    if not isinstance(toolsets, Mapping):
+        raise _invalid(f"{where} maps a toolset's name to its tools or to a tool source (an `MCPClient`); "
+                       f"got {shown(toolsets, 80)}.")  # fmt: skip
+    entries: list[tuple[str, Tool, str]] = []
+    sources: dict[str, Any] = {}
+    for name, items in toolsets.items():
+        if not isinstance(name, str) or not name:
+            raise _invalid(f"{where} maps names to toolsets; {name!r} is not a name.")
+        if is_source(items):
+            sources[name] = items
+        else:
+            entries += collect(items, f"toolset `{name}`")
+    return entries, sources
+
+
+async def list_source(name: str, source: Any, owner: str) -> list[tuple[str, Tool, str]]:
+    """The entries of a tool source's tools, listed now.
+
+    Raises:
+        MastraError: the source's own error, saying which toolset of which agent could not be listed.
+    """
+    try:
+        listed = await source.tools()
+    except MastraError as error:
+        raise MastraError(error.kind, error.code, f"Toolset `{name}` of {owner} cannot be listed: {error.message}",
+                          details=error.details, retryable=error.retryable) from None  # fmt: skip
+    return list(collect(listed, f"toolset `{name}`"))
+
+
+async def listed_sources(toolsets: Any, owner: str) -> Any:
+    """A call's `toolsets=` with each tool source replaced by its tools (listed now)."""
+    if not isinstance(toolsets, Mapping) or not any(is_source(items) for items in toolsets.values()):
+        return toolsets
+    return {name: [entry[1] for entry in await list_source(name, items, owner)] if is_source(items) else items
+            for name, items in toolsets.items()}  # fmt: skip
 
 
 def _as_tool(item: Any, source: str) -> Tool:

@@ -28,7 +28,16 @@ from ._approval import Approvals, resume
 from ._loop import drain, run_loop
 from ._options import RunOptions, StepHook, model_of, recorder_of
 from ._prompt import remember, start_run
-from ._toolset import Toolset, agent_step, agent_tool, collect, workflow_entry
+from ._toolset import (
+    Toolset,
+    agent_step,
+    agent_tool,
+    collect,
+    list_source,
+    listed_sources,
+    named_toolsets,
+    workflow_entry,
+)  # fmt: skip
 from .results import AgentEvent, AgentResult, AgentStream, ErrorEvent, FinishEvent, PendingApproval
 
 if TYPE_CHECKING:
@@ -49,6 +58,9 @@ class Agent:
         model: a litellm model string (`"openai/gpt-4o-mini"`), a `Model`, or a `ScriptedModel`; None takes the
             hub's `config.default_model` (`MASTRA_DEFAULT_MODEL`).
         tools: `@tool` functions, `Tool`s, plain functions, mappings of name to tool, or lists of these (toolsets).
+        toolsets: more tools by toolset name: `{"maths": [add], "time": mcp}`, each in any form `tools=` takes or
+            a tool source (an object with an async `tools()`, such as an `MCPClient`), whose tools are listed when
+            a run first needs them (`await agent.list_tools()` lists them at once).
         workflows: workflows the model may start, each exposed through its `as_tool()` as `workflow_<id>`.
         agents: sub-agents the model may delegate to, each exposed as a tool `agent_<name>` taking `{prompt}`.
         max_steps: the most model calls in one run; None takes the hub's `config.max_steps` (10).
@@ -75,6 +87,7 @@ class Agent:
         model: str | Model | None = None,
         *,
         tools: Any = (),
+        toolsets: Mapping[str, Any] | None = None,
         workflows: Iterable[Any] = (),
         agents: Iterable[Agent] = (),
         max_steps: int | None = None,
@@ -100,10 +113,12 @@ class Agent:
             if not isinstance(sub, Agent):
                 raise _inputs.invalid(f"`agents=` takes `Agent`s, got {type(sub).__name__}.")
         self.workflows: tuple[Any, ...] = tuple(workflows)
-        own = list(collect(tools, "`tools=`"))
+        named, self._sources = named_toolsets(toolsets, "`Agent(toolsets=...)`")
+        own = [*collect(tools, "`tools=`"), *named]
         self._own_tools = [entry[1] for entry in own]
         delegated = [(t.id, t, f"sub-agent `{sub.name}`") for sub in self.agents for t in [agent_tool(sub)]]
         self._toolset = Toolset.build([*own, *(workflow_entry(w) for w in self.workflows), *delegated])
+        self._sourced: list[Tool] | None = None if self._sources else []  # the sources' tools, once listed
         self._hub: Mastra | None = None
         self._busy: set[str] = set()  # runs being resumed by this process
 
@@ -119,7 +134,7 @@ class Agent:
         self._hub = mastra
         if self.memory is not None:
             self.memory.bind(mastra)
-        for item in self._own_tools:
+        for item in [*self._own_tools, *(self._sourced or [])]:
             item.bind(mastra)
         for sub in self.agents:
             sub.bind(mastra)
@@ -131,8 +146,25 @@ class Agent:
 
     @property
     def tools(self) -> dict[str, Tool]:
-        """The tools the model sees, by the name it sees them under."""
+        """The tools the model sees, by the name it sees them under (a tool source's once listed)."""
         return dict(self._toolset.tools)
+
+    async def list_tools(self) -> dict[str, Tool]:
+        """The tools the model sees, listing the toolsets' tool sources first if no run has yet.
+
+        Raises:
+            MastraError: a source that cannot be listed (its error, naming the toolset); the next call tries again.
+        """
+        if self._sourced is None:
+            entries = [entry for name, source in self._sources.items()
+                       for entry in await list_source(name, source, f"agent `{self.name}`")]  # fmt: skip
+            if self._sourced is None:  # else another run listed them while this one waited: keep those
+                self._sourced = [entry[1] for entry in entries]
+                if self._hub is not None:
+                    for item in self._sourced:
+                        item.bind(self._hub)
+                self._toolset = self._toolset.merged(entries)
+        return self.tools
 
     # -- runs -------------------------------------------------------------------------------------------------
 
@@ -180,6 +212,8 @@ class Agent:
             MastraError: model errors (`MODEL_*`, after retries and fallbacks), `AGENT_OUTPUT_INVALID`, or
                 configuration errors. Tool errors do not raise: the model reads them and the loop goes on.
         """
+        await self.list_tools()
+        toolsets = await listed_sources(toolsets, "this call")
         run_options = self._options(
             output=output, context=context, max_steps=max_steps, tool_choice=tool_choice, options=options,
             toolsets=toolsets, require_approval=require_approval, on_step_finish=on_step_finish,
@@ -218,9 +252,11 @@ class Agent:
 
         async def events() -> AsyncIterator[AgentEvent]:
             try:
+                await self.list_tools()
                 run_options = self._options(
                     output=output, context=context, max_steps=max_steps, tool_choice=tool_choice, options=options,
-                    toolsets=toolsets, require_approval=require_approval, on_step_finish=on_step_finish,
+                    toolsets=await listed_sources(toolsets, "this call"), require_approval=require_approval,
+                    on_step_finish=on_step_finish,
                     thread_id=thread_id, resource_id=resource_id, run_id=run_id, client_tools=client_tools,
                     stream=True,
                 )  # fmt: skip

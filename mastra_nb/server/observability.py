@@ -16,11 +16,12 @@ from .routes import Call, Route
 __all__ = ["ROUTES"]
 
 # Our span kinds in Mastra's span types.
-_SPAN_TYPES = {"agent": "agent_run", "model": "model_generation", "tool": "tool_call", "workflow": "workflow_run",
-               "step": "workflow_step", "parallel": "workflow_parallel", "branch": "workflow_conditional",
-               "loop": "workflow_loop", "foreach": "workflow_loop", "sleep": "workflow_sleep",
-               "memory": "memory_operation", "scorer": "scorer_run"}  # fmt: skip
-_ENTITIES = {"agent": "agent", "workflow": "workflow", "tool": "tool", "scorer": "scorer", "step": "workflow_step"}
+_SPAN_TYPES = {"agent": "agent_run", "model": "model_generation", "tool": "tool_call", "mcp_tool": "mcp_tool_call",
+               "workflow": "workflow_run", "step": "workflow_step", "parallel": "workflow_parallel",
+               "branch": "workflow_conditional", "loop": "workflow_loop", "foreach": "workflow_loop",
+               "sleep": "workflow_sleep", "memory": "memory_operation", "scorer": "scorer_run"}  # fmt: skip
+_ENTITIES = {"agent": "agent", "workflow": "workflow", "tool": "tool", "mcp_tool": "tool", "scorer": "scorer",
+             "step": "workflow_step"}  # fmt: skip
 
 
 def span_shape(span: SpanRecord) -> dict[str, Any]:

@@ -155,7 +155,7 @@ class Metrics:
                 cost = get("mastra.usage.cost_usd")
                 if cost:
                     _count(self.cost, (model,), cost)
-            elif kind == "tool":
+            elif kind in ("tool", "mcp_tool"):
                 tool = str(get("gen_ai.tool.name", ""))
                 _count(self.tool_calls, (tool, status, _flag(get("mastra.tool.cached"))))
                 _time(self.tool_seconds, (tool,), seconds)

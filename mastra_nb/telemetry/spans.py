@@ -11,6 +11,7 @@ Components are read by duck typing, so telemetry imports nothing from agents, mo
 | agent | `invoke_agent <agent>` | `gen_ai.agent.name`, `mastra.run.id`, `mastra.thread.id`, tokens, cost, steps |
 | model | `chat <model>` | `gen_ai.request.model`, `gen_ai.response.model`, tokens, cost, finish reasons, replayed |
 | tool | `execute_tool <tool>` | `gen_ai.tool.name`, `gen_ai.tool.call.id`, cached, attempts |
+| mcp_tool | `execute_tool <tool>` | as a tool's, and `mastra.mcp.server`, `mastra.mcp.tool` (a tool of an MCP server) |
 | workflow | `workflow <id>` | `mastra.workflow.id`, `mastra.run.id`, resumed, status |
 | step | `step <id>` | `mastra.step.id`, `mastra.step.path`, attempts, status (suspended, bailed) |
 | parallel, branch, loop, foreach, sleep | `<kind> <path>` | `mastra.step.path` |
@@ -150,12 +151,13 @@ def tool_call_id(call_id: str) -> Iterator[None]:
 
 
 def tool_call(tool: Any, input: Any) -> SpanScope:
-    """The span of one tool execution (validation, cache, retries and all)."""
+    """The span of one tool execution (validation, cache, retries and all); a tool may name its span's kind
+    (`span_kind`) and add attributes (`span_attributes`), as an MCP server's tools do."""
     asked = _TOOL_CALL.get()
     call_id = asked[0] if asked is not None and asked[1] is current_span() else None
-    span = active_telemetry(tool.mastra).span("tool", f"execute_tool {tool.id}", {
+    span = active_telemetry(tool.mastra).span(getattr(tool, "span_kind", "tool"), f"execute_tool {tool.id}", {
         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.id, "gen_ai.tool.call.id": call_id,
-        "gen_ai.tool.description": tool.description,
+        "gen_ai.tool.description": tool.description, **getattr(tool, "span_attributes", {}),
     })  # fmt: skip
     span.input(input)
     return span

@@ -156,8 +156,8 @@ def _bar(left: float, width: float, colour: str) -> str:
     return f'<div style="{track}"><div style="{shape}"></div></div>'
 
 
-_COLOURS = {"agent": "#5e35b1", "model": "#1e88e5", "tool": "#43a047", "workflow": "#6d4c41", "step": "#8d6e63",
-            "scorer": "#f9a825"}  # fmt: skip
+_COLOURS = {"agent": "#5e35b1", "model": "#1e88e5", "tool": "#43a047", "mcp_tool": "#00897b", "workflow": "#6d4c41",
+            "step": "#8d6e63", "scorer": "#f9a825"}  # fmt: skip
 
 
 @dataclass(frozen=True)

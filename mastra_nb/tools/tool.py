@@ -135,6 +135,7 @@ class Tool:
                 id, f"`circuit_breaker` must be 'shared', a `CircuitBreaker` or None, got {circuit_breaker!r}."
             )
         self.circuit_breaker: CircuitBreaker | None = circuit_breaker
+        self.component = f"Tool `{id}`"  # what its breaker's refusals name (a breaker shared by tools names more)
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_lock = threading.Lock()  # not asyncio.Lock: calls may run on different event loops
         # A callable object with an `async def __call__` is async too, though not a coroutine function itself.
@@ -237,7 +238,7 @@ class Tool:
         breaker = self.circuit_breaker
         if breaker is None:
             return await self._run_once(data, runtime, number)
-        permit = await breaker.acquire(f"Tool `{self.id}`")
+        permit = await breaker.acquire(self.component)
         report(permit.changed, breaker, "tool", self.id, self._mastra)
         outcome: BaseException | None = None
         try:
