@@ -29,8 +29,13 @@ from mastra_nb.models import ScriptedModel
 
 async def test_the_sdks_client_over_stdio_lists_calls_asks_and_runs_a_workflow_to_its_end(tmp_path: Path):
     (tmp_path / "app.py").write_text(APP)
-    launched = StdioServerParameters(command=sys.executable, args=["-m", "mastra_nb", "mcp", "app:hub"],
-                                     cwd=str(tmp_path), env={"PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    # As a desktop client's configuration says it (`mcpServers`), started in a folder of the client's choosing.
+    config = {"mcpServers": {"mastra": {"command": sys.executable,
+                                        "args": ["-m", "mastra_nb", "mcp", "app:hub", "--dir", str(tmp_path)],
+                                        "env": {"PYTHONDONTWRITEBYTECODE": "1"}}}}  # fmt: skip
+    elsewhere = tmp_path / "client"
+    elsewhere.mkdir()
+    launched = StdioServerParameters(**config["mcpServers"]["mastra"], cwd=str(elsewhere))
     async with Client(launched) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert {"add", "ask_calc", "run_ship", "resume_ship", "run_slow"} <= set(tools)
@@ -50,6 +55,7 @@ async def test_the_sdks_client_over_stdio_lists_calls_asks_and_runs_a_workflow_t
         done = await client.call_tool("resume_ship", {"run_id": waiting["run_id"], "resume_data": {"ok": True}})
         assert done.structured_content == {"status": "success", "run_id": waiting["run_id"],
                                            "result": {"item": "tea", "ok": True}}  # fmt: skip
+    assert (tmp_path / "mastra.sqlite").exists() and not list(elsewhere.iterdir())  # the hub's files are in --dir
 
 
 async def test_a_failing_tool_is_an_error_result_without_secrets_and_an_unknown_one_a_protocol_error():
