@@ -19,7 +19,8 @@ import keyword
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 
 from .errors import ErrorKind, MastraError, shown
 
@@ -115,7 +116,7 @@ class _Builder:
             values = [schema["const"]] if "const" in schema else schema["enum"]
             if not isinstance(values, list) or not values or not all(_scalar(v) for v in values):
                 raise _unsupported(f"{at}.{'const' if 'const' in schema else 'enum'}", "must list scalar values")
-            return Literal[tuple(values)]
+            return Annotated[Literal[tuple(values)], BeforeValidator(functools.partial(_listed, values))]
         for union in ("anyOf", "oneOf"):
             if union in schema:
                 options = schema[union]
@@ -178,6 +179,27 @@ def _bounded(kind: Any, schema: dict[str, Any], keywords: tuple[str, ...]) -> An
     """`kind` with the bounds among `keywords` that `schema` sets, as constraints of the type itself."""
     bounds = {_BOUNDS[keyword_]: schema[keyword_] for keyword_ in keywords if keyword_ in schema}
     return Annotated[kind, Field(**bounds)] if bounds else kind
+
+
+def _listed(values: list[Any], given: Any) -> Any:
+    """`given` if an enum value equals it as JSON compares: Python's `False == 0` and `True == 1` are not JSON's
+    (JSON Schema tells booleans from numbers), so the `Literal` alone would take them.
+
+    Raises:
+        PydanticCustomError: `literal_error`, as the `Literal` says it.
+    """
+    kind = _json_kind(given)
+    if any(_json_kind(value) == kind and value == given for value in values):
+        return given
+    shown = [repr(value) for value in values]
+    expected = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+
+
+def _json_kind(value: Any) -> str:
+    return (
+        "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else type(value).__name__
+    )
 
 
 def _scalar(value: Any) -> bool:
