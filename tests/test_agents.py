@@ -490,3 +490,22 @@ def test_named_toolsets_that_collide_or_are_no_mapping_are_refused():
     with pytest.raises(MastraError) as wrong:
         Agent("maths", "You compute.", "openai/gpt-4o-mini", toolsets=[add])
     assert wrong.value.code == "AGENT_DEFINITION_INVALID" and "`Agent(toolsets=...)`" in wrong.value.message
+
+
+async def test_a_tool_source_whose_tool_collides_fails_each_run_until_it_no_longer_does():
+    from mastra_nb.models import ScriptedModel
+
+    @tool(id="add")
+    def other_add(a: int, b: int) -> int:
+        """Add, elsewhere."""
+        return a + b
+
+    shelf = Shelf(other_add)
+    agent = Agent("maths", "You compute.", ScriptedModel(["4"] * 3), tools=[add], toolsets={"shelf": shelf})
+    hub_with(agent)
+    for _ in range(2):  # refused each time, never silently run without the source's tools
+        with pytest.raises(MastraError) as collided:
+            await agent.generate("2 + 2?")
+        assert collided.value.code == "AGENT_TOOL_NAME_COLLISION" and "toolset `shelf`" in collided.value.message
+    shelf._tools = [divide]
+    assert set(await agent.list_tools()) == {"add", "divide"}

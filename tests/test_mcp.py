@@ -146,9 +146,11 @@ async def test_over_http_a_tenant_keeps_to_its_own_runs_threads_and_session():
     hub = build_hub()
     hub.add_agent(Agent("mem", "You remember.", ScriptedModel(["noted"] * 4), memory=Memory(options={
         "semantic_recall": False})))  # fmt: skip
-    roles = {"user": ["mcp:execute", "tools:execute", "workflows:execute", "agents:execute"]}
+    roles = {"user": ["mcp:execute", "tools:execute", "workflows:execute", "agents:execute"],
+             "ops": ["observability:read"]}  # fmt: skip
     auth = Auth(JWTAuth(secret=JWT_SECRET), roles=roles)
-    served = Served(hub, lifespan=True, mcp_servers=[MCPServer(hub)], auth=auth, rate_limits=RateLimits("12/minute"))
+    limits = RateLimits("14/minute", groups={"agents": "3/minute"})  # MCP calls count against their group too
+    served = Served(hub, lifespan=True, mcp_servers=[MCPServer(hub)], auth=auth, rate_limits=limits, body_limit=50_000)
     ada = bearer(token(sub="ada", roles=["user"], resource_id="ada-space"))
     bob = bearer(token(sub="bob", roles=["user"], resource_id="bob-space"))
     async with served as http:
@@ -168,6 +170,10 @@ async def test_over_http_a_tenant_keeps_to_its_own_runs_threads_and_session():
         ):
             taken = await client.call_tool("resume_ship", {"run_id": waiting["run_id"], "resume_data": {"ok": True}})
             assert taken.is_error and taken.content[0].text == f"There is no run `{waiting['run_id']}`."
+            nobodys = await client.call_tool("resume_ship", {"run_id": "r-nobody", "resume_data": {"ok": True}})
+            assert nobodys.content[0].text == "There is no run `r-nobody`."  # told apart from hers by nothing
+            assert nobodys.structured_content == {"error": {**taken.structured_content["error"],
+                                                            "message": "There is no run `r-nobody`."}}  # fmt: skip
             named = await client.call_tool("ask_mem", {"message": "hi", "thread_id": "t2", "resource_id": "ada-space"})
             assert named.is_error and named.structured_content["error"]["code"] == "RESOURCE_NOT_FOUND"
             hers = await client.call_tool("ask_mem", {"message": "what did I say?", "thread_id": "t1"})
@@ -189,9 +195,35 @@ async def test_over_http_a_tenant_keeps_to_its_own_runs_threads_and_session():
                         json={"jsonrpc": "2.0", "method": "notifications/initialized"})  # fmt: skip
         own = await http.post("/api/mcp/mastra/mcp", json=listing, headers={**accept, **ada, **session})
         assert own.status_code == 200 and "run_ship" in own.text
+        # Bob's own session id sent after hers does not pass for his: the SDK reads the first, and checks its owner.
+        mine = await http.post("/api/mcp/mastra/mcp", headers={**accept, **bob},
+                               json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})  # fmt: skip
+        both = [
+            *accept.items(),
+            *bob.items(),
+            ("mcp-protocol-version", "2025-11-25"),
+            ("mcp-session-id", session["mcp-session-id"]),
+            ("mcp-session-id", mine.headers["mcp-session-id"]),
+        ]
+        doubled = await http.post("/api/mcp/mastra/mcp", json=listing, headers=both)
+        assert doubled.status_code == 404
+        assert [e.user_id for e in await hub.audit.list(event="mcp.session")] == ["bob", "bob"]
+        metrics = (await http.get("/metrics", headers=bearer(token(sub="eve", roles=["ops"])))).text
+        assert 'mastra_http_requests_total{method="POST",route="/mcp/{serverId}/mcp",status="404"} 2.0' in metrics
+        huge = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 1, "b": 2, "pad": "x" * 60_000}}}  # fmt: skip
+        assert (
+            await http.post("/api/mcp/mastra/mcp", json=huge, headers={**accept, **ada, **session})
+        ).status_code == 413
 
+        asking = {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                  "params": {"name": "ask_mem", "arguments": {"message": "hi"}}}  # fmt: skip
+        asked = [
+            await http.post("/api/mcp/mastra/mcp", json=asking, headers={**accept, **ada, **session}) for _ in range(3)
+        ]  # ada asked mem once before: her third ask here is her fourth agent call
+        assert [("RATE_LIMITED" in answer.text) for answer in asked] == [False, False, True]
         statuses = [(await http.post("/api/mcp/mastra/mcp", json=listing, headers={**accept, **ada, **session}))
-                    .status_code for _ in range(12)]  # fmt: skip
+                    .status_code for _ in range(14)]  # fmt: skip
         assert statuses[-1] == 429 and statuses[0] == 200  # each JSON-RPC message is a request
 
 
@@ -255,8 +287,10 @@ async def test_an_agent_answers_through_a_third_partys_mcp_server_and_a_killed_o
 
         [pid] = _children("mcp-server-time")
         os.kill(pid, signal.SIGKILL)  # the server crashes (the SDK reaps it)
-        again = await current.execute({"timezone": "Asia/Tokyo"})  # connected again, and retried
-        assert again["timezone"] == "Asia/Tokyo"
+        # Three calls at once after the crash: connected again once, each sent again, one new process.
+        again = await asyncio.gather(*(current.execute({"timezone": zone}) for zone in ["Asia/Tokyo", "UTC", "UTC"]))
+        assert [answer["timezone"] for answer in again] == ["Asia/Tokyo", "UTC", "UTC"]
+        assert len(_children("mcp-server-time")) == 1
         await hub.shutdown()  # the hub the agent (and so its MCP tools) is registered in
         assert _children("mcp-server-time") == []  # no orphan
     finally:

@@ -159,11 +159,11 @@ class Agent:
             entries = [entry for name, source in self._sources.items()
                        for entry in await list_source(name, source, f"agent `{self.name}`")]  # fmt: skip
             if self._sourced is None:  # else another run listed them while this one waited: keep those
+                self._toolset = self._toolset.merged(entries)  # first: a collision leaves them to be listed again
                 self._sourced = [entry[1] for entry in entries]
                 if self._hub is not None:
                     for item in self._sourced:
                         item.bind(self._hub)
-                self._toolset = self._toolset.merged(entries)
         return self.tools
 
     # -- runs -------------------------------------------------------------------------------------------------

@@ -8,12 +8,15 @@ result is the call's structured content, else its text. A result with `isError` 
 A server's `require_approval` (True, or the names of some of its tools) makes an agent pause before calling them,
 as for any tool that requires approval. `Agent(toolsets={"time": client})` lists the tools when a run needs them.
 
-Failures: a call that finds its server gone (a crashed process, a restarted HTTP server) connects again, waiting
-a little longer before each new attempt (`_BACKOFF`), and fails with `MCP_UNAVAILABLE` when none works; a call that
-takes longer than `timeout` fails with `MCP_TIMEOUT`; a JSON-RPC error the server answers with is
-`MCP_REQUEST_FAILED` (the session is kept). Each server has a circuit breaker shared by its tools: after a few
-failed calls in a row it opens, and calls fail at once with `CIRCUIT_OPEN` instead of waiting on a dead server,
-until a trial call is let through. Tool calls are traced as `mcp_tool` spans (Mastra's `mcp_tool_call`).
+Failures: a call that finds its server gone (a crashed process, a restarted HTTP server) connects again and is
+sent again: listing and reading as often as `_BACKOFF` allows, waiting a little longer before each attempt; a tool
+call once (the server may have run it before its connection broke, so a crash in the middle of a call can run it
+twice). When nothing works the call fails with `MCP_UNAVAILABLE`; a call that takes longer than `timeout` fails
+with `MCP_TIMEOUT`; a JSON-RPC error the server answers with is `MCP_REQUEST_FAILED` (the session is kept). Each
+server has a circuit breaker, shared by its tools and its listing: after a few failures in a row it opens, and
+calls fail at once with `CIRCUIT_OPEN` instead of waiting on a dead server, until a trial call is let through.
+Tool calls are traced as `mcp_tool` spans (Mastra's `mcp_tool_call`). Each session is held by a task of its own,
+so calls at once share one session and a broken transport never cancels a caller.
 
 `await client.close()` ends every session and child process, and so does the shutdown of a hub its tools were
 registered in (directly or through an agent).
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ..circuit import CircuitBreaker
+from ..circuit import CircuitBreaker, report
 from ..errors import ErrorKind, MastraError
 from ..schema_models import model_from_json_schema
 from ..tools import Tool
@@ -45,6 +48,7 @@ _KEYS = {"command", "args", "env", "cwd", "url", "headers", "require_approval"}
 # Seconds to wait before each new connection after a broken one: the first at once (a crashed process is simply
 # started again), then a little longer, while a restarting server comes back.
 _BACKOFF = (0.0, 0.25, 1.0)
+_PAGES = 100  # pages of one list a server may answer with (as the SDK's own limit)
 
 
 class _MCPTool(Tool):
@@ -109,7 +113,8 @@ class MCPClient:
             name: CircuitBreaker(circuit_breaker.failure_threshold, circuit_breaker.reset_timeout, hold_back=False)
             for name in self.servers
         }  # fmt: skip
-        self._sessions: dict[str, tuple[Any, contextlib.AsyncExitStack]] = {}
+        self._sessions: dict[str, _Session] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         # The loop the sessions live on: the SDK's sessions belong to the task group that opened them, so a call
         # from another loop (a notebook cell's `await` while `%%ask` opened them on mastra_nb's loop) goes there.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,20 +160,35 @@ class MCPClient:
         return server
 
     async def _listed(self, server: str, what: str, page: Any) -> list[Any]:
-        """Every item of a list operation, page after page; none when the server does not offer `what`."""
+        """Every item of a list operation, page after page (at most `_PAGES`); none when the server does not offer
+        `what`. Through the server's breaker: a server that is down fails at once, not after every attempt."""
 
         async def everything(client: Any) -> list[Any]:
             if getattr(client.server_capabilities, what, None) is None:
                 return []
-            found, cursor = [], None
-            while True:
+            found, cursor, seen = [], None, set()
+            for _ in range(_PAGES):
                 listed = await page(client, cursor)
                 found += getattr(listed, what)
                 cursor = listed.next_cursor
-                if not cursor:
+                if not cursor or cursor in seen:  # the end, or a server going round in circles
                     return found
+                seen.add(cursor)
+            return found
 
-        return await self._with_session(server, everything)
+        breaker = self._breakers.get(server)
+        if breaker is None:
+            return await self._with_session(server, everything)
+        permit = await breaker.acquire(f"MCP server `{server}`")
+        report(permit.changed, breaker, "mcp_server", server, None)
+        outcome: BaseException | None = None
+        try:
+            return await self._with_session(server, everything)
+        except BaseException as error:
+            outcome = error
+            raise
+        finally:
+            report(breaker.settle(permit, outcome), breaker, "mcp_server", server, None)
 
     async def close(self) -> None:
         """End every session (and child process)."""
@@ -176,8 +196,8 @@ class MCPClient:
         if elsewhere is not None:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), elsewhere))
             return
-        for name in list(self._sessions):
-            await self._drop(name)
+        for name, session in list(self._sessions.items()):
+            await self._drop(name, session)
 
     def _elsewhere(self) -> asyncio.AbstractEventLoop | None:
         """The sessions' loop when it is another, running one than this."""
@@ -188,7 +208,8 @@ class MCPClient:
 
     def _caller(self, server: str, tool: str) -> Any:
         async def call(arguments: dict[str, Any]) -> Any:
-            result = await self._with_session(server, lambda client: client.call_tool(tool, arguments))
+            work = lambda client: client.call_tool(tool, arguments)  # noqa: E731
+            result = await self._with_session(server, work, idempotent=False)
             text = "".join(getattr(part, "text", "") for part in result.content)
             if result.is_error:
                 raise MastraError(ErrorKind.EXECUTION, "MCP_TOOL_ERROR",
@@ -202,17 +223,21 @@ class MCPClient:
 
         return call
 
-    async def _with_session(self, server: str, work: Any) -> Any:
-        """`work(client)` on the server's session; a broken session is opened again, with backoff (`_BACKOFF`)."""
+    async def _with_session(self, server: str, work: Any, *, idempotent: bool = True) -> Any:
+        """`work(client)` on the server's session. A broken session is opened again, with backoff (`_BACKOFF`),
+        and `work` done again: every time for what may run twice (listing, reading); for a tool call, once, since
+        the server may have run it before its connection broke (a crash mid-call may so run a call twice)."""
         elsewhere = self._elsewhere()
         if elsewhere is not None:
-            future = asyncio.run_coroutine_threadsafe(self._with_session(server, work), elsewhere)
+            future = asyncio.run_coroutine_threadsafe(self._with_session(server, work, idempotent=idempotent),
+                                                      elsewhere)  # fmt: skip
             return await asyncio.wrap_future(future)
-        waits = iter(_BACKOFF)
+        waits = iter(_BACKOFF if idempotent else _BACKOFF[:1])
         while True:
+            session: _Session | None = None
             try:
-                client = await self._session(server)
-                return await asyncio.wait_for(work(client), self.timeout)
+                session = await self._session(server)
+                return await asyncio.wait_for(work(session.client), self.timeout)
             except asyncio.TimeoutError:
                 raise MastraError(ErrorKind.EXECUTION, "MCP_TIMEOUT",
                                   f"MCP server `{server}` did not answer within {self.timeout:g} s.",
@@ -222,49 +247,97 @@ class MCPClient:
                     raise MastraError(ErrorKind.EXECUTION, "MCP_REQUEST_FAILED",
                                       f"MCP server `{server}` refused the request: {error}") from None  # fmt: skip
                 # The transport broke or never opened: the process died, the HTTP server restarted or is down.
-                await self._drop(server)
+                if session is not None:
+                    await self._drop(server, session)
                 wait = next(waits, None)
                 if wait is None:
-                    raise MastraError(ErrorKind.EXECUTION, "MCP_UNAVAILABLE",
-                                      f"MCP server `{server}` failed ({len(_BACKOFF) + 1} attempts): "
-                                      f"{type(error).__name__}: {error}", retryable=True) from None  # fmt: skip
+                    failed = f"MCP server `{server}` failed: {_cause(error)}"
+                    raise MastraError(ErrorKind.EXECUTION, "MCP_UNAVAILABLE", failed, retryable=True) from None
                 await asyncio.sleep(wait)
 
-    async def _session(self, server: str) -> Any:
-        if server in self._sessions:
-            return self._sessions[server][0]
+    async def _session(self, server: str) -> _Session:
+        """The server's open session, opened now if there is none (one at a time: calls at once share it)."""
+        found = self._sessions.get(server)
+        if found is not None and found.open:
+            return found
+        async with self._locks.setdefault(server, asyncio.Lock()):
+            found = self._sessions.get(server)
+            if found is not None and found.open:
+                return found
+            if found is not None:
+                await self._drop(server, found)
+            opened = await _Session.start(self.servers[server], self.timeout)
+            self._sessions[server] = opened
+            self._loop = asyncio.get_running_loop()
+            return opened
+
+    async def _drop(self, server: str, session: _Session) -> None:
+        """Close `session`, and forget it if it is still the server's (another call may have replaced it)."""
+        if self._sessions.get(server) is session:
+            del self._sessions[server]
+        await session.close()
+
+
+class _Session:
+    """One open session, held by a task of its own: the SDK's client must be closed by the task that opened it
+    (its task group's cancel scope), and a broken transport then cancels that task, not a caller's."""
+
+    def __init__(self, client: Any, holder: asyncio.Task[None], closing: asyncio.Event) -> None:
+        self.client, self.holder, self.closing = client, holder, closing
+
+    @property
+    def open(self) -> bool:
+        return not self.holder.done()
+
+    @staticmethod
+    async def start(spec: Mapping[str, Any], timeout: float) -> _Session:
+        """Open a session to the server `spec` names, in a task that holds it until `close()`."""
         from mcp import Client, StdioServerParameters
 
-        spec = self.servers[server]
-        stack = contextlib.AsyncExitStack()
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[Any] = loop.create_future()
+        closing = asyncio.Event()
+
+        async def hold() -> None:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    if "command" in spec:
+                        from mcp.client.stdio import stdio_client
+
+                        launched = StdioServerParameters(command=spec["command"], args=list(spec.get("args", [])),
+                                                         env=spec.get("env"), cwd=spec.get("cwd"))  # fmt: skip
+                        target: Any = stdio_client(launched, errlog=_stderr())
+                    else:
+                        import httpx2
+                        from mcp.client.streamable_http import streamable_http_client
+
+                        web = await stack.enter_async_context(httpx2.AsyncClient(headers=spec.get("headers"),
+                                                                                 timeout=timeout))  # fmt: skip
+                        target = streamable_http_client(spec["url"], http_client=web)
+                    ready.set_result(await stack.enter_async_context(Client(target)))
+                    await closing.wait()
+            except Exception as error:  # it could not open, or it broke while open (its calls then fail)
+                if not ready.done():
+                    ready.set_exception(error)
+            finally:
+                if not ready.done():  # cancelled while opening
+                    ready.set_exception(ConnectionError("the session was closed while it opened"))
+
+        holder = loop.create_task(hold())
         try:
-            if "command" in spec:
-                from mcp.client.stdio import stdio_client
-
-                launched = StdioServerParameters(command=spec["command"], args=list(spec.get("args", [])),
-                                                 env=spec.get("env"), cwd=spec.get("cwd"))  # fmt: skip
-                target: Any = stdio_client(launched, errlog=_stderr())
-            else:
-                import httpx2
-                from mcp.client.streamable_http import streamable_http_client
-
-                web = await stack.enter_async_context(httpx2.AsyncClient(headers=spec.get("headers"),
-                                                                         timeout=self.timeout))  # fmt: skip
-                target = streamable_http_client(spec["url"], http_client=web)
-            client = await asyncio.wait_for(stack.enter_async_context(Client(target)), self.timeout)
+            client = await asyncio.wait_for(asyncio.shield(ready), timeout)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await stack.aclose()
+            closing.set()
+            holder.cancel()
+            with contextlib.suppress(BaseException):
+                await holder
             raise
-        self._sessions[server] = (client, stack)
-        self._loop = asyncio.get_running_loop()
-        return client
+        return _Session(client, holder, closing)
 
-    async def _drop(self, server: str) -> None:
-        found = self._sessions.pop(server, None)
-        if found is not None:
-            with contextlib.suppress(Exception):
-                await found[1].aclose()
+    async def close(self) -> None:
+        self.closing.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(self.holder, 10.0)
 
 
 def _check(name: Any, spec: Any) -> None:
@@ -294,6 +367,13 @@ def _stderr() -> Any:
     except (AttributeError, OSError, ValueError):
         return sys.__stderr__
     return sys.stderr
+
+
+def _cause(error: BaseException) -> str:
+    """What broke, told by the innermost error (the SDK's task groups wrap the transport's in groups)."""
+    while getattr(error, "exceptions", None):  # an exception group (anyio's, or Python 3.11's)
+        error = error.exceptions[0]  # type: ignore[attr-defined]
+    return f"{type(error).__name__}: {error}"
 
 
 def _is_protocol_error(error: Exception) -> bool:

@@ -15,8 +15,9 @@ clients that launch a server as a process (`mastra_nb mcp MODULE:ATTR`).
 Who calls is a `Caller`, which the transport in front of the server makes from each request (an HTTP app's
 authentication, `server/mcp_mount.py`; over stdio, the one who launched the process may do everything): it says
 which components the caller may run (the list shows only those; a call of another is an `isError` result naming
-the permission), the memory resource it is confined to (its turns and runs are its own; others' threads and runs
-are not found) and the runtime context its components run in.
+the permission), the memory resource it is confined to (its turns and runs are its own; another tenant's run is
+answered as one that does not exist, another's thread as not found (a thread id nobody uses starts a new thread,
+so that a thread is someone's cannot be hidden)) and the runtime context its components run in.
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ class Caller:
             raise MastraError(ErrorKind.DOMAIN, "FORBIDDEN",
                               f"Missing required permission: {entry.kind}:execute:{entry.component}")  # fmt: skip
 
-    def own(self, resource: str | None, what: str, name: str) -> None:
-        """Check that a thread or run of `resource` is the confined caller's; else it is not found (as if it did
-        not exist: other tenants' names are not told apart from names nobody uses)."""
-        if self.tenant is not None and resource != self.tenant:
+    def own(self, resource: str | None, what: str, name: str, *, missing: bool = False) -> None:
+        """Check that a thread or run of `resource` is the confined caller's (and exists: not `missing`); else it
+        is not found, in the same words whether it is another tenant's or nobody's."""
+        if missing or (self.tenant is not None and resource != self.tenant):
             code = {"thread": "MEMORY_THREAD_NOT_FOUND", "run": "RUN_NOT_FOUND"}.get(what, "RESOURCE_NOT_FOUND")
             raise MastraError(ErrorKind.DOMAIN, code, f"There is no {what} `{name}`.")
 
@@ -270,9 +271,16 @@ def _run(workflow: Any) -> _Call:
 
 def _resume(workflow: Any) -> _Call:
     async def call(arguments: dict[str, Any], caller: Caller) -> Any:
-        run_id = _text(arguments, "run_id", required=True)
-        run = await workflow.get_run(run_id)
-        caller.own(run.resource_id, "run", str(run_id))
+        run_id = str(_text(arguments, "run_id", required=True))
+        try:
+            run = await workflow.get_run(run_id)
+        except MastraError as error:
+            if error.code != "RUN_NOT_FOUND":
+                raise
+            run = None
+        # A run nobody has and another tenant's are answered alike, so that a caller cannot tell them apart.
+        caller.own(None if run is None else run.resource_id, "run", run_id, missing=run is None)
+        assert run is not None
         # The run goes on in the context it started with, as the REST route's resume does.
         return _outcome(workflow, await run.resume(arguments.get("resume_data"), step=_text(arguments, "step")))
 

@@ -36,7 +36,7 @@ from ..errors import ErrorKind, MastraError
 from ..redaction import guard
 from . import components, memory, observability, openapi, workflows
 from .auth import Auth, AuthError, User, component_of
-from .http import BODY_LIMIT, HTTPError, error_response, json_response
+from .http import BODY_LIMIT, HTTPError, LateResponse, error_response, json_response
 from .mcp_mount import MCPMount
 from .operations import HeaderLimit, Operations, SecurityHeaders
 from .rate_limits import RateLimited, RateLimits
@@ -178,7 +178,11 @@ def create_app(
         raise MastraError(ErrorKind.VALIDATION, "SERVER_ROUTE_INVALID",
                           f"`prefix` must start with '/' and not end with one, got {prefix!r}.")  # fmt: skip
     prefix = "" if prefix == "/" else prefix
-    mounted = MCPMount(mcp_servers, auth, mcp_hosts, stateless=mcp_stateless) if mcp_servers else None
+    mounted = (
+        MCPMount(mcp_servers, auth, mcp_hosts, stateless=mcp_stateless, limits=rate_limits, body_limit=body_limit)
+        if mcp_servers
+        else None
+    )
     table = [*ROUTES, *(mounted.routes() if mounted is not None else ()), *routes]
     for route in table:
         if not isinstance(route, Route) or not route.permission:
@@ -354,6 +358,13 @@ def _endpoint(
         elapsed = time.perf_counter() - started
         response.headers.update(counted)
         response.headers["X-Request-Id"] = request_id
+        if isinstance(response, LateResponse):  # counted once it has answered, with the status it sent
+
+            async def finished(status: int) -> None:
+                operations.completed(request, route.path, request_id, status, time.perf_counter() - started)
+
+            response.finished = finished
+            return response
         response.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.1f}"  # to the response's start, for a stream
         operations.completed(request, route.path, request_id, response.status_code, elapsed)
         return response

@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ..errors import ErrorKind, MastraError
 
-__all__ = ["BODY_LIMIT", "HTTPError", "body", "error_response", "json_response", "status_of"]
+__all__ = ["BODY_LIMIT", "HTTPError", "LateResponse", "body", "error_response", "json_response", "status_of"]
 
 BODY_LIMIT = 4_718_592  # 4.5 MiB, Mastra's default `bodySizeLimit`
 
@@ -79,6 +79,34 @@ def error_response(error: BaseException, request_id: str | None = None) -> JSONR
     if request_id is not None:
         extra["requestId"] = request_id
     return json_response({"error": message, "code": code, **extra}, status=status)
+
+
+class LateResponse(Response):
+    """A response that an ASGI app sends itself (the MCP transport), whose status is known only once it starts:
+    it adds the endpoint's headers to the app's and tells `finished(status)` when it is done, so the access log
+    and the metrics count what was really answered."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.status_code, self.background, self.raw_headers = 200, None, []
+        self.finished: Any = None  # set by the endpoint: called with the status sent
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        status = 500  # an app that fails before it starts answering
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *self.raw_headers]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.status_code = status
+            if self.finished is not None:
+                await self.finished(status)
 
 
 def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:

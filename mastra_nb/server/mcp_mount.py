@@ -5,9 +5,12 @@ The transport is the `mcp` SDK's session manager, one per server, started by the
 route like every other (`mcp:execute`, narrowable to one server as `mcp:execute:<id>`): the same authentication,
 rate limits (group `mcp`, each JSON-RPC message a request), audit of refusals, metrics and access log. Inside, each
 call is the caller's (`_HTTPCaller`): tools/list shows the components it may run, a call of another is an `isError`
-result naming the permission (`agents:execute:calc`), a confined caller's agent turns and runs are in its own
-resource, and every tools/call is in the audit log (`mcp.call`, allowed or refused). A session belongs to the
-caller that opened it: another caller presenting its id is answered as if it did not exist.
+result naming the permission (`agents:execute:calc`), a call counts against the rate limit of its component's group
+too (`agents`, `workflows`, `tools`: MCP is no way around them), a confined caller's agent turns and runs are in its
+own resource, and every tools/call is in the audit log (`mcp.call`, allowed or refused). A session belongs to the
+caller that opened it: the caller is handed to the SDK as its authenticated user, whose session manager answers
+another caller presenting the session's id as if the session did not exist (audited as `mcp.session`). Bodies
+are limited as the app's are.
 
 `stateless=True` keeps no session between requests (each request is served by a fresh transport), so several
 worker processes behind a load balancer can answer one client; `mastra_nb serve --mcp --workers N` uses it.
@@ -20,7 +23,6 @@ must not drive a notebook's tools through a rebound name); a server on a real ho
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -29,33 +31,40 @@ from starlette.responses import Response
 
 from ..errors import ErrorKind, MastraError
 from ..mcp.server import Caller, Entry
-from .http import json_response
+from .http import BODY_LIMIT, LateResponse
+from .rate_limits import RateLimited
 from .routes import Call, Route
 
 if TYPE_CHECKING:
     from ..mcp import MCPServer
     from .auth import Auth
+    from .rate_limits import RateLimits
 
 __all__ = ["MCPMount"]
 
 _LOOPBACK = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 _CALLER = "mastra_nb.mcp_caller"  # where the request's scope carries its caller to the MCP handlers
-_SESSION = b"mcp-session-id"
-_OWNERS_KEPT = 10_000  # sessions whose owner is remembered (the SDK's default limit of open sessions)
 
 
 class MCPMount:
     """The app's MCP servers: their transports, routes and lifespan."""
 
     def __init__(
-        self, servers: Sequence[MCPServer], auth: Auth | None, hosts: Sequence[str] | None, *, stateless: bool = False
+        self,
+        servers: Sequence[MCPServer],
+        auth: Auth | None,
+        hosts: Sequence[str] | None,
+        *,
+        stateless: bool = False,
+        limits: RateLimits | None = None,
+        body_limit: int = BODY_LIMIT,
     ) -> None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
         from mcp.server.transport_security import TransportSecuritySettings
 
         self.servers = {server.id: server for server in servers}
         self.auth = auth
-        self.stateless = stateless
+        self.limits = limits
         allowed = list(hosts) if hosts is not None else _LOOPBACK
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=allowed,
@@ -63,12 +72,14 @@ class MCPMount:
         )  # fmt: skip
         self.managers = {
             server.id: StreamableHTTPSessionManager(
-                app=server.lowlevel(caller=_caller_of), security_settings=security, stateless=stateless
+                app=server.lowlevel(caller=_caller_of),
+                security_settings=security,
+                stateless=stateless,
+                max_request_body_size=body_limit,
             )
             for server in servers
         }
         self.transports = {key: StreamableHTTPASGIApp(manager) for key, manager in self.managers.items()}
-        self._owners: OrderedDict[str, str | None] = OrderedDict()  # session id -> the user id that opened it
 
     def routes(self) -> tuple[Route, ...]:
         """The documented routes: the servers and their tools."""
@@ -110,21 +121,34 @@ class MCPMount:
 
     async def _transport(self, call: Call) -> Response:
         key = self._server(call)
-        call.request.scope[_CALLER] = _HTTPCaller(call)
-        return _Transport(self, key, call.user.id if call.user is not None else None)
+        scope = call.request.scope
+        scope[_CALLER] = _HTTPCaller(call, self.limits)
+        if call.user is not None:
+            # The SDK's session manager keeps each session to the user that opened it (it reads `scope["user"]`).
+            from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+            from mcp.server.auth.provider import AccessToken
+
+            token = AccessToken(token="", client_id=call.user.id, subject=call.user.id, scopes=[])
+            scope["user"] = AuthenticatedUser(token)
+        return _Transport(self.transports[key], call)
 
 
 def _caller_of(request: Any) -> Caller:
-    """The caller the endpoint put in the request (none over a transport without one: may do everything)."""
+    """The caller the endpoint put in the request; none (a request that did not come through it) may do nothing."""
     found = getattr(request, "scope", {}).get(_CALLER)
-    return found if isinstance(found, Caller) else Caller()
+    return found if isinstance(found, Caller) else _Nobody()
+
+
+class _Nobody(Caller):
+    def may(self, kind: str, name: str) -> bool:
+        return False
 
 
 class _HTTPCaller(Caller):
     """The authenticated caller of an HTTP request, as the MCP handlers see it."""
 
-    def __init__(self, call: Call) -> None:
-        self.call = call
+    def __init__(self, call: Call, limits: RateLimits | None) -> None:
+        self.call, self.limits = call, limits
         self.tenant = call.tenant
         self.context = call.context({}) if call.user is not None else None
 
@@ -137,35 +161,27 @@ class _HTTPCaller(Caller):
         await self.call.audit("mcp.call", "allowed" if allowed else "refused", tool=tool,
                               component=f"{entry.kind}:{entry.component}")  # fmt: skip
         await super().check(tool, entry)
+        if self.limits is not None:
+            user, client = self.call.user, self.call.request.client
+            caller = f"user:{user.id}" if user is not None else f"address:{client.host if client else 'unknown'}"
+            try:
+                await self.limits.hit(entry.kind, caller)
+            except RateLimited as limited:
+                await self.call.audit("rate.limited", "refused", tool=tool, limit=limited.limit)
+                raise MastraError(ErrorKind.DOMAIN, "RATE_LIMITED",
+                                  f"Too many requests to {entry.kind}: the limit is {limited.limit}; retry in "
+                                  f"{limited.retry_after} s.", retryable=True) from None  # fmt: skip
 
 
-class _Transport(Response):
-    """The SDK's transport answering the request itself (it streams), with the endpoint's headers added, and a
-    session kept to the caller that opened it."""
+class _Transport(LateResponse):
+    """The SDK's transport answering the request itself (it streams)."""
 
-    def __init__(self, mount: MCPMount, key: str, user: str | None) -> None:
-        self.mount, self.key, self.user = mount, key, user
-        self.status_code, self.background, self.raw_headers = 200, None, []
+    def __init__(self, transport: Any, call: Call) -> None:
+        super().__init__(transport)
+        self.call = call
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        owners = self.mount._owners
-        session = dict(scope["headers"]).get(_SESSION)
-        if session is not None and owners.get(session.decode("latin-1"), self.user) != self.user:
-            # The SDK's own answer to an unknown session: another caller's session is not told apart from none.
-            unknown = {"code": -32600, "message": "Session not found"}
-            refused = json_response({"jsonrpc": "2.0", "id": None, "error": unknown}, status=404)
-            await refused(scope, receive, send)
-            return
-
-        async def sending(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                opened = dict(headers).get(_SESSION)
-                if session is None and opened is not None and not self.mount.stateless:
-                    owners[opened.decode("latin-1")] = self.user
-                    while len(owners) > _OWNERS_KEPT:
-                        owners.popitem(last=False)
-                message = {**message, "headers": headers + self.raw_headers}
-            await send(message)
-
-        await self.mount.transports[self.key](scope, receive, sending)
+        await super().__call__(scope, receive, send)
+        if self.status_code == 404 and "mcp-session-id" in self.call.request.headers:
+            # A session that ended, or another caller's: the SDK answers both alike; the log tells who asked.
+            await self.call.audit("mcp.session", "not_found")
