@@ -55,7 +55,7 @@ async def _rows() -> list[tuple[str, float, str]]:
                                  "cwd": folder}})  # fmt: skip
         [tool] = await stdio.tools()
         rows.append(("stdio: our client's tool call", await _median(lambda: tool.execute({"a": 1, "b": 2})), "us"))
-        session = stdio._sessions["s"][0]  # the same session, called bare: what our tool adds on top
+        session = stdio._sessions["s"].client  # the same session, called bare: what our tool adds on top
         rows.append(("stdio: the SDK's call_tool", await _median(lambda: session.call_tool("add", {"a": 1, "b": 2})),
                      "us"))  # fmt: skip
         await stdio.close()
@@ -74,7 +74,7 @@ async def _rows() -> list[tuple[str, float, str]]:
     http = MCPClient({"h": {"url": f"http://127.0.0.1:{port}/api/mcp/mastra/mcp"}})
     [tool] = await http.tools()
     rows.append(("HTTP: our client's tool call", await _median(lambda: tool.execute({"a": 1, "b": 2})), "us"))
-    session = http._sessions["h"][0]
+    session = http._sessions["h"].client
     rows.append(("HTTP: the SDK's call_tool", await _median(lambda: session.call_tool("add", {"a": 1, "b": 2})), "us"))
     await http.close()
     server.should_exit = True
