@@ -379,6 +379,10 @@ async def test_the_audit_log_keeps_refusals_decisions_and_runs_and_no_secret():
         log = (await http.get("/api/audit", headers=admin)).json()["events"]
         operator = bearer(token(sub="op", roles=["operator"]))
         assert (await http.get("/api/audit", headers=operator)).status_code == 403  # audit:read is not an operator's
+        refused = await http.get("/api/audit", headers=bearer(reader_token))
+        assert refused.status_code == 403 and refused.json()["error"] == "Missing required permission: audit:read"
+        auditor = bearer(token(sub="sam", permissions=["audit:read"]))
+        assert (await http.get("/api/audit", headers=auditor)).status_code == 200
         stored = await made.storage.select("audit")
         events = {e["event"]: e for e in log}
         assert {"auth.failed", "auth.denied", "tool.approved", "run.started"} <= set(events)
@@ -390,7 +394,7 @@ async def test_the_audit_log_keeps_refusals_decisions_and_runs_and_no_secret():
         everything = json.dumps(log) + json.dumps(stored, default=str)
         for secret in (admin_token, reader_token, wrong, SECRET):
             assert secret not in everything
-        assert len(stored) == len(log) + 1  # and the operator's refusal after the listing
+        assert len(stored) == len(log) + 2  # and the operator's and the reader's refusals after the listing
         assert await made.audit.prune(datetime.now(timezone.utc) + timedelta(seconds=1)) == len(stored)
         assert await made.audit.list() == []
 

@@ -8,7 +8,9 @@ its roles (`roles={"reader": ["agents:read", "workflows:read"]}`).
 
 Permissions are Mastra's `<resource>:<action>`, optionally narrowed to one component (`agents:execute:support`);
 `*` matches any one part (`agents:*`, `*:read`), and a grant without a component covers every component. A route on
-a component (an agent, workflow or tool in its path) needs its permission for that component.
+a component (an agent, workflow or tool in its path) needs its permission for that component. The security log is
+the exception to patterns: only a grant that names it (`audit:read`) or `*` covers `audit:*`, so a reader's
+`*:read` does not show it who came from where.
 
 `JWTAuth` checks signatures with the algorithms it is given and no other (never `none`; an HMAC algorithm only with
 a secret, and an RSA or EC one only with public keys, so a public key can never be used as an HMAC secret), and
@@ -36,6 +38,8 @@ _HMAC = frozenset({"HS256", "HS384", "HS512"})
 _PUBLIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 # The path parameters that name the component a route acts on.
 _COMPONENTS = ("agentId", "workflowId", "toolId", "serverId")
+# Resources a pattern (`*:read`) does not cover: only a grant that names them does, or `*`.
+_NAMED_ONLY = frozenset({"audit"})
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,8 @@ def _covers(grant: list[str], needed: list[str]) -> bool:
     if grant == ["*"]:
         return True
     if len(grant) < 2 or len(grant) > len(needed):  # a grant names at least a resource and an action
+        return False
+    if needed[0] in _NAMED_ONLY and grant[0] != needed[0]:
         return False
     # `agents:execute` covers `agents:execute:calc`; each part may be a pattern (`agents:*`, `*:read`).
     return all(fnmatch.fnmatchcase(part, pattern) for pattern, part in zip(grant, needed, strict=False))
