@@ -418,3 +418,23 @@ async def test_streamed_turns_are_saved_and_a_title_is_generated(openai_server, 
     assert [m.text for m in await memory.list_messages("t")] == ["Plan my trip to Lisbon", "Streamed answer."]
     assert (await memory.get_thread("t")).title == "Trip to Lisbon"
     await memory.close()
+
+
+async def test_recall_finds_what_the_history_lacks_rather_than_what_it_already_shows(openai_server, make_model):
+    # The closest match to the question is in the history window; top_k=1 must go to the older message instead.
+    memory = Memory(InMemoryStore(), options={"last_messages": 2, "semantic_recall": {"top_k": 1, "message_range": 0}})
+    agent = Agent("helper", "You help.", make_model(), memory=memory)
+    openai_server.add("ok", "ok", "ok", "Friday.")
+    for said in ["My flight to Lisbon leaves on Friday.", "Remind me to buy milk.", "When do I travel to Portugal?"]:
+        await agent.generate(said, thread_id="t", resource_id="ada")
+    await memory.flush()
+    await agent.generate("When do I travel to Portugal, again?", thread_id="t", resource_id="ada")
+    last = openai_server.bodies()[-1]
+    recalled = system_texts(last)
+    assert "<recalled_messages>" in recalled and "My flight to Lisbon leaves on Friday." in recalled
+    assert [m["content"] for m in last["messages"] if m["role"] != "system"] == [
+        "When do I travel to Portugal?",
+        "ok",
+        "When do I travel to Portugal, again?",
+    ]  # the history, not recalled
+    await memory.close()

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -291,11 +291,13 @@ class Memory:
         thread_id: str | None = None,
         top_k: int | None = None,
         message_range: int | MessageRange | None = None,
+        exclude: Collection[str] = (),
     ) -> list[RecalledMessage]:
         """Past messages related in meaning to `query` (a text, or its vector), with their neighbours.
 
         Searches the resource's threads when `resource_id` is given, else the thread `thread_id`. Results are
-        grouped by thread and in conversation order; `matched` marks the messages the search found.
+        grouped by thread and in conversation order; `matched` marks the messages the search found. Messages in
+        `exclude` (a turn's history, which the model sees anyway) are not among the `top_k` matches.
         """
         if resource_id is None and thread_id is None:
             raise MastraError(
@@ -312,7 +314,10 @@ class Memory:
             resource_id, where = (await self._thread(thread_id)).resource_id, {"thread_id": thread_id}
         _check_id(resource_id, "resource_id")
         vector = await self.embedder.embed_one(query) if isinstance(query, str) else list(query)
-        matches = await self._indexing.search(resource_id, vector, top_k or settings.top_k, where)
+        wanted = top_k or settings.top_k
+        skipped = set(exclude)
+        matches = await self._indexing.search(resource_id, vector, wanted + len(skipped), where)
+        matches = [m for m in matches if m.id not in skipped][:wanted]
         if not matches:
             return []
         rows = await messages_around(self.storage, [m.id for m in matches], span.before, span.after)

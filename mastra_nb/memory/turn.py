@@ -74,23 +74,23 @@ async def begin_turn(memory: Memory, thread_id: str, resource_id: str | None, in
                 loaded = processor.process(loaded)
             turn.history = loaded
 
-    async def recall() -> None:
-        settings = options.semantic_recall
-        if settings is None or not turn.query:
-            return
-        turn.query_vector = await memory.embedder.embed_one(turn.query)
-        if settings.scope == "resource":
-            turn.recalled = await memory.recall(turn.query_vector, resource_id=thread.resource_id)
-        else:
-            turn.recalled = await memory.recall(turn.query_vector, thread_id=thread.id)
+    async def embed() -> None:
+        if options.semantic_recall is not None and turn.query:
+            turn.query_vector = await memory.embedder.embed_one(turn.query)
 
     async def working_memory() -> str | None:
         if options.working_memory is None:
             return None
         return await memory.get_working_memory(resource_id=thread.resource_id, thread_id=thread.id)
 
-    _, _, current = await asyncio.gather(history(), recall(), working_memory())
+    _, _, current = await asyncio.gather(history(), embed(), working_memory())
     shown = {m.id for m in turn.history}
+    settings = options.semantic_recall
+    if settings is not None and turn.query_vector is not None:
+        # After the history: its messages are not searched for, so the matches are all messages it lacks.
+        everywhere = settings.scope == "resource"  # the resource's threads, or this thread alone
+        turn.recalled = await memory.recall(turn.query_vector, resource_id=thread.resource_id if everywhere else None,
+                                            thread_id=None if everywhere else thread.id, exclude=shown)  # fmt: skip
     turn.recalled = [r for r in turn.recalled if r.message.id not in shown]
     if options.working_memory is not None:
         turn.context.append({"role": "system", "content": working.instructions(options.working_memory, current)})
