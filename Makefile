@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 # The same for the lab extra and the venv's kernelspec: installed by the first `make lab`, again only when
 # pyproject.toml changes or the venv is reinstalled.
 LAB_STAMP := $(VENV)/.lab-installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# And the dev extra (ruff, mypy), for `make lint`.
+DEV_STAMP := $(VENV)/.dev-installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test bench lint lab clean
 
@@ -39,8 +41,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
-lint: $(STAMP)
+$(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.dev-installed-* && touch $@
+
+lint: $(DEV_STAMP)
 	$(PY) -m ruff check mastra_nb tests bench examples notebooks
 	$(PY) -m mypy
 
