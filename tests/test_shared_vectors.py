@@ -332,6 +332,22 @@ def test_the_server_stops_with_its_last_release_and_a_later_use_starts_another(t
         later.release()
 
 
+async def test_a_shared_server_that_dies_is_replaced_and_what_it_stored_is_still_there(tmp_path: Path) -> None:
+    store = ChromaVectorStore(tmp_path / "chroma", shared=True)
+    try:
+        await store.create_index("notes", 3)
+        await store.upsert("notes", ["tea", "jam"], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        [dead] = servers(tmp_path)
+        os.kill(dead, signal.SIGKILL)  # the server crashes under the store
+        wait_until(lambda: dead not in servers(tmp_path), "the killed server to be gone")
+        found = await store.query("notes", [0.9, 0.1, 0.0], top_k=1)  # on a new server, at once
+        assert [match.id for match in found] == ["tea"]
+        [alive] = servers(tmp_path)
+        assert alive != dead and served_by(tmp_path / "chroma")["pid"] == alive
+    finally:
+        await store.close()  # its last user: the new server stops too (the fixture checks)
+
+
 async def test_an_embedded_client_is_refused_a_folder_that_a_server_serves(tmp_path: Path) -> None:
     lease = acquire(tmp_path / "chroma")
     try:

@@ -11,6 +11,8 @@ there as soon as chromadb is imported; unregistered, every such read warned "Cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import shutil
 import tempfile
 import threading
@@ -21,10 +23,13 @@ from typing import Any, TypeVar, cast
 from ..errors import ErrorKind, MastraError
 from ..redaction import safe_cause
 from . import base
+from ._chroma_process import heartbeat
 from .base import IndexInfo, Metric, VectorMatch, VectorStore
 from .filters import to_chroma
 
 __all__ = ["ChromaVectorStore"]
+
+logger = logging.getLogger("mastra_nb.vectors")
 
 _SPACES: dict[str, str] = {"cosine": "cosine", "euclidean": "l2", "dotproduct": "ip"}
 _METRICS = {space: metric for metric, space in _SPACES.items()}
@@ -40,7 +45,8 @@ class ChromaVectorStore(VectorStore):
         host, port: a Chroma server (`chroma run`) instead of a folder; `ssl` and `headers` go with them.
         shared: serve `path` from one Chroma server that every process naming the folder with `shared=True`
             uses (found or started on first use, stopped with its last user; see `chroma_server`), instead of an
-            embedded client, which is not safe in two processes at once.
+            embedded client, which is not safe in two processes at once. A server that dies (killed, crashed) is
+            replaced on the next operation, which then runs on the new one: the folder keeps what was stored.
     """
 
     def __init__(
@@ -131,20 +137,45 @@ class ChromaVectorStore(VectorStore):
         return client
 
     async def _call(self, fn: Callable[[Any], T]) -> T:
+        def once() -> T:
+            client = self._connect()  # inside: a server that does not answer is a store error too
+            # One operation at a time per store: an embedded Chroma that queries a collection while another
+            # thread's first `upsert` into it is still being written fails with "Error creating hnsw segment
+            # reader: Nothing found on disk" (a memory's background vector write meets the next turn's recall).
+            with self._operations:
+                return fn(client)
+
         def work() -> T:
             try:
-                client = self._connect()  # inside: a server that does not answer is a store error too
-                # One operation at a time per store: an embedded Chroma that queries a collection while another
-                # thread's first `upsert` into it is still being written fails with "Error creating hnsw segment
-                # reader: Nothing found on disk" (a memory's background vector write meets the next turn's recall).
-                with self._operations:
-                    return fn(client)
+                try:
+                    return once()
+                except (MastraError, ImportError):
+                    raise
+                except Exception:
+                    if not self._server_died():
+                        raise
+                    return once()  # on a new server of the folder, which keeps what the dead one stored
             except (MastraError, ImportError):
                 raise
             except Exception as exc:
                 raise _translate(exc) from safe_cause(exc)
 
         return await asyncio.to_thread(work)
+
+    def _server_died(self) -> bool:
+        """Whether the folder's shared server this store uses stopped answering (killed, crashed); if so, let it
+        go, so that the next connection joins (or starts) the folder's server anew."""
+        lease = self._lease
+        if not self.shared or lease is None or heartbeat(lease.host, lease.port):
+            return False
+        with self._lock:
+            if self._lease is lease:
+                client, self._client, self._lease = self._client, None, None
+                with contextlib.suppress(Exception):
+                    _close_client(client)
+                lease.release()
+        logger.warning("The Chroma server of %s stopped answering; connecting to the folder's server anew.", self.path)
+        return True
 
     def _collection(self, client: Any, name: str) -> Any:
         try:
