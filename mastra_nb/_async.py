@@ -17,15 +17,19 @@ import atexit
 import collections.abc
 import concurrent.futures
 import contextvars
+import logging
 import threading
 from collections.abc import Coroutine, Generator, Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ErrorKind, MastraError
+from .redaction import guard
 
-__all__ = ["background_loop", "gather_eagerly", "run_sync", "submit"]
+__all__ = ["Work", "background_loop", "gather_eagerly", "run_sync", "submit"]
 
 T = TypeVar("T")
+STOP_WAIT = 5.0  # seconds an interrupted caller waits for its cancelled work to end
+logger = guard(logging.getLogger("mastra_nb"))
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -74,21 +78,76 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
             "SYNC_BRIDGE_REENTRANT",
             "`run_sync` was called from code already running on mastra_nb's loop; `await` the coroutine instead.",
         )
-    future = submit(coro)
+    work: Work[T] = Work(coro)
     try:
-        return future.result(timeout)
+        work.start()
+        assert work.future is not None
+        return work.future.result(timeout)
     except concurrent.futures.TimeoutError:
-        future.cancel()
         raise MastraError(
             ErrorKind.SYSTEM,
             "SYNC_BRIDGE_TIMEOUT",
             f"The call did not finish within {timeout} s and was cancelled; raise the timeout or `await` it.",
             retryable=True,
         ) from None
-    except KeyboardInterrupt:
-        # An interrupted cell must not leave the coroutine running behind the user's back.
-        future.cancel()
-        raise
+    finally:
+        # Ended, or stopped wherever an interrupt or the timeout landed: not begun, it never begins; under way, it
+        # is cancelled and waited for, so nothing runs on behind the caller's back.
+        work.stop()
+
+
+class Work(Generic[T]):
+    """A coroutine run as one task on the private loop, which the calling thread can stop and wait for.
+
+    `stop()` holds wherever the interrupt lands: work that has not begun never will, and work under way is
+    cancelled and waited for. Cancelling the future `run_coroutine_threadsafe` returns did neither: an interrupt
+    landing after the work was scheduled but before its future was kept left the work running unseen, and the future
+    reads "cancelled" at once, while the task is still unwinding.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self._coro = coro
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._task: asyncio.Task[Any] | None = None
+        self._ended = threading.Event()
+        self.future: concurrent.futures.Future[T] | None = None
+
+    def start(self) -> None:
+        """Schedule the work; call it inside the `try` whose `finally` calls `stop()`."""
+        self.future = submit(self._run())
+
+    async def _run(self) -> T:
+        with self._lock:
+            if self._stopped:  # interrupted before it began: it never does
+                self._coro.close()
+                raise asyncio.CancelledError
+            self._task = asyncio.current_task()
+        try:
+            return await self._coro
+        finally:
+            self._ended.set()
+
+    def done(self) -> bool:
+        return self.future is not None and self.future.done()
+
+    def result(self) -> T:
+        assert self.future is not None, "started first"
+        return self.future.result()
+
+    def stop(self, wait: float = STOP_WAIT) -> None:
+        """Cancel the work (a no-op once it has ended) and wait up to `wait` seconds for it to end."""
+        with self._lock:
+            self._stopped = True
+            task = self._task
+        if task is None or self._ended.is_set():
+            return
+        try:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop is closed (the interpreter is exiting): nothing runs any more
+            return
+        if not self._ended.wait(wait):
+            logger.warning("The interrupted work did not stop within %.0f s; it ends in the background.", wait)
 
 
 def _stop() -> None:

@@ -142,3 +142,19 @@ async def test_cancelling_the_caller_cancels_the_jobs_that_wait():
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert cancelled == [True, True]
+
+
+def test_run_sync_cancels_work_that_overruns_its_timeout_and_waits_until_it_has_wound_down():
+    wound_down = []
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0.2)  # winding down takes a while: closing a session, writing a record
+            wound_down.append("done")
+
+    with pytest.raises(MastraError) as late:
+        run_sync(slow(), timeout=0.1)
+    assert late.value.code == "SYNC_BRIDGE_TIMEOUT"
+    assert wound_down == ["done"]  # ended before the caller went on, not behind its back

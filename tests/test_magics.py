@@ -455,8 +455,8 @@ model = ScriptedModel([ScriptedReply.call("hang", seconds=60), "after the interr
 def test_work_interrupted_before_it_began_never_begins():
     # The interrupt lands after the work was scheduled but before it began (the private loop busy elsewhere): it
     # must not run on unseen once the loop is free.
+    from mastra_nb._async import Work as _Work
     from mastra_nb._async import submit
-    from mastra_nb.notebook._sync import _Work
 
     began: list[bool] = []
     release = threading.Event()

@@ -12,76 +12,16 @@ step recorded so far, so an interrupted run can be restarted, never half-written
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import logging
 import queue
-import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from .._async import background_loop, submit
-from ..redaction import guard
+from .._async import Work, background_loop
 
 __all__ = ["iterate", "run_with_progress"]
 
 T = TypeVar("T")
 _END = object()
-STOP_WAIT = 5.0  # seconds an interrupted cell waits for its cancelled work to end
-logger = guard(logging.getLogger("mastra_nb.notebook"))
-
-
-class _Work(Generic[T]):
-    """A coroutine run as one task on the private loop, which the cell's thread can stop and wait for.
-
-    `stop()` holds wherever the interrupt lands: work that has not begun never will, and work under way is
-    cancelled and waited for. Cancelling the future `run_coroutine_threadsafe` returns did neither: an interrupt
-    landing after the work was scheduled but before its future was kept left the work running unseen, and the future
-    reads "cancelled" at once, while the task is still unwinding.
-    """
-
-    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
-        self._coro = coro
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._task: asyncio.Task[Any] | None = None
-        self._ended = threading.Event()
-        self.future: concurrent.futures.Future[T] | None = None
-
-    def start(self) -> None:
-        """Schedule the work; call it inside the `try` whose `finally` calls `stop()`."""
-        self.future = submit(self._run())
-
-    async def _run(self) -> T:
-        with self._lock:
-            if self._stopped:  # interrupted before it began: it never does
-                self._coro.close()
-                raise asyncio.CancelledError
-            self._task = asyncio.current_task()
-        try:
-            return await self._coro
-        finally:
-            self._ended.set()
-
-    def done(self) -> bool:
-        return self.future is not None and self.future.done()
-
-    def result(self) -> T:
-        assert self.future is not None, "started first"
-        return self.future.result()
-
-    def stop(self, wait: float = STOP_WAIT) -> None:
-        """Cancel the work (a no-op once it has ended) and wait up to `wait` seconds for it to end."""
-        with self._lock:
-            self._stopped = True
-            task = self._task
-        if task is None or self._ended.is_set():
-            return
-        try:
-            task.get_loop().call_soon_threadsafe(task.cancel)
-        except RuntimeError:  # the loop is closed (the interpreter is exiting): nothing runs any more
-            return
-        if not self._ended.wait(wait):
-            logger.warning("The interrupted work did not stop within %.0f s; it ends in the background.", wait)
 
 
 def iterate(stream: AsyncIterator[T], poll: float = 0.05) -> Iterator[T]:
@@ -115,7 +55,7 @@ def iterate(stream: AsyncIterator[T], poll: float = 0.05) -> Iterator[T]:
         finally:
             items.put(_END)
 
-    work: _Work[None] = _Work(pump())
+    work: Work[None] = Work(pump())
     try:
         work.start()
         while True:
@@ -145,7 +85,7 @@ def run_with_progress(
     Raises:
         KeyboardInterrupt: after cancelling `coro` and waiting (a few seconds at most) until it has ended.
     """
-    work: _Work[T] = _Work(coro)
+    work: Work[T] = Work(coro)
     try:
         work.start()
         while not work.done():
