@@ -450,3 +450,16 @@ def test_a_notebook_adds_an_mcp_server_and_an_agent_answers_through_it(tmp_path:
         assert "broken" in wrong and "Traceback" not in wrong.split("MastraError")[0][-200:]
         assert "broken" not in execute(kernel, "print(repr(get_ipython().run_line_magic('mastra', 'mcp')))")
         assert "Removed" in execute(kernel, "%mastra mcp remove time")
+
+
+def test_a_client_used_from_one_asyncio_run_and_then_another_connects_again():
+    # A script's second `asyncio.run`: the first loop closed, and its sessions went with it.
+    from mastra_nb.mcp import MCPClient
+
+    client = MCPClient({"time": TIME_SERVER})
+    [current] = [t for t in asyncio.run(client.tools()) if t.id == "time_get_current_time"]
+    assert _children("mcp-server-time") == []  # the first loop's end closed its session and process
+    for zone in ["UTC", "Asia/Tokyo"]:
+        assert asyncio.run(current.execute({"timezone": zone}))["timezone"] == zone
+    asyncio.run(client.close())
+    assert _children("mcp-server-time") == []

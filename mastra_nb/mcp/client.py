@@ -114,7 +114,7 @@ class MCPClient:
             for name in self.servers
         }  # fmt: skip
         self._sessions: dict[str, _Session] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
         # The loop the sessions live on: the SDK's sessions belong to the task group that opened them, so a call
         # from another loop (a notebook cell's `await` while `%%ask` opened them on mastra_nb's loop) goes there.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -260,7 +260,7 @@ class MCPClient:
         found = self._sessions.get(server)
         if found is not None and found.open:
             return found
-        async with self._locks.setdefault(server, asyncio.Lock()):
+        async with self._lock(server):
             found = self._sessions.get(server)
             if found is not None and found.open:
                 return found
@@ -270,6 +270,15 @@ class MCPClient:
             self._sessions[server] = opened
             self._loop = asyncio.get_running_loop()
             return opened
+
+    def _lock(self, server: str) -> asyncio.Lock:
+        """The server's lock for opening a session, on this loop (an asyncio lock belongs to one loop, and a client
+        may outlive the loop it first ran on: a script's `asyncio.run` after another's)."""
+        loop = asyncio.get_running_loop()
+        found = self._locks.get(server)
+        if found is None or found[0] is not loop:
+            found = self._locks[server] = (loop, asyncio.Lock())
+        return found[1]
 
     async def _drop(self, server: str, session: _Session) -> None:
         """Close `session`, and forget it if it is still the server's (another call may have replaced it)."""
@@ -287,7 +296,8 @@ class _Session:
 
     @property
     def open(self) -> bool:
-        return not self.holder.done()
+        """Held still (its loop, too, runs on: a session of a loop that was closed is gone with it)."""
+        return not self.holder.done() and not self.holder.get_loop().is_closed()
 
     @staticmethod
     async def start(spec: Mapping[str, Any], timeout: float) -> _Session:
