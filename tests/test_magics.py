@@ -709,3 +709,18 @@ def test_trace_last_is_the_latest_trace_of_the_users_work_not_a_scorers(shell):
     ok(shell, "await mastra.telemetry.flush()\nawait mastra.events.drain()")
     assert waterfall._wanted == second.trace_id  # the user's next run is
     waterfall.close()
+
+
+def test_mcp_add_with_approve_marks_those_tools_and_refuses_a_tool_the_server_lacks(shell):
+    from test_mcp import TIME_SERVER, _children
+
+    command = " ".join([TIME_SERVER["command"], *TIME_SERVER["args"]])
+    _, printed = run(shell, f"%mastra mcp add time --approve get_current_time -- {command}")
+    assert "Calls of time_get_current_time wait for approval." in printed
+    listed = repr(ok(shell, "%mastra mcp"))
+    assert "time_get_current_time (approval)" in listed and "time_convert_time (approval)" not in listed
+    error, _ = run(shell, f"%mastra mcp add clock --approve get_time -- {command}")  # a misspelt tool name
+    assert isinstance(error, Exception) and "no tool `get_time`" in str(error) and "get_current_time" in str(error)
+    assert "clock" not in repr(ok(shell, "%mastra mcp"))  # not added: nothing would have waited for a person
+    ok(shell, "%mastra mcp remove time")
+    assert _children("mcp-server-time") == []

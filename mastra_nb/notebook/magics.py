@@ -345,7 +345,7 @@ class MastraMagics(Magics):
                                            and a semantic search box (the agent's memory, else the only one)
           %mastra config                   the settings in force and where they come from
           %mastra reset                    close the hub's storage and start an empty hub (stored runs stay)
-          %mastra mcp [add NAME -- COMMAND ARGS... | add NAME --url URL | remove NAME]
+          %mastra mcp [add NAME [--approve TOOLS] -- COMMAND ARGS... | add NAME --url URL | remove NAME]
                                            MCP servers whose tools agents may use (`%%agent NAME --mcp NAME`)
           %mastra serve [--port N] [--host H]
                                            serve the kernel's hub over HTTP in Mastra's REST dialect, in the

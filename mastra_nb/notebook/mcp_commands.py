@@ -2,6 +2,7 @@
 
     %mastra mcp add NAME -- COMMAND ARGS...           a server launched over stdio
     %mastra mcp add NAME --url URL [--header K=V]...  a server over Streamable HTTP
+    %mastra mcp add NAME --approve TOOL,... ...       ... whose tools named (or `all`) wait for a person's approval
     %mastra mcp                                       the servers, their tools and status
     %mastra mcp remove NAME                           disconnect (its process ends)
 
@@ -82,7 +83,7 @@ def run(magics: MastraMagics, line: str) -> Any:
     if not words:
         rows = [
             (name, spec.get("url") or " ".join([spec["command"], *spec.get("args", [])]),
-             ", ".join(t.id for t in mcp.tools.get(name, [])))
+             ", ".join(t.id + (" (approval)" if t.requires_approval else "") for t in mcp.tools.get(name, [])))
             for name, spec in mcp.servers.items()
         ]  # fmt: skip
         text = "\n".join("  ".join(row) for row in rows) or "no MCP servers"
@@ -97,6 +98,12 @@ def run(magics: MastraMagics, line: str) -> Any:
         raise MagicError("Use `%mastra mcp add NAME -- COMMAND ARGS...`, `%mastra mcp add NAME --url URL`, "
                          "`%mastra mcp remove NAME` or `%mastra mcp`.")  # fmt: skip
     name, options = rest[0], rest[1:]
+    approval: bool | list[str] = False
+    if options[:1] == ["--approve"]:
+        if len(options) < 2 or not options[1] or options[1].startswith("-"):
+            raise MagicError("`--approve` takes the server's tool names, comma-separated, or `all`.")
+        approval = True if options[1] == "all" else [tool for tool in options[1].split(",") if tool]
+        options = options[2:]
     if options[:1] == ["--"] and len(options) > 1:
         spec: dict[str, Any] = {"command": options[1], "args": options[2:]}
     elif options[:1] == ["--url"] and len(options) >= 2:
@@ -109,7 +116,18 @@ def run(magics: MastraMagics, line: str) -> Any:
         spec = {"url": options[1], "headers": headers}
     else:
         raise MagicError(f"`%mastra mcp add {name}` needs `-- COMMAND ARGS...` or `--url URL`.")
+    if approval:
+        spec["require_approval"] = approval
     tools = mcp.add(magics.hub, name, spec)
+    offered = {t.id.removeprefix(f"{name}_") for t in tools}
+    if isinstance(approval, list) and set(approval) - offered:
+        # A misspelt name would leave a tool that should wait for a person free to run: refuse the server.
+        mcp.remove(magics.hub, name)
+        unknown = ", ".join(f"`{u}`" for u in sorted(set(approval) - offered))
+        raise MagicError(f"MCP server `{name}` has no tool {unknown} to wait for approval (its tools: "
+                         f"{', '.join(sorted(offered))}); it was not added.")  # fmt: skip
+    waits = [t.id for t in tools if t.requires_approval]
     print(f"MCP server `{name}`: {len(tools)} tool(s): {', '.join(t.id for t in tools)}. "
-          f"Give them to an agent with `%%agent NAME --mcp {name}`.")  # fmt: skip
+          f"Give them to an agent with `%%agent NAME --mcp {name}`."
+          + (f" Calls of {', '.join(waits)} wait for approval." if waits else ""))  # fmt: skip
     return None
