@@ -85,7 +85,13 @@ class MCPMount:
         """The documented routes: the servers and their tools."""
         return (
             Route("GET", "/mcp/v0/servers", self._list, "mcp:read", "The MCP servers this app serves."),
-            Route("GET", "/mcp/{serverId}/tools", self._tools, "mcp:read", "An MCP server's tools."),
+            Route(
+                "GET",
+                "/mcp/{serverId}/tools",
+                self._tools,
+                "mcp:read",
+                "An MCP server's tools (those the caller may run).",
+            ),
         )
 
     def transport_routes(self) -> tuple[Route, ...]:
@@ -115,9 +121,11 @@ class MCPMount:
         return {"servers": servers, "total_count": len(servers), "next": None}
 
     async def _tools(self, call: Call) -> Any:
-        server = self.servers[self._server(call)]
+        """The tools the caller may run, as the server's `tools/list` shows them to it."""
+        server, caller = self.servers[self._server(call)], _HTTPCaller(call, None)
         return {"tools": [{"name": name, "description": entry.about, "inputSchema": entry.schema}
-                          for name, entry in server.entries().items()]}  # fmt: skip
+                          for name, entry in server.entries().items()
+                          if caller.may(entry.kind, entry.component)]}  # fmt: skip
 
     async def _transport(self, call: Call) -> Response:
         key = self._server(call)
