@@ -22,6 +22,7 @@ so that a thread is someone's cannot be hidden)) and the runtime context its com
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -86,13 +87,19 @@ class Caller:
 
 @dataclass(frozen=True)
 class Entry:
-    """One MCP tool: its JSON Schema, what runs it, its description, and the component it runs."""
+    """One MCP tool: how to make its JSON Schema, what runs it, its description, and the component it runs."""
 
-    schema: dict[str, Any]
+    # Made when the tool is listed, not when the catalogue is: a call finds its entry among all the hub's, and
+    # making every component's schema for each call cost more than the call.
+    make_schema: Callable[[], dict[str, Any]]
     run: Callable[[dict[str, Any], Caller], Awaitable[Any]]
     about: str
     kind: str  # "tools", "agents" or "workflows"
     component: str
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.make_schema()
 
 
 class MCPServer:
@@ -126,17 +133,18 @@ class MCPServer:
         hub, found = self.hub, {}
         for name, tool in self._pick("tools", hub.list_tools()).items():
             about = tool.description or f"The tool `{name}`."
-            found[name] = Entry(tool.json_schema(), _tool_call(tool), about, "tools", name)
+            found[name] = Entry(tool.json_schema, _tool_call(tool), about, "tools", name)
         for name, agent in self._pick("agents", hub.list_agents()).items():
             about = f"Ask the agent `{name}`" + (f": {agent.description}" if agent.description else ".")
-            found[f"ask_{name}"] = Entry(_ASK, _ask(agent), about, "agents", name)
+            found[f"ask_{name}"] = Entry(lambda: _ASK, _ask(agent), about, "agents", name)
         for name, workflow in self._pick("workflows", hub.list_workflows()).items():
             about = f"Run the workflow `{name}`" + (f": {workflow.description}" if workflow.description else ".")
-            schema = _object_schema(workflow.input.json_schema())
+            schema = functools.partial(_object_schema, workflow)
             found[f"run_{name}"] = Entry(schema, _run(workflow), about, "workflows", name)
             found[f"resume_{name}"] = Entry(
-                _RESUME, _resume(workflow), f"Resume a suspended run of the workflow `{name}`.", "workflows", name
-            )
+                lambda: _RESUME, _resume(workflow), f"Resume a suspended run of the workflow `{name}`.", "workflows",
+                name,
+            )  # fmt: skip
         return found
 
     def _pick(self, kind: str, registered: dict[str, Any]) -> dict[str, Any]:
@@ -205,8 +213,10 @@ def _result(value: Any, text: str, *, error: bool = False) -> mcp_types.CallTool
                                 is_error=error)  # fmt: skip
 
 
-def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """MCP tools take objects; a workflow whose input is not one takes `{"input": ...}`."""
+def _object_schema(workflow: Any) -> dict[str, Any]:
+    """A workflow's input schema as an MCP tool's: MCP tools take objects; a workflow whose input is not one takes
+    `{"input": ...}`."""
+    schema = workflow.input.json_schema()
     return schema if schema.get("type") == "object" else {"type": "object", "properties": {"input": schema},
                                                           "required": ["input"]}  # fmt: skip
 
