@@ -522,3 +522,11 @@ async def test_a_token_in_the_query_is_taken_only_when_allowed():
         assert (await http.get(f"/api/agents?apiKey={reader}")).status_code == 401  # off by default: URLs get logged
     async with Served(hub(), auth=Auth(JWTAuth(secret=SECRET), roles=ROLES, query_key=True)) as http:
         assert (await http.get(f"/api/agents?apiKey={reader}")).status_code == 200  # as Mastra allows, when asked
+
+
+@pytest.mark.parametrize("granted", ["*:read", [""], ["agents:read", 7]])
+def test_a_role_that_is_not_a_list_of_permissions_is_refused(granted: Any):
+    # A string would be read as its characters, and its "*" would grant everything.
+    with pytest.raises(MastraError) as wrong:
+        Auth(JWTAuth(secret=SECRET), roles={"reader": granted})
+    assert wrong.value.code == "AUTH_CONFIG_INVALID" and "roles['reader']" in wrong.value.message

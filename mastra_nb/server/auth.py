@@ -252,6 +252,11 @@ class Auth:
         self.providers = [providers] if hasattr(providers, "authenticate") else list(providers)  # type: ignore[arg-type]
         if not self.providers:
             raise _config_error("`Auth` needs at least one provider.")
+        for role, granted in (roles or {}).items():
+            # A string is a sequence too: "*:read" would grant its characters, among them "*", everything.
+            if isinstance(granted, str) or not all(isinstance(item, str) and item for item in granted):
+                raise _config_error(f"`roles[{role!r}]` must be a list of permissions such as [\"agents:read\"], "
+                                    f"got {granted!r}.")  # fmt: skip
         self.roles = {role: frozenset(granted) for role, granted in (roles or {}).items()}
         self.query_key, self.public_metrics = query_key, public_metrics
 

@@ -111,7 +111,12 @@ def _app(hub: Mastra, options: dict[str, Any]) -> Any:
         providers.append(JWTAuth(jwks_file=options["jwks_file"], **claims))
     if options["api_keys"]:
         providers.append(APIKeyAuth(hub))
-    roles = json.loads(_read(options["roles"], "--roles")) if options["roles"] else None
+    try:
+        roles = json.loads(_read(options["roles"], "--roles")) if options["roles"] else None
+    except ValueError as error:
+        raise CommandError(f"--roles {options['roles']}: not JSON ({error}).") from None
+    if roles is not None and not isinstance(roles, dict):
+        raise CommandError(f'--roles {options["roles"]}: expected {{"role": ["permission", ...]}}, got {roles!r:.80}.')
     if roles is not None and not providers:
         raise CommandError("--roles needs a way to authenticate (--jwt-secret-env, --jwks-url, --api-keys, ...).")
     auth = Auth(providers, roles=roles) if providers else None
