@@ -248,3 +248,28 @@ def test_the_cycle_finder_reports_a_path():
     assert _cycles({"x": {"y"}, "y": set()}) == []
     assert _part("mastra_nb.mastra.Mastra") == "mastra" and _part("mastra_nb.tools._schema") == "tools"
     assert _part("mastra_nb") is None and _part("mastra_nb.Agent") is None
+
+
+def test_the_command_line_starts_and_mcp_runs_without_the_server_extra(tmp_path: Path):
+    # A real interpreter where the server extra's packages cannot be imported (as if not installed).
+    from python_process import run_python
+
+    (tmp_path / "app.py").write_text(
+        "from mastra_nb import InMemoryStore, Mastra\nhub = Mastra(storage=InMemoryStore())\n"
+    )
+    ran = run_python(
+        """
+        import sys
+        for name in ("starlette", "uvicorn", "jwt", "limits"):
+            sys.modules[name] = None  # importing it raises ImportError
+        from mastra_nb.__main__ import main
+        try:
+            main(["--help"])
+        except SystemExit as done:
+            print("help exit", done.code)
+        print("keys exit", main(["keys", "list", "app:hub"]))
+        """,
+        cwd=tmp_path,
+    )
+    assert "serve" in ran.stdout and "mcp" in ran.stdout and "help exit 0" in ran.stdout, ran.stderr
+    assert "keys exit 2" in ran.stdout and "needs the server extra" in ran.stderr, ran.stderr

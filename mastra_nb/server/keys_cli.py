@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._target import CommandError, hub_of
-from .keys import APIKeys
 
 __all__ = ["add_parser"]
 
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     hub = await hub_of(args.target)
     try:
-        keys = APIKeys(hub)
+        keys = _keys()(hub)
         if args.action == "create":
             if args.expires_days is not None and args.expires_days <= 0:
                 raise CommandError(f"--expires-days must be more than 0, got {args.expires_days}.")
@@ -62,3 +61,14 @@ async def _run(args: argparse.Namespace) -> int:
         return 0
     finally:
         await hub.shutdown()
+
+
+def _keys() -> Any:
+    """`APIKeys`, which needs the server extra (its keys authenticate requests)."""
+    try:
+        from .keys import APIKeys
+    except ImportError as error:
+        raise CommandError(
+            f"`mastra_nb keys` needs the server extra: pip install 'mastra_nb[server]' ({error})."
+        ) from None
+    return APIKeys
