@@ -728,3 +728,20 @@ async def test_structured_output_from_a_json_schema_comes_back_as_the_object():
         both = {"schema": schema, "errorStrategy": "warn"}
         extra = await http.post("/api/agents/calc/generate", json={"messages": "x", "structuredOutput": both})
         assert extra.status_code == 400 and extra.json()["issues"][0]["field"] == "structuredOutput.errorStrategy"
+
+
+async def test_messages_in_openais_format_reach_the_model_whole():
+    # A client that keeps its own history sends the assistant's tool_calls and the tool's answer as OpenAI has them.
+    def echo(messages: list[dict[str, Any]]) -> str:
+        return json.dumps([(m["role"], m.get("tool_call_id"), [c["id"] for c in m.get("tool_calls") or []])
+                           for m in messages if m["role"] != "system"])  # fmt: skip
+
+    made = Mastra(storage=InMemoryStore())
+    made.add_agent(Agent("echo", "You echo.", ScriptedModel([echo])))
+    call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}
+    sent = [{"role": "user", "content": "2 + 3?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "5"}, {"role": "user", "content": "And so?"}]  # fmt: skip
+    async with Served(made) as http:
+        answer = await http.post("/api/agents/echo/generate", json={"messages": sent})
+    assert json.loads(answer.json()["text"]) == [["user", None, []], ["assistant", None, ["c1"]], ["tool", "c1", []],
+                                                 ["user", None, []]]  # fmt: skip

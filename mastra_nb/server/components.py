@@ -49,6 +49,8 @@ def _converted(message: dict[str, Any]) -> list[dict[str, Any]]:
     """One of Mastra's messages as OpenAI-format messages: tool-call parts become the assistant's `tool_calls`,
     tool-result parts one tool message each (as a client sends them back after running its own tools)."""
     content = message.get("content")
+    if not isinstance(content, list):  # OpenAI's format already (text content, `tool_calls`, `tool_call_id`)
+        return [{**message, "content": _text_of(content)}]
     if message["role"] == "tool":
         return [{"role": "tool", "tool_call_id": str(part.get("toolCallId")),
                  "content": _json_text(part["output"] if "output" in part else part.get("result"))}
