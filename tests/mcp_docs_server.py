@@ -1,7 +1,8 @@
-"""A small MCP server with resources and prompts and no tools, over stdio, built on the official SDK's low-level
+"""A small MCP server with resources, prompts and one tool, over stdio, built on the official SDK's low-level
 server: the peer our client lists and reads resources and prompts from (`python tests/mcp_docs_server.py`).
 
-Its three notes are listed two to a page, so a client must follow the cursor to see them all."""
+Its three notes are listed two to a page, so a client must follow the cursor to see them all; its tool's name,
+`notes.count`, has a dot, which MCP allows and models do not."""
 
 from __future__ import annotations
 
@@ -49,9 +50,20 @@ async def get_prompt(ctx: object, params: types.GetPromptRequestParams) -> types
     return types.GetPromptResult(description="Review a topic.", messages=[said])
 
 
+async def list_tools(ctx: object, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    empty = {"type": "object", "properties": {}}
+    return types.ListToolsResult(tools=[types.Tool(name="notes.count", description="How many notes.",
+                                                   input_schema=empty)])  # fmt: skip
+
+
+async def call_tool(ctx: object, params: types.CallToolRequestParams) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=str(len(NOTES)))])
+
+
 async def main() -> None:
     server = Server("docs", version="1.0.0", on_list_resources=list_resources, on_read_resource=read_resource,
-                    on_list_prompts=list_prompts, on_get_prompt=get_prompt)  # fmt: skip
+                    on_list_prompts=list_prompts, on_get_prompt=get_prompt, on_list_tools=list_tools,
+                    on_call_tool=call_tool)  # fmt: skip
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
 

@@ -482,6 +482,12 @@ async def test_named_toolsets_take_tools_and_tool_sources_listed_once_when_a_run
     await agent.generate("and again?")
     assert shelf.listed == 2  # listed once it worked, not on every run
 
+    # For one call only, beside plain tools: the source is listed for that call.
+    once = Agent("once", "You compute.", ScriptedModel([ScriptedReply.call("divide", a=8, b=2), "4"]))
+    hub.add_agent(once)
+    result = await once.generate("8 / 2?", toolsets={"shelf": Shelf(divide), "basic": add})
+    assert result.tool_results[0].result == 4.0 and set(once.tools) == set()
+
 
 def test_named_toolsets_that_collide_or_are_no_mapping_are_refused():
     with pytest.raises(MastraError) as collided:

@@ -356,6 +356,12 @@ async def test_a_servers_tools_can_require_approval_and_run_once_approved():
     from mastra_nb.mcp import MCPClient
     from mastra_nb.models import ScriptedReply
 
+    misspelt = MCPClient({"time": {**TIME_SERVER, "require_approval": ["get_time"]}})
+    with pytest.raises(MastraError) as refused:  # the tool meant to wait would have run freely
+        await misspelt.tools()
+    assert refused.value.code == "MCP_SERVER_INVALID" and "no tool `get_time`" in refused.value.message
+    assert refused.value.details["errors"][0]["field"] == "servers.time.require_approval"
+    await misspelt.close()
     client = MCPClient({"time": {**TIME_SERVER, "require_approval": ["get_current_time"]}})
     hub = Mastra(storage=InMemoryStore())
     script = [ScriptedReply.call("time_get_current_time", timezone="Asia/Tokyo"), "It is late in Tokyo."]
@@ -397,7 +403,8 @@ async def test_resources_and_prompts_are_listed_page_after_page_and_read():
         with pytest.raises(MastraError) as unknown:
             await client.read_resource("notes", "note://tea")
         assert unknown.value.code == "MCP_SERVER_NOT_FOUND" and "docs, time" in unknown.value.message
-        assert (await client.toolsets())["docs"] == []  # a server without tools
+        [count] = (await client.toolsets())["docs"]
+        assert count.id == "docs_notes_count" and await count.execute({}) == 3  # `notes.count`, named as models allow
     finally:
         await client.close()
 

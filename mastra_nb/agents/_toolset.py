@@ -135,11 +135,13 @@ async def list_source(name: str, source: Any, owner: str) -> list[tuple[str, Too
 
 
 async def listed_sources(toolsets: Any, owner: str) -> Any:
-    """A call's `toolsets=` with each tool source replaced by its tools (listed now)."""
+    """A call's `toolsets=` with each tool source replaced by its tools (listed now), in the form `collect` takes:
+    a list of the sources' tools and a mapping of the rest."""
     if not isinstance(toolsets, Mapping) or not any(is_source(items) for items in toolsets.values()):
         return toolsets
-    return {name: [entry[1] for entry in await list_source(name, items, owner)] if is_source(items) else items
-            for name, items in toolsets.items()}  # fmt: skip
+    listed = [entry[1] for name, items in toolsets.items() if is_source(items)
+              for entry in await list_source(name, items, owner)]  # fmt: skip
+    return [listed, {name: items for name, items in toolsets.items() if not is_source(items)}]
 
 
 def _as_tool(item: Any, source: str) -> Tool:

@@ -32,12 +32,10 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from ..circuit import CircuitBreaker, report
 from ..errors import ErrorKind, MastraError
-from ..schema_models import model_from_json_schema
-from ..tools import Tool
+from ..schema_models import SchemaModel, model_from_json_schema
+from ..tools import Tool, sanitize
 
 if TYPE_CHECKING:
     from ..mastra import Mastra
@@ -57,13 +55,13 @@ class _MCPTool(Tool):
     span_kind = "mcp_tool"
 
     def __init__(self, server: str, tool: Any, owner: MCPClient) -> None:
-        name = f"{server}_{tool.name}"[:64]
+        name = sanitize(f"{server}_{tool.name}")  # MCP allows names models do not (`get.now`)
         schema = dict(tool.input_schema)
         model = model_from_json_schema(schema, f"{name}_input", where=f"tool `{name}` input schema")
         call = owner._caller(server, tool.name)
 
-        async def execute(data: BaseModel) -> Any:
-            return await call(data.model_dump(mode="json", by_alias=True, exclude_unset=True))
+        async def execute(data: SchemaModel) -> Any:
+            return await call(data.dump())
 
         approval = owner.servers[server].get("require_approval", False)
         super().__init__(
@@ -128,6 +126,7 @@ class MCPClient:
         found: dict[str, list[Tool]] = {}
         for server in self.servers:
             listed = await self._listed(server, "tools", lambda client, cursor: client.list_tools(cursor=cursor))
+            _check_approval(server, self.servers[server], {tool.name for tool in listed})
             found[server] = [_MCPTool(server, tool, self) for tool in listed]
         return found
 
@@ -367,6 +366,21 @@ def _check(name: Any, spec: Any) -> None:
         where = f"servers.{name}{problem[0]}"
         raise MastraError(ErrorKind.VALIDATION, "MCP_SERVER_INVALID", f"MCP server {name!r}: `{where}` must be "
                           f"{problem[1]}.", details={"errors": [{"field": where, "expected": problem[1]}]})  # fmt: skip
+
+
+def _check_approval(server: str, spec: Mapping[str, Any], offered: set[str]) -> None:
+    """Refuse a `require_approval` that names a tool the server lacks: a misspelt name would leave the tool meant
+    to wait for a person free to run."""
+    approval = spec.get("require_approval")
+    unknown = sorted(set(approval) - offered) if isinstance(approval, list) else []
+    if unknown:
+        field = f"servers.{server}.require_approval"
+        raise MastraError(
+            ErrorKind.VALIDATION, "MCP_SERVER_INVALID",
+            f"MCP server `{server}` has no tool {', '.join(f'`{name}`' for name in unknown)} to wait for approval "
+            f"(its tools: {', '.join(sorted(offered)) or 'none'}).",
+            details={"errors": [{"field": field, "expected": "names of the server's tools"}]},
+        )  # fmt: skip
 
 
 def _stderr() -> Any:

@@ -302,7 +302,7 @@ class MastraMagics(Magics):
         "command",
         nargs="?",
         default="overview",
-        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset", "serve", "mcp"],
+        choices=["overview", "runs", "resume", "graph", "chat", "trace", "memory", "config", "reset", "serve"],
         help="What to show or do.",
     )
     @argument(
