@@ -316,12 +316,17 @@ async def test_our_client_against_our_server_over_http_survives_a_server_restart
     from mastra_nb import CircuitBreaker, Mastra
     from mastra_nb.models import ScriptedReply
 
-    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=0.5)  # each server's breaker takes these settings
+    # Long enough that the breaker is still open when the agent calls, however slow the machine.
+    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=3.0)  # each server's breaker takes these settings
     client = MCPClient({"ours": {"url": f"http://127.0.0.1:{port}/api/mcp/mastra/mcp"}}, circuit_breaker=breaker)
     first = serve()
     async with first:
         tools = {t.id: t for t in await client.tools()}
         assert await tools["ours_add"].execute({"a": 2, "b": 3}) == {"result": 5}
+    hub = Mastra(storage=InMemoryStore())
+    script = [ScriptedReply.call("ours_add", a=1, b=2), lambda messages: f"The tool said: {messages[-1]['content']}"]
+    agent = Agent("adder", "You add.", ScriptedModel(script), tools=list(tools.values()))
+    hub.add_agent(agent)
     second = serve()  # the server restarts on the same address; the client's session is gone with it
     async with second:
         assert await tools["ours_add"].execute({"a": 4, "b": 5}) == {"result": 9}
@@ -336,10 +341,6 @@ async def test_our_client_against_our_server_over_http_survives_a_server_restart
         await tools["ours_run_ship"].execute({"item": "tea"})
     assert opened.value.code == "CIRCUIT_OPEN"
     assert opened.value.message.startswith("MCP server `ours` failed 2 times in a row (MCP_UNAVAILABLE)")
-    hub = Mastra(storage=InMemoryStore())
-    script = [ScriptedReply.call("ours_add", a=1, b=2), lambda messages: f"The tool said: {messages[-1]['content']}"]
-    agent = Agent("adder", "You add.", ScriptedModel(script), tools=list(tools.values()))
-    hub.add_agent(agent)
     result = await agent.generate("1 + 2?")  # the model reads the refusal and answers
     assert result.tool_results[0].error["code"] == "CIRCUIT_OPEN" and "CIRCUIT_OPEN" in result.text
 
@@ -455,7 +456,7 @@ def test_a_notebook_adds_an_mcp_server_and_an_agent_answers_through_it(tmp_path:
         listed = execute(kernel, "print(repr(get_ipython().run_line_magic('mastra', 'mcp')))")
         assert "time" in listed and "time_convert_time" in listed
         wrong = execute(kernel, "%mastra mcp add broken -- /nonexistent/server", status="error")
-        assert "broken" in wrong and "Traceback" not in wrong.split("MastraError")[0][-200:]
+        assert "broken" in wrong and "Traceback" not in wrong  # a short error that says why, no traceback
         assert "broken" not in execute(kernel, "print(repr(get_ipython().run_line_magic('mastra', 'mcp')))")
         assert "Removed" in execute(kernel, "%mastra mcp remove time")
 
