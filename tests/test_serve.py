@@ -117,6 +117,18 @@ class Serving:
         self.process.kill()
         raise AssertionError("the server did not say where it listens:\n" + "".join(self.output))
 
+    def wait_ready(self) -> None:
+        """Wait (bounded) until `/ready` says 200, as an orchestrator would before sending traffic: the first Chroma
+        open of a process (importing chromadb) can outlast the probe's 5 s on a busy machine, and until it has,
+        `/ready` rightly answers 503."""
+        deadline = time.monotonic() + 60
+        while True:
+            answer = httpx.get(f"{self.url}/ready", timeout=30, trust_env=False)
+            if answer.status_code == 200:
+                return
+            assert time.monotonic() < deadline, f"the server never became ready: {answer.text}"
+            time.sleep(0.5)
+
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
@@ -152,6 +164,7 @@ def served(app_folder: Path) -> Iterator[Serving]:
 async def test_serve_answers_and_a_sigterm_lets_the_request_in_flight_finish(served: Serving):
     async with httpx.AsyncClient(base_url=served.url, timeout=30, trust_env=False) as http:
         assert list((await http.get("/api/agents")).json()) == ["calc"]
+        await asyncio.to_thread(served.wait_ready)
         assert (await http.get("/ready")).json()["ready"] is True
         in_flight = asyncio.ensure_future(
             http.post("/api/workflows/slow/start-async", json={"inputData": {"item": "x"}})
@@ -232,6 +245,7 @@ def _schemathesis(served: Serving, *headers: str) -> None:
     """schemathesis reads /api/openapi.json and sends requests made from it (examples, boundary values, fuzzed
     bodies): every answer must be below 500 and match the documented status, content type and schema."""
     st = Path(sys.executable).parent / "st"
+    served.wait_ready()  # schemathesis sends /ready too: 503 while starting is right, and a 5xx to it
     options = [item for header in headers for item in ("-H", header)]
     done = subprocess.run(
         [str(st), "run", f"{served.url}/api/openapi.json", *options, "--checks",
@@ -253,10 +267,26 @@ def test_generated_requests_with_credentials_never_get_a_5xx_either(app_folder: 
     from test_server_auth import SECRET, token
 
     (app_folder / "roles.json").write_text(json.dumps({"admin": ["*"]}))
+    # Its requests without credentials (schemathesis checks they are refused) must not lock the address out.
     serving = Serving(app_folder, "app:hub", "--port", "0", "--jwt-secret-env", "MNB_TEST_SECRET", "--roles",
-                      "roles.json", MNB_TEST_SECRET=SECRET)  # fmt: skip
+                      "roles.json", "--failed-auth-limit", "100000/minute", MNB_TEST_SECRET=SECRET)  # fmt: skip
     try:
         _schemathesis(serving, f"Authorization: Bearer {token(roles=['admin'])}")
+    finally:
+        serving.stop()
+
+
+async def test_with_auth_alone_failed_authentications_are_limited_by_default(app_folder: Path):
+    from test_server_auth import SECRET, token
+
+    serving = Serving(app_folder, "app:hub", "--port", "0", "--jwt-secret-env", "MNB_TEST_SECRET",
+                      MNB_TEST_SECRET=SECRET)  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=serving.url, timeout=30, trust_env=False) as http:
+            statuses = [(await http.get("/api/agents")).status_code for _ in range(11)]
+            assert statuses == [401] * 10 + [429]  # --failed-auth-limit's default, 10/minute, without --rate-limit
+            valid = {"authorization": f"Bearer {token()}"}
+            assert (await http.get("/api/agents", headers=valid)).status_code == 429  # the address waits it out
     finally:
         serving.stop()
 

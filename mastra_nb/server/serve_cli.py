@@ -121,8 +121,8 @@ def _app(hub: Mastra, options: dict[str, Any]) -> Any:
         raise CommandError("--roles needs a way to authenticate (--jwt-secret-env, --jwks-url, --api-keys, ...).")
     auth = Auth(providers, roles=roles) if providers else None
     limits = None
-    if options["rate_limit"]:
-        limits = RateLimits(options["rate_limit"], failed_auth=options["failed_auth_limit"],
+    if options["rate_limit"] or auth is not None:  # with auth, failed authentications are limited by default
+        limits = RateLimits(options["rate_limit"] or None, failed_auth=options["failed_auth_limit"],
                             storage=options["rate_limit_storage"])  # fmt: skip
     servers: list[Any] = []
     if options["mcp"]:
